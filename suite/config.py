@@ -1,0 +1,67 @@
+"""Option parsing shared by commands: fractions like "8/255", device choice, seeding."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from suite.errors import SuiteError
+
+
+def parse_fraction(text: str, name: str = "value", lo: float = 0.0, hi: float = 1.0) -> float:
+    """Parse "8/255", "0.03" or "0" into a float in [lo, hi]; anything else is a SuiteError.
+
+    Used for --eps and --alpha, which are in units of the [0, 1] input range.
+    """
+    raw = str(text).strip()
+    try:
+        if "/" in raw:
+            num, den = raw.split("/", 1)
+            value = float(Fraction(int(num.strip()), int(den.strip())))
+        else:
+            value = float(raw)
+    except ZeroDivisionError:
+        raise SuiteError(f"{name} {text!r} divides by zero") from None
+    except (ValueError, TypeError):
+        raise SuiteError(f"{name} {text!r} is not a number or fraction like 8/255") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise SuiteError(f"{name} {text!r} = {value:g} is outside [{lo:g}, {hi:g}]")
+    return value
+
+
+def parse_fraction_list(text: str, name: str = "value") -> list[float]:
+    """Parse a comma-separated list of fractions, e.g. "2/255,4/255,8/255"."""
+    parts = [p for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise SuiteError(f"{name} is empty")
+    return [parse_fraction(p, name) for p in parts]
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """The one device-selection function: "auto" is CUDA when present, else CPU."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SuiteError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SuiteError(f"device {name!r} requested but CUDA is not available here")
+    return device
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU generator for data shuffling."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen

@@ -1,0 +1,122 @@
+"""Dataset registry: one entry per dataset name, looked up by `get_dataset_info` / `load_dataset`.
+
+An entry says what a dataset is (kind, input shape, classes), which files it expects under
+the data root, where to obtain them, and how to build a torch Dataset of `(x, label)` with
+`x` float32 in [0, 1]: static images [C, H, W], event frames [T, 2, H, W].
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from torch.utils.data import Dataset
+
+from suite.errors import SuiteError
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Everything that decides what a dataset's samples look like; stored in checkpoints.
+
+    `size` is the side of the square input (None: the dataset's default), `channels` 1 or 3
+    for static images (None: default), `timesteps` the number of frame bins for event data.
+    """
+
+    name: str
+    size: int | None = None
+    channels: int | None = None
+    timesteps: int | None = None
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "size": self.size, "channels": self.channels,
+                "timesteps": self.timesteps, "seed": self.seed}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataSpec":
+        return cls(**{k: d.get(k) for k in ("name", "size", "channels", "timesteps")},
+                   seed=int(d.get("seed", 0) or 0))
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registry entry. `build(spec, root, split, augment)` returns a torch Dataset."""
+
+    name: str
+    kind: str  # "static" or "event"
+    channels: int
+    size: int
+    classes: tuple[str, ...]
+    folder: str  # where under the data root its files live
+    source: str  # where the data can be obtained
+    build: Callable[[DataSpec, Path, str, bool], Dataset]
+    missing: Callable[[Path], list[str]] = field(default=lambda root: [])
+    download: Callable[[Path], None] | None = None
+    offline: bool = False  # always available (embedded or simulated from embedded data)
+    default_timesteps: int | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def register(info: DatasetInfo) -> DatasetInfo:
+    """Add a dataset to the registry (names are unique)."""
+    if info.name in _REGISTRY:
+        raise ValueError(f"dataset {info.name!r} registered twice")
+    _REGISTRY[info.name] = info
+    return info
+
+
+def list_datasets(pattern: str = "*") -> list[str]:
+    """Registered dataset names matching a shell-style pattern, sorted."""
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def get_dataset_info(name: str) -> DatasetInfo:
+    """The registry entry for `name`; an unknown name lists the valid ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise SuiteError(
+            f"unknown dataset {name!r}; choose one of: {', '.join(list_datasets())}"
+        ) from None
+
+
+def require_files(info: DatasetInfo, root: Path) -> None:
+    """Raise the one missing-data message: which files, where, and how to get them."""
+    missing = info.missing(Path(root))
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        where = Path(root) / info.folder
+        how = (f"run `suite data download {info.name}` or obtain it from {info.source}"
+               if info.download is not None else f"obtain it from {info.source}")
+        raise SuiteError(f"dataset {info.name} is missing {shown} under {where}; {how}")
+
+
+def resolve_spec(spec: DataSpec) -> DataSpec:
+    """Fill a spec's defaults from the registry, so stored specs are explicit."""
+    info = get_dataset_info(spec.name)
+    return DataSpec(
+        name=spec.name,
+        size=spec.size or info.size,
+        channels=spec.channels or info.channels,
+        timesteps=(spec.timesteps or info.default_timesteps) if info.kind == "event" else None,
+        seed=spec.seed,
+    )
+
+
+def load_dataset(spec: DataSpec, root: str | Path, split: str = "train", augment: bool = False) -> Dataset:
+    """Build the dataset `spec` for `split` ("train" or "test") from files under `root`."""
+    if split not in ("train", "test"):
+        raise SuiteError(f"unknown split {split!r}; choose train or test")
+    info = get_dataset_info(spec.name)
+    spec = resolve_spec(spec)
+    require_files(info, Path(root))
+    return info.build(spec, Path(root), split, augment)

@@ -1,0 +1,228 @@
+"""Static image datasets: the embedded `digits` (scikit-learn) and torchvision's CIFAR/Caltech101."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, TensorDataset
+
+from suite.data.registry import DataSpec, DatasetInfo, register
+from suite.errors import SuiteError
+
+DOWNLOAD_TIMEOUT_S = 20
+
+
+class IndexedDataset(Dataset):
+    """Wrap a dataset so each sample also knows its index (used to pair and rebuild batches)."""
+
+    def __init__(self, base: Dataset):
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i):
+        x, y = self.base[i][:2]
+        return x, y, i
+
+
+# ----------------------------------------------------------------------------- digits
+@lru_cache(maxsize=8)
+def digits_arrays(size: int, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """scikit-learn's 1797 8x8 digits, bilinearly upsampled to size x size, values in [0, 1],
+    split 75/25 stratified by class with `seed`: {"train": (x [N,1,S,S], y [N]), "test": ...}."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)  # [N,1,8,8]
+    if size != 8:
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    images = images.clamp_(0.0, 1.0)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    idx = np.arange(len(labels))
+    train_idx, test_idx = train_test_split(idx, test_size=0.25, stratify=bunch.target, random_state=seed)
+    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+    return {"train": (images[train_idx], labels[train_idx]), "test": (images[test_idx], labels[test_idx])}
+
+
+def build_digits(spec: DataSpec, root: Path, split: str, augment: bool) -> Dataset:
+    if spec.size not in (8, 16, 32):
+        raise SuiteError(f"digits size must be 8, 16 or 32, got {spec.size}")
+    if spec.channels not in (1, 3):
+        raise SuiteError(f"digits channels must be 1 or 3, got {spec.channels}")
+    x, y = digits_arrays(spec.size, spec.seed)[split]
+    if spec.channels == 3:
+        x = x.expand(-1, 3, -1, -1).contiguous()
+    return TensorDataset(x, y)
+
+
+register(DatasetInfo(
+    name="digits", kind="static", channels=1, size=16,
+    classes=tuple(str(i) for i in range(10)), folder="(embedded in scikit-learn)",
+    source="scikit-learn (bundled, always available)", build=build_digits, offline=True,
+))
+
+
+# ----------------------------------------------------------------------------- torchvision
+def torchvision_download(cls, root: Path, **kwargs) -> None:
+    """Run a torchvision downloader (its own URLs and checksums) with a bounded socket timeout,
+    turning network failures into one clear line."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        cls(root=str(root), download=True, **kwargs)
+    except (urllib.error.URLError, OSError, RuntimeError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise SuiteError(f"download of {cls.__name__} into {root} failed: {reason}") from None
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _cifar_missing(folder: str, names: list[str]):
+    def missing(root: Path) -> list[str]:
+        return [n for n in names if not (root / folder / n).is_file()]
+    return missing
+
+
+def _cifar_build(cls_name: str):
+    def build(spec: DataSpec, root: Path, split: str, augment: bool) -> Dataset:
+        import torchvision
+        import torchvision.transforms as T
+
+        size = spec.size
+        steps = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if augment else []
+        if size != 32:
+            steps.append(T.Resize(size, antialias=True))
+        steps.append(T.ToTensor())
+        cls = getattr(torchvision.datasets, cls_name)
+        try:
+            return cls(root=str(root), train=(split == "train"), transform=T.Compose(steps), download=False)
+        except RuntimeError as exc:  # torchvision's integrity check
+            raise SuiteError(f"{cls_name} under {root} failed its integrity check: {exc}") from None
+    return build
+
+
+def _cifar_download(cls_name: str):
+    def download(root: Path) -> None:
+        import torchvision
+        torchvision_download(getattr(torchvision.datasets, cls_name), root)
+    return download
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+register(DatasetInfo(
+    name="cifar10", kind="static", channels=3, size=32, classes=CIFAR10_CLASSES,
+    folder="cifar-10-batches-py", source="https://www.cs.toronto.edu/~kriz/cifar.html",
+    build=_cifar_build("CIFAR10"), download=_cifar_download("CIFAR10"),
+    missing=_cifar_missing("cifar-10-batches-py",
+                           [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]),
+))
+
+register(DatasetInfo(
+    name="cifar100", kind="static", channels=3, size=32, classes=tuple(f"class{i}" for i in range(100)),
+    folder="cifar-100-python", source="https://www.cs.toronto.edu/~kriz/cifar.html",
+    build=_cifar_build("CIFAR100"), download=_cifar_download("CIFAR100"),
+    missing=_cifar_missing("cifar-100-python", ["train", "test", "meta"]),
+))
+
+
+# ----------------------------------------------------------------------------- caltech101
+CALTECH101_FOLDERS = (
+    "BACKGROUND_Google", "Faces", "Faces_easy", "Leopards", "Motorbikes", "accordion", "airplanes",
+    "anchor", "ant", "barrel", "bass", "beaver", "binocular", "bonsai", "brain", "brontosaurus",
+    "buddha", "butterfly", "camera", "cannon", "car_side", "ceiling_fan", "cellphone", "chair",
+    "chandelier", "cougar_body", "cougar_face", "crab", "crayfish", "crocodile", "crocodile_head",
+    "cup", "dalmatian", "dollar_bill", "dolphin", "dragonfly", "electric_guitar", "elephant", "emu",
+    "euphonium", "ewer", "ferry", "flamingo", "flamingo_head", "garfield", "gerenuk", "gramophone",
+    "grand_piano", "hawksbill", "headphone", "hedgehog", "helicopter", "ibis", "inline_skate",
+    "joshua_tree", "kangaroo", "ketch", "lamp", "laptop", "llama", "lobster", "lotus", "mandolin",
+    "mayfly", "menorah", "metronome", "minaret", "nautilus", "octopus", "okapi", "pagoda", "panda",
+    "pigeon", "pizza", "platypus", "pyramid", "revolver", "rhino", "rooster", "saxophone", "schooner",
+    "scissors", "scorpion", "sea_horse", "snoopy", "soccer_ball", "stapler", "starfish", "stegosaurus",
+    "stop_sign", "strawberry", "sunflower", "tick", "trilobite", "umbrella", "watch", "water_lilly",
+    "wheelchair", "wild_cat", "windsor_chair", "wrench", "yin_yang",
+)  # the folders of 101_ObjectCategories, sorted as torchvision sorts them
+CALTECH101_CLASSES = tuple(c for c in CALTECH101_FOLDERS if c != "BACKGROUND_Google")  # torchvision's 101
+CALTECH101_IMAGES = "caltech101/101_ObjectCategories"
+
+
+def _convert(img, mode: str):
+    return img.convert(mode)
+
+
+class Caltech101Images(Dataset):
+    """torchvision's Caltech101 restricted to one split: (x [C, S, S] in [0, 1], label).
+
+    `key(i)` is "<class>/image_0001", the name N-Caltech101 shares (paired data uses it). The
+    split is `class_split` (9:1 per class, seeded), the same N-Caltech101 uses, so a pair
+    lands on the same side in both datasets.
+    """
+
+    def __init__(self, spec: DataSpec, root: Path, split: str, augment: bool):
+        from functools import partial
+
+        import torchvision
+        import torchvision.transforms as T
+
+        from suite.data.splits import class_split
+
+        steps = [T.Lambda(partial(_convert, mode="RGB" if spec.channels == 3 else "L")),
+                 T.Resize((spec.size, spec.size), antialias=True)]
+        if augment:
+            steps.append(T.RandomHorizontalFlip())
+        steps.append(T.ToTensor())
+        try:
+            self.base = torchvision.datasets.Caltech101(str(root), transform=T.Compose(steps), download=False)
+        except (RuntimeError, ValueError) as exc:
+            raise SuiteError(f"Caltech101 under {root / 'caltech101'} is unusable: {exc}") from None
+        cats = self.base.categories
+        names = [f"{cats[y]}/image_{n:04d}" for y, n in zip(self.base.y, self.base.index)]
+        classes = [cats[y] for y in self.base.y]
+        unknown = sorted(set(cats) - set(CALTECH101_CLASSES))
+        if unknown:
+            raise SuiteError(f"{root / CALTECH101_IMAGES} holds unexpected class folders: {', '.join(unknown)}")
+        self.indices = class_split(names, classes, split, spec.seed)
+        self.keys = [names[j] for j in self.indices]
+        self.targets = [CALTECH101_CLASSES.index(classes[j]) for j in self.indices]
+        self.root = root
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def key(self, i: int) -> str:
+        return self.keys[i]
+
+    def __getitem__(self, i: int):
+        try:
+            x, _ = self.base[self.indices[i]]
+        except (OSError, SyntaxError, ValueError) as exc:
+            path = self.root / CALTECH101_IMAGES / f"{self.keys[i]}.jpg"
+            raise SuiteError(f"{path} is missing or corrupt: {exc}") from None
+        return x, self.targets[i]
+
+
+def _caltech101_missing(root: Path) -> list[str]:
+    base = root / CALTECH101_IMAGES
+    return [f"101_ObjectCategories/{c}/*.jpg" for c in CALTECH101_FOLDERS
+            if not any((base / c).glob("*.jpg"))]
+
+
+def _caltech101_download(root: Path) -> None:
+    import torchvision
+    torchvision_download(torchvision.datasets.Caltech101, root)
+
+
+register(DatasetInfo(
+    name="caltech101", kind="static", channels=3, size=64, classes=CALTECH101_CLASSES,
+    folder="caltech101", source="https://data.caltech.edu/records/mzrjq-6wc02",
+    build=lambda spec, root, split, augment: Caltech101Images(spec, root, split, augment),
+    missing=_caltech101_missing, download=_caltech101_download,
+))

@@ -1,0 +1,45 @@
+"""Model registry: SNN/ANN twin architectures, built by name through `build_model`."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from functools import partial
+from typing import Callable
+
+from torch import nn
+
+from suite.errors import SuiteError
+from suite.models.neurons import LIF, SURROGATES, get_surrogate, set_surrogate
+from suite.models.resnet import DEPTHS, PreActResNet
+from suite.models.twin import MeanLogits, ModelConfig, TwinNet, mean_logits
+from suite.models.vgg import CONFIGS, VGG
+
+ARCHS: dict[str, Callable[[ModelConfig], TwinNet]] = {
+    **{f"resnet{d}": partial(PreActResNet, depth=d) for d in DEPTHS},
+    **{f"vgg{d}": partial(VGG, depth=d) for d in CONFIGS},
+}
+
+
+def _natural(name: str):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def list_archs(pattern: str = "*") -> list[str]:
+    """Architecture names matching a shell pattern, in natural order (resnet20 before resnet110)."""
+    return sorted((a for a in ARCHS if fnmatch.fnmatch(a, pattern)), key=_natural)
+
+
+def build_model(cfg: ModelConfig) -> TwinNet:
+    """The only door to a model: validates names, then builds the twin `cfg.kind`."""
+    if cfg.arch not in ARCHS:
+        raise SuiteError(f"unknown architecture {cfg.arch!r}; choose one of: {', '.join(list_archs())}")
+    if cfg.kind == "snn":
+        get_surrogate(cfg.surrogate)
+    if cfg.width <= 0:
+        raise SuiteError(f"width multiplier must be positive, got {cfg.width}")
+    return ARCHS[cfg.arch](cfg)
+
+
+__all__ = ["ARCHS", "LIF", "SURROGATES", "MeanLogits", "ModelConfig", "TwinNet", "build_model",
+           "get_surrogate", "list_archs", "mean_logits", "set_surrogate"]

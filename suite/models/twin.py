@@ -1,0 +1,138 @@
+"""What SNN and ANN twins share: model config, activation factory, input encoding, output.
+
+A twin is one architecture built with `kind="ann"` (ReLU) or `kind="snn"` (LIF): the module
+names are identical, so `layer2.1` is the same place in both. SNNs run on the merged batch
+[T*B, ...]; their logits come out per time step, [T, B, classes].
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from suite.errors import SuiteError
+from suite.models.neurons import LIF
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model; stored in checkpoints."""
+
+    arch: str = "resnet20"
+    kind: str = "snn"  # "snn" or "ann"
+    num_classes: int = 10
+    in_channels: int = 3
+    input_size: int = 32
+    width: float = 1.0
+    residual: bool = True
+    timesteps: int = 4
+    tau: float = 2.0
+    threshold: float = 1.0
+    surrogate: str = "atan"
+    mean: tuple[float, ...] = field(default=(0.5,))
+    std: tuple[float, ...] = field(default=(0.5,))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise SuiteError(f"model config has unknown fields {sorted(unknown)}")
+        d = dict(d)
+        for key in ("mean", "std"):
+            if key in d:
+                d[key] = tuple(float(v) for v in d[key])
+        return cls(**d)
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std per channel, inside the model so attacks see raw [0, 1] inputs."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], channels: int):
+        super().__init__()
+        mean = list(mean) * channels if len(mean) == 1 else list(mean)
+        std = list(std) * channels if len(std) == 1 else list(std)
+        if len(mean) != channels or len(std) != channels:
+            raise SuiteError(f"normalisation has {len(mean)} means for {channels} input channels")
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def make_act(cfg: ModelConfig) -> nn.Module:
+    """The activation of a twin: ReLU for the ANN, a LIF layer for the SNN."""
+    if cfg.kind == "ann":
+        return nn.ReLU(inplace=False)
+    return LIF(cfg.timesteps, tau=cfg.tau, threshold=cfg.threshold, surrogate=cfg.surrogate)
+
+
+class TwinNet(nn.Module):
+    """Base of every twin: encodes inputs, runs `body`, shapes the output.
+
+    Inputs are in [0, 1]: static images [B, C, H, W] (repeated over T for the SNN: direct
+    encoding) or event frames [B, T, C, H, W] (the SNN uses their own time axis; the ANN
+    averages them over time). Output: ANN [B, classes]; SNN [T, B, classes].
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.kind not in ("snn", "ann"):
+            raise SuiteError(f"unknown model kind {cfg.kind!r}; choose snn or ann")
+        if cfg.timesteps < 1:
+            raise SuiteError(f"timesteps must be >= 1, got {cfg.timesteps}")
+        self.cfg = cfg
+        self.kind = cfg.kind
+        self.timesteps = cfg.timesteps if cfg.kind == "snn" else None
+        self.norm = Normalize(cfg.mean, cfg.std, cfg.in_channels)
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N, classes]
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, C, H, W] or [B, T, C, H, W] -> the batch the body runs on: [B, ...] or [T*B, ...]."""
+        if x.dim() == 5:
+            if self.kind == "ann":
+                return x.mean(dim=1)
+            if x.shape[1] != self.timesteps:
+                raise SuiteError(f"input has {x.shape[1]} time bins but the SNN runs T={self.timesteps}")
+            return x.transpose(0, 1).flatten(0, 1)  # [T*B, C, H, W], T-major
+        if x.dim() != 4:
+            raise SuiteError(f"expected input [B, C, H, W] or [B, T, C, H, W], got {list(x.shape)}")
+        if self.kind == "ann":
+            return x
+        return x.unsqueeze(0).expand(self.timesteps, *x.shape).flatten(0, 1)  # [T*B, C, H, W]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-3] != self.cfg.in_channels:
+            raise SuiteError(f"input has {x.shape[-3]} channels; the model expects {self.cfg.in_channels}")
+        out = self.body(self.norm(self.encode(x)))
+        if self.kind == "snn":
+            return out.view(self.timesteps, -1, out.shape[-1])  # [T, B, classes]
+        return out
+
+
+def mean_logits(out: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+    """Time-averaged logits [B, classes]: the SNN's [T, B, classes] averaged over T (the
+    usual rate readout); an ANN's [B, classes] is returned unchanged."""
+    is_snn = getattr(model, "kind", None) == "snn" if model is not None else out.dim() == 3
+    return out.mean(dim=0) if is_snn else out
+
+
+class MeanLogits(nn.Module):
+    """Wrap a twin so it returns [B, classes] logits (what torchattacks expects)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return mean_logits(self.model(x), self.model)

@@ -1,0 +1,52 @@
+"""VGG-11 and VGG-16 for small inputs as twins: conv-BN-act stages with average pooling.
+
+Average pooling (not max) keeps the SNN twin's pooled spikes a rate and the twins identical.
+A pooling step is skipped once the feature map is 1x1, so 16x16 digits work too.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from suite.models.twin import ModelConfig, TwinNet, make_act
+
+CONFIGS = {
+    11: [64, "P", 128, "P", 256, 256, "P", 512, 512, "P", 512, 512, "P"],
+    16: [64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P", 512, 512, 512, "P"],
+}
+
+
+class ConvBNAct(nn.Module):
+    """conv -> bn -> act, one VGG layer."""
+
+    def __init__(self, cfg: ModelConfig, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.act = make_act(cfg)
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class VGG(TwinNet):
+    """features (ConvBNAct / AvgPool2d) -> global pool -> fc."""
+
+    def __init__(self, cfg: ModelConfig, depth: int):
+        super().__init__(cfg)
+        layers, cin, side = [], cfg.in_channels, cfg.input_size
+        for item in CONFIGS[depth]:
+            if item == "P":
+                if side > 1:
+                    layers.append(nn.AvgPool2d(2))
+                    side //= 2
+            else:
+                cout = max(1, round(item * cfg.width))
+                layers.append(ConvBNAct(cfg, cin, cout))
+                cin = cout
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, cfg.num_classes)
+
+    def body(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))

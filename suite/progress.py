@@ -1,0 +1,21 @@
+"""The one Rich console and progress-bar factory used by long-running library functions."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+console = Console(stderr=False, highlight=False)
+
+
+def progress_bar(enabled: bool = True, transient: bool = False) -> Progress:
+    """A Rich progress bar (description, bar, count, elapsed, remaining, extra fields).
+
+    `enabled=False` gives a bar that prints nothing (library calls from tests).
+    """
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+        console=console, disable=not enabled, transient=transient,
+    )

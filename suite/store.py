@@ -1,0 +1,118 @@
+"""HDF5 helpers: atomic writes, schema version, provenance attributes, checked opening.
+
+Every result file carries root attributes `schema_version`, `suite_version`, `created`,
+`command`, `kind` and a JSON `config`. Files are written under a temporary name in the
+target folder and renamed, so a crash never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shlex
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import h5py
+import numpy as np
+
+from suite import __version__
+from suite.errors import SuiteError
+
+SCHEMA_VERSION = 1
+
+
+def command_line() -> str:
+    """The CLI line that produced a result, as a shell-quoted string."""
+    return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def ensure_out_dir(path: str | os.PathLike) -> Path:
+    """Create an output folder; refuse one that exists as a file."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise SuiteError(f"output folder {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SuiteError(f"cannot create output folder {out}: {exc.strerror}") from None
+    return out
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    target = Path(path)
+    ensure_out_dir(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_h5(
+    path: str | os.PathLike,
+    kind: str,
+    config: dict[str, Any],
+    fill: Callable[[h5py.File], None],
+    command: str | None = None,
+) -> Path:
+    """Write an HDF5 result atomically: provenance attributes, then `fill(file)` adds the data."""
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["schema_version"] = SCHEMA_VERSION
+            f.attrs["suite_version"] = __version__
+            f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            f.attrs["command"] = command if command is not None else command_line()
+            f.attrs["kind"] = kind
+            f.attrs["config"] = json.dumps(config, sort_keys=True, default=str)
+            fill(f)
+    return target
+
+
+def open_h5(path: str | os.PathLike, kind: str | None = None) -> h5py.File:
+    """Open a suite HDF5 file for reading, checking that it exists, parses and has the right kind."""
+    p = Path(path)
+    if not p.is_file():
+        raise SuiteError(f"file not found: {p}")
+    try:
+        f = h5py.File(p, "r")
+    except OSError:
+        raise SuiteError(f"{p} is not a readable HDF5 file (truncated or corrupt?)") from None
+    version = f.attrs.get("schema_version")
+    if version is None:
+        f.close()
+        raise SuiteError(f"{p} is not a suite result (no schema_version attribute)")
+    if int(version) != SCHEMA_VERSION:
+        f.close()
+        raise SuiteError(f"{p} has schema version {version}; this suite reads {SCHEMA_VERSION}")
+    if kind is not None and f.attrs.get("kind") != kind:
+        found = f.attrs.get("kind")
+        f.close()
+        raise SuiteError(f"{p} holds a {found!r} result, expected {kind!r}")
+    return f
+
+
+def read_config(f: h5py.File) -> dict[str, Any]:
+    """The JSON config stored on a result file's root."""
+    return json.loads(f.attrs["config"])
+
+
+def write_strings(group: h5py.Group, name: str, values: list[str]) -> None:
+    """Store a list of names as a variable-length UTF-8 string dataset."""
+    group.create_dataset(name, data=np.array(values, dtype=object), dtype=h5py.string_dtype())
+
+
+def read_strings(group: h5py.Group, name: str) -> list[str]:
+    """Read a string dataset written by `write_strings`."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in group[name][()]]

@@ -1,0 +1,205 @@
+"""Training loop for SNN/ANN twins: SGD + cosine schedule, optional TET loss, AMP on CUDA,
+a checkpoint after every epoch, and exact resume.
+
+Determinism: each epoch reseeds its data order and the global RNG from (seed, epoch), so an
+interrupted run resumed from its last checkpoint ends with the same weights as an
+uninterrupted run with the same seed on the same device.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from suite.checkpoint import load_checkpoint, save_checkpoint
+from suite.config import seed_everything
+from suite.data import DataSpec, get_dataset_info, load_dataset, resolve_spec
+from suite.errors import SuiteError
+from suite.models import ModelConfig, TwinNet, build_model, mean_logits
+from suite.progress import progress_bar
+
+# Per-dataset normalisation inside the model (inputs stay in [0, 1] for attacks).
+NORMALISATION = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; stored in checkpoints."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    seed: int = 0
+    tet: bool = False  # Temporal Efficient Training loss (Deng et al. 2022) for SNNs
+    amp: bool = True  # bfloat16 autocast, on CUDA only
+    workers: int = 0
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise SuiteError(f"--epochs must be a positive number, got {self.epochs}")
+        if self.batch_size < 1:
+            raise SuiteError(f"--batch-size must be positive, got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise SuiteError(f"--lr must be positive, got {self.lr}")
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    metrics: list[dict[str, float]]
+    seconds: float
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.metrics[-1]["test_acc"]
+
+
+def model_config_for(data: DataSpec, arch: str, kind: str, **overrides) -> ModelConfig:
+    """A model config that fits dataset `data`: channels, size, classes, normalisation, T."""
+    spec = resolve_spec(data)
+    info = get_dataset_info(spec.name)
+    if info.kind == "event":
+        channels = 2
+        mean, std = (0.0,), (1.0,)
+        overrides.setdefault("timesteps", spec.timesteps)
+        if kind == "snn" and overrides["timesteps"] != spec.timesteps:
+            raise SuiteError(f"{spec.name} frames have T={spec.timesteps} bins; the SNN must use the same T")
+    else:
+        channels = spec.channels
+        mean, std = NORMALISATION.get(spec.name, ((0.5,), (0.5,)))
+    return ModelConfig(arch=arch, kind=kind, num_classes=info.num_classes, in_channels=channels,
+                       input_size=spec.size, mean=mean, std=std, **overrides)
+
+
+def loss_fn(out: torch.Tensor, y: torch.Tensor, model: TwinNet, tet: bool) -> torch.Tensor:
+    """Cross-entropy on time-averaged logits, or TET: the mean over t of CE(logits_t, y)."""
+    if tet and model.kind == "snn":
+        T = out.shape[0]
+        return F.cross_entropy(out.flatten(0, 1), y.repeat(T))
+    return F.cross_entropy(mean_logits(out, model), y)
+
+
+@torch.no_grad()
+def evaluate(model: TwinNet, loader: DataLoader, device: torch.device) -> float:
+    """Top-1 accuracy of the time-averaged logits."""
+    model.eval()
+    correct = total = 0
+    for x, y, *_ in loader:
+        x, y = x.to(device), y.to(device)
+        pred = mean_logits(model(x), model).argmax(1)
+        correct += (pred == y).sum().item()
+        total += y.numel()
+    return correct / max(total, 1)
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+
+
+def train(
+    model_cfg: ModelConfig,
+    data: DataSpec,
+    cfg: TrainConfig,
+    checkpoint: str | Path,
+    data_root: str | Path = "datasets",
+    device: torch.device | str = "cpu",
+    resume: bool = False,
+    show_progress: bool = True,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> TrainResult:
+    """Train `model_cfg` on `data`; write `checkpoint` after every epoch; return the metrics.
+
+    With `resume=True` an existing checkpoint is continued from its last finished epoch
+    (its configs must match the ones given).
+    """
+    cfg.validate()
+    device = torch.device(device)
+    data = resolve_spec(data)
+    checkpoint = Path(checkpoint)
+    if checkpoint.exists() and checkpoint.is_dir():
+        raise SuiteError(f"checkpoint path {checkpoint} is a folder")
+    if checkpoint.parent.exists() and not checkpoint.parent.is_dir():
+        raise SuiteError(f"output folder {checkpoint.parent} exists and is not a folder")
+    train_set = load_dataset(data, data_root, "train", augment=True)
+    test_set = load_dataset(data, data_root, "test")
+
+    seed_everything(cfg.seed)
+    model = build_model(model_cfg).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    metrics: list[dict[str, float]] = []
+    start_epoch = 0
+    if resume and checkpoint.exists():
+        start_epoch, metrics = _restore(checkpoint, model_cfg, data, cfg, model, opt, sched)
+    elif resume:
+        raise SuiteError(f"--resume given but no checkpoint at {checkpoint}")
+
+    gen = torch.Generator()
+    train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen,
+                              num_workers=cfg.workers, drop_last=len(train_set) > cfg.batch_size)
+    test_loader = DataLoader(test_set, batch_size=max(cfg.batch_size, 256), num_workers=cfg.workers)
+    use_amp = cfg.amp and device.type == "cuda"
+    t0 = time.perf_counter()
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task("train", total=(cfg.epochs - start_epoch) * len(train_loader), info="")
+        for epoch in range(start_epoch, cfg.epochs):
+            gen.manual_seed(cfg.seed * 100_003 + epoch)
+            torch.manual_seed(cfg.seed * 100_003 + epoch + 1)
+            model.train()
+            loss_sum = correct = seen = 0.0
+            for x, y, *_ in train_loader:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                with _autocast(device, use_amp):
+                    out = model(x)
+                    loss = loss_fn(out, y, model, cfg.tet)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                loss_sum += loss.item() * y.numel()
+                correct += (mean_logits(out.detach(), model).argmax(1) == y).sum().item()
+                seen += y.numel()
+                bar.update(task, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} "
+                           f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+            sched.step()
+            row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+                   "test_acc": evaluate(model, test_loader, device), "lr": opt.param_groups[0]["lr"]}
+            if not math.isfinite(row["train_loss"]):
+                raise SuiteError(f"training diverged at epoch {epoch + 1} (loss is {row['train_loss']}); lower --lr")
+            metrics.append(row)
+            bar.update(task, info=f"epoch {epoch + 1}/{cfg.epochs} test acc {row['test_acc']:.3f}")
+            save_checkpoint(checkpoint, model_cfg, data, asdict(cfg), epoch + 1, metrics, {
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()})
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, row)
+    return TrainResult(checkpoint=checkpoint, metrics=metrics, seconds=time.perf_counter() - t0)
+
+
+def _restore(path: Path, model_cfg: ModelConfig, data: DataSpec, cfg: TrainConfig,
+             model: TwinNet, opt, sched) -> tuple[int, list[dict]]:
+    """Load a checkpoint into model/optimizer/scheduler after checking it is the same run."""
+    ckpt = load_checkpoint(path)
+    if ckpt.model_config != model_cfg:
+        raise SuiteError(f"{path} was trained with another model config; cannot resume it")
+    if ckpt.data_spec != data:
+        raise SuiteError(f"{path} was trained on {ckpt.data_spec.name} with other data settings; cannot resume it")
+    if ckpt.train_config != asdict(cfg):
+        diff = sorted(k for k in asdict(cfg) if ckpt.train_config.get(k) != asdict(cfg)[k])
+        raise SuiteError(f"{path} was trained with other settings ({', '.join(diff)}); cannot resume it")
+    if ckpt.epoch >= cfg.epochs:
+        raise SuiteError(f"{path} already finished all {cfg.epochs} epochs; nothing to resume")
+    model.load_state_dict(ckpt.state["model"])
+    opt.load_state_dict(ckpt.state["optimizer"])
+    sched.load_state_dict(ckpt.state["scheduler"])
+    return ckpt.epoch, list(ckpt.metrics)

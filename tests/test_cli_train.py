@@ -1,0 +1,57 @@
+"""CLI: bad input gets one clear line and exit code 2, nothing overwritten."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import cli
+
+FAST = ["--dataset", "digits", "--size", "8", "--width", "0.25", "--timesteps", "2", "--batch-size", "256"]
+
+
+def assert_one_line_error(code, output, *needles):
+    assert code == 2, output
+    assert "Traceback" not in output
+    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, output
+    for n in needles:
+        assert n in output, output
+
+
+def test_train_cli_writes_checkpoint(runner, tmp_path):
+    code, out = cli(runner, "train", *FAST, "--epochs", "1", "--out", tmp_path, "--name", "m")
+    assert code == 0, out
+    assert (tmp_path / "m.pt").is_file()
+    assert "test acc" in out
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--dataset", "mnistx"], "unknown dataset 'mnistx'"),
+    (["--arch", "resnet21"], "unknown architecture 'resnet21'"),
+    (["--surrogate", "foo"], "unknown surrogate 'foo'"),
+    (["--epochs", "0"], "--epochs must be a positive number"),
+    (["--epochs", "-3"], "--epochs must be a positive number"),
+    (["--kind", "cnn"], "unknown model kind 'cnn'"),
+    (["--dataset", "cifar10"], "dataset cifar10 is missing"),
+])
+def test_train_bad_input(runner, tmp_path, args, needle):
+    code, out = cli(runner, "train", *FAST, "--out", tmp_path, *args)
+    assert_one_line_error(code, out, needle)
+    assert not list(tmp_path.glob("*.pt"))
+
+
+def test_output_folder_that_is_a_file(runner, tmp_path):
+    target = tmp_path / "file"
+    target.write_text("keep me")
+    code, out = cli(runner, "train", *FAST, "--out", target)
+    assert_one_line_error(code, out, "is not a folder")
+    assert target.read_text() == "keep me"
+
+
+def test_resume_of_foreign_checkpoint(runner, tmp_path):
+    torch.save({"something": 1}, tmp_path / "m.pt")
+    before = (tmp_path / "m.pt").read_bytes()
+    code, out = cli(runner, "train", *FAST, "--out", tmp_path, "--name", "m", "--resume")
+    assert_one_line_error(code, out, "not a suite checkpoint")
+    assert (tmp_path / "m.pt").read_bytes() == before

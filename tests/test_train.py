@@ -1,0 +1,90 @@
+"""Training: resume equivalence, determinism, checkpoint round trip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from suite.checkpoint import load_checkpoint, load_model
+from suite.data import DataSpec
+from suite.errors import SuiteError
+from suite.train import TrainConfig, model_config_for, train
+
+SPEC = DataSpec("digits", size=8)
+
+
+def tiny(kind="snn"):
+    return model_config_for(SPEC, "resnet20", kind, width=0.25, timesteps=2)
+
+
+def small_train(path, epochs=2, **kw):
+    cfg = TrainConfig(epochs=epochs, batch_size=128, lr=0.05, seed=3)
+    return train(tiny(), SPEC, cfg, path, show_progress=False, **kw)
+
+
+def test_resume_gives_same_weights(tmp_path):
+    full = small_train(tmp_path / "full.pt")
+
+    def interrupt(epoch, row):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        small_train(tmp_path / "cut.pt", on_epoch_end=interrupt)
+    assert load_checkpoint(tmp_path / "cut.pt").epoch == 1
+    resumed = small_train(tmp_path / "cut.pt", resume=True)
+    a = load_checkpoint(full.checkpoint).state["model"]
+    b = load_checkpoint(resumed.checkpoint).state["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert resumed.metrics == full.metrics
+
+
+def test_same_seed_same_result(tmp_path):
+    a = small_train(tmp_path / "a.pt", epochs=1)
+    b = small_train(tmp_path / "b.pt", epochs=1)
+    sa, sb = (load_checkpoint(r.checkpoint).state["model"] for r in (a, b))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    result = small_train(tmp_path / "m.pt", epochs=1)
+    model, ckpt = load_model(result.checkpoint)
+    assert ckpt.model_config == tiny()
+    assert ckpt.data_spec.name == "digits" and ckpt.epoch == 1
+    assert ckpt.train_config["seed"] == 3
+    x = torch.rand(3, 1, 8, 8)
+    assert model(x).shape == (2, 3, 10)
+    assert not model.training
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    small_train(tmp_path / "m.pt", epochs=1)
+    with pytest.raises(SuiteError, match="other settings"):
+        train(tiny(), SPEC, TrainConfig(epochs=2, batch_size=64, lr=0.05, seed=3), tmp_path / "m.pt",
+              show_progress=False, resume=True)
+
+
+def test_foreign_checkpoint_is_refused(tmp_path):
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(SuiteError, match="not a suite checkpoint"):
+        load_checkpoint(other)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(SuiteError, match="not a readable suite checkpoint"):
+        load_checkpoint(garbage)
+
+
+def test_checkpoint_of_other_architecture_is_refused(tmp_path):
+    result = small_train(tmp_path / "m.pt", epochs=1)
+    ckpt = load_checkpoint(result.checkpoint)
+    ckpt.model_config = model_config_for(SPEC, "vgg11", "snn", width=0.25, timesteps=2)
+    with pytest.raises(SuiteError, match="do not fit vgg11"):
+        ckpt.build()
+
+
+def test_tet_loss_trains(tmp_path):
+    cfg = TrainConfig(epochs=1, batch_size=128, lr=0.05, seed=0, tet=True)
+    result = train(tiny(), SPEC, cfg, tmp_path / "tet.pt", show_progress=False)
+    assert result.metrics[0]["train_loss"] > 0
