@@ -1,0 +1,206 @@
+"""CKA comparisons over a data loader: model vs model, a model vs itself, time step vs time step.
+
+Every comparison streams minibatches: features of one batch are captured, turned into
+U-centred Grams, folded into a `MinibatchCKA` accumulator and dropped. Models are moved to
+`device` and run in eval mode under torch.no_grad; their train/eval mode is restored after.
+
+Small batches: the unbiased estimator needs n >= 4 samples per batch. A *final* batch with
+fewer than 4 samples (the remainder of a dataset) is dropped; `n_samples` counts only the
+samples used and `config["n_dropped"]` records the dropped ones. A smaller batch anywhere
+else is an error, since dropping it would silently change the result.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from suite.cka.core import MIN_SAMPLES, MinibatchCKA
+from suite.cka.features import LayerSpec, extract_entries, layer_names, resolve_layers, timesteps
+from suite.cka.results import CKAResult
+from suite.errors import SuiteError
+
+Progress = Callable[[int], Any] | None
+
+
+def _inputs(batch) -> Any:
+    """The model input of a loader batch: `x` of (x, y, ...) or the batch itself."""
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+def _pairs(loader: Iterable, loader_b: Iterable | None):
+    """Yield (batch, batch_b); batch_b is None without loader_b. Unequal lengths are an error."""
+    if loader_b is None:
+        for batch in loader:
+            yield batch, None
+        return
+    end = object()
+    for batch, batch_b in itertools.zip_longest(loader, loader_b, fillvalue=end):
+        if batch is end or batch_b is end:
+            raise SuiteError("the paired loaders yield different numbers of batches")
+        yield batch, batch_b
+
+
+class _SmallBatchGuard:
+    """Lets only the last batch be smaller than MIN_SAMPLES; counts what it drops."""
+
+    def __init__(self):
+        self.n_dropped = 0
+
+    def keep(self, n: int) -> bool:
+        if self.n_dropped:
+            raise SuiteError(
+                f"a batch of {self.n_dropped} samples came before the last batch; the unbiased "
+                f"estimator needs n >= {MIN_SAMPLES}; choose --samples/--batch-size so every "
+                f"batch has >= {MIN_SAMPLES}"
+            )
+        if n < MIN_SAMPLES:
+            self.n_dropped = n
+            return False
+        return True
+
+
+class _EvalMode:
+    """Context: models in eval mode on `device`, train/eval flags restored on exit."""
+
+    def __init__(self, *models: nn.Module, device: torch.device):
+        self.models = list({id(m): m for m in models}.values())
+        self.device = device
+
+    def __enter__(self):
+        self.flags = [m.training for m in self.models]
+        for m in self.models:
+            m.to(self.device).eval()
+
+    def __exit__(self, *exc):
+        for m, flag in zip(self.models, self.flags):
+            m.train(flag)
+
+
+def _to(x, device: torch.device):
+    return x.to(device, non_blocking=True) if isinstance(x, Tensor) else x
+
+
+def compare_models(
+    model_a: nn.Module,
+    model_b: nn.Module,
+    loader: Iterable,
+    layers_a: LayerSpec = None,
+    layers_b: LayerSpec = None,
+    device: str | torch.device = "cpu",
+    time: str = "mean",
+    loader_b: Iterable | None = None,
+    progress: Progress = None,
+    n_boot: int = 0,
+    compare: str = "models",
+) -> CKAResult:
+    """CKA between every layer of model_a and every layer of model_b: matrix [La, Lb].
+
+    Both models see each batch `x` of `loader` (batches are (x, ...) tuples or bare x), or
+    model_b sees the matching batch of `loader_b` (paired inputs: clean vs adversarial,
+    static vs event). If model_a is model_b and there is no loader_b, one forward pass per
+    batch serves both sides and shared layers reuse their Grams. `progress(1)` is called
+    per batch. n_boot > 0 adds a bootstrap interval over minibatches (ci_lo, ci_hi).
+    `compare` labels the result ("models", "layers", "clean-adv", "static-event").
+    """
+    device = torch.device(device)
+    names_a = resolve_layers(model_a, layers_a)
+    names_b = resolve_layers(model_b, layers_b)
+    entries_a = layer_names(names_a, timesteps(model_a), time)
+    entries_b = layer_names(names_b, timesteps(model_b), time)
+    one_pass = model_a is model_b and loader_b is None
+    acc = MinibatchCKA(len(entries_a), len(entries_b), keep_batches=n_boot > 0,
+                       names_a=entries_a, names_b=entries_b)
+    union = names_a + [n for n in names_b if n not in names_a]  # one_pass: layers of both sides
+    guard = _SmallBatchGuard()
+
+    with _EvalMode(model_a, model_b, device=device), torch.no_grad():
+        for batch, batch_b in _pairs(loader, loader_b):
+            x = _to(_inputs(batch), device)
+            if one_pass:
+                got = extract_entries(model_a, x, union, time)
+                got_b = got
+            else:
+                got = extract_entries(model_a, x, names_a, time)
+                x_b = x if batch_b is None else _to(_inputs(batch_b), device)
+                got_b = extract_entries(model_b, x_b, names_b, time)
+            feats_a = [e for n in names_a for e in got[n]]  # La x [B, D]
+            feats_b = feats_a if (one_pass and names_a == names_b) else [e for n in names_b for e in got_b[n]]
+            if guard.keep(feats_a[0].shape[0]):
+                acc.update(feats_a, feats_b)
+            if progress is not None:
+                progress(1)
+
+    ci_lo, ci_hi = acc.bootstrap_ci(n_boot) if n_boot > 0 else (None, None)
+    return CKAResult(
+        matrix=acc.compute(), layers_a=entries_a, layers_b=entries_b,
+        n_samples=acc.n_samples, n_batches=acc.n_batches,
+        hsic_ab=acc.hsic_ab, hsic_aa=acc.hsic_aa, hsic_bb=acc.hsic_bb,
+        ci_lo=ci_lo, ci_hi=ci_hi, compare=compare, time=time,
+        config={"compare": compare, "time": time, "n_dropped": guard.n_dropped,
+                "n_boot": n_boot, "layers_a": names_a, "layers_b": names_b},
+    )
+
+
+def compare_layers(
+    model: nn.Module,
+    loader: Iterable,
+    layers: LayerSpec = None,
+    device: str | torch.device = "cpu",
+    time: str = "mean",
+    progress: Progress = None,
+    n_boot: int = 0,
+) -> CKAResult:
+    """CKA of a model's layers against each other: matrix [L, L], one forward pass per batch."""
+    return compare_models(model, model, loader, layers, layers, device=device, time=time,
+                          progress=progress, n_boot=n_boot, compare="layers")
+
+
+def compare_time(
+    model: nn.Module,
+    loader: Iterable,
+    layers: LayerSpec = None,
+    device: str | torch.device = "cpu",
+    progress: Progress = None,
+    n_boot: int = 0,
+) -> CKAResult:
+    """Temporal CKA of an SNN: for each layer, CKA between time steps t and t', matrix [L, T, T].
+
+    layers_a = layers_b = the layer names; hsic_ab [L, T, T], hsic_aa = hsic_bb [L, T].
+    """
+    T = timesteps(model)
+    if T is None:
+        raise SuiteError(f"time comparison needs an SNN (kind 'snn' with timesteps); got {type(model).__name__}")
+    device = torch.device(device)
+    names = resolve_layers(model, layers)
+    steps = [f"t{t}" for t in range(T)]
+    accs = [MinibatchCKA(T, T, keep_batches=n_boot > 0, names_a=[f"{n}@{s}" for s in steps],
+                         names_b=[f"{n}@{s}" for s in steps]) for n in names]
+    guard = _SmallBatchGuard()
+
+    with _EvalMode(model, device=device), torch.no_grad():
+        for batch, _ in _pairs(loader, None):
+            got = extract_entries(model, _to(_inputs(batch), device), names, "each")  # name -> T x [B, D]
+            if guard.keep(got[names[0]][0].shape[0]):
+                for name, acc in zip(names, accs):
+                    acc.update(got[name])  # self-comparison: Grams computed once
+            if progress is not None:
+                progress(1)
+
+    ci = [acc.bootstrap_ci(n_boot) for acc in accs] if n_boot > 0 else None
+    return CKAResult(
+        matrix=torch.stack([acc.compute() for acc in accs]),  # [L, T, T]
+        layers_a=names, layers_b=names,
+        n_samples=accs[0].n_samples, n_batches=accs[0].n_batches,
+        hsic_ab=torch.stack([acc.hsic_ab for acc in accs]),  # [L, T, T]
+        hsic_aa=torch.stack([acc.hsic_aa for acc in accs]),  # [L, T]
+        hsic_bb=torch.stack([acc.hsic_bb for acc in accs]),  # [L, T]
+        ci_lo=torch.stack([c[0] for c in ci]) if ci else None,
+        ci_hi=torch.stack([c[1] for c in ci]) if ci else None,
+        compare="time", time="each",
+        config={"compare": "time", "time": "each", "timesteps": T, "n_dropped": guard.n_dropped,
+                "n_boot": n_boot, "layers": names},
+    )

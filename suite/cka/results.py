@@ -1,0 +1,100 @@
+"""CKA results: the `CKAResult` dataclass and its HDF5 form (kind "cka", schema version 1).
+
+File layout (root of the HDF5 file, beside the provenance attributes of suite.store):
+    cka [La, Lb]       (time comparison: [L, T, T])   CKA values, float64
+    hsic_ab [La, Lb]   (time: [L, T, T])              mean unbiased HSIC over minibatches
+    hsic_aa [La]       (time: [L, T])                 self-HSIC of model a's entries
+    hsic_bb [Lb]       (time: [L, T])
+    layers_a, layers_b                                entry names (strings)
+    n_samples, n_batches                              scalars
+    ci_lo, ci_hi       optional, shaped like cka      bootstrap interval over minibatches
+    attributes: compare ("models", "layers", "time", "clean-adv", "static-event"), time
+The raw HSIC means with n_batches make runs mergeable: sums = mean * n_batches.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch import Tensor
+
+from suite.errors import SuiteError
+from suite.store import open_h5, read_config, read_strings, write_h5, write_strings
+
+KIND = "cka"
+
+
+@dataclass
+class CKAResult:
+    """CKA between the entries of two models (or one model over time), with its HSIC accumulators."""
+
+    matrix: Tensor  # [La, Lb] float64, or [L, T, T] for compare="time"
+    layers_a: list[str]
+    layers_b: list[str]
+    n_samples: int
+    hsic_ab: Tensor  # shaped like matrix
+    hsic_aa: Tensor  # [La] (time: [L, T])
+    hsic_bb: Tensor  # [Lb] (time: [L, T])
+    n_batches: int = 0
+    ci_lo: Tensor | None = None
+    ci_hi: Tensor | None = None
+    compare: str = "models"
+    time: str = "mean"
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | os.PathLike, config: dict[str, Any] | None = None,
+             command: str | None = None) -> Path:
+        """Write atomically through suite.store.write_h5; `config` adds to `self.config`."""
+        full_config = {**self.config, **(config or {})}
+
+        def fill(f: h5py.File) -> None:
+            f.create_dataset("cka", data=_np(self.matrix))
+            f.create_dataset("hsic_ab", data=_np(self.hsic_ab))
+            f.create_dataset("hsic_aa", data=_np(self.hsic_aa))
+            f.create_dataset("hsic_bb", data=_np(self.hsic_bb))
+            write_strings(f, "layers_a", list(self.layers_a))
+            write_strings(f, "layers_b", list(self.layers_b))
+            f.create_dataset("n_samples", data=int(self.n_samples))
+            f.create_dataset("n_batches", data=int(self.n_batches))
+            if self.ci_lo is not None and self.ci_hi is not None:
+                f.create_dataset("ci_lo", data=_np(self.ci_lo))
+                f.create_dataset("ci_hi", data=_np(self.ci_hi))
+            f.attrs["compare"] = self.compare
+            f.attrs["time"] = self.time
+
+        return write_h5(path, KIND, full_config, fill, command=command)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "CKAResult":
+        """Read a result written by `save`; a missing, corrupt or foreign file is a SuiteError."""
+        f = open_h5(path, kind=KIND)
+        try:
+            with f:
+                ci = ("ci_lo" in f and "ci_hi" in f)
+                return cls(
+                    matrix=torch.from_numpy(f["cka"][()]),
+                    layers_a=read_strings(f, "layers_a"),
+                    layers_b=read_strings(f, "layers_b"),
+                    n_samples=int(f["n_samples"][()]),
+                    hsic_ab=torch.from_numpy(f["hsic_ab"][()]),
+                    hsic_aa=torch.from_numpy(f["hsic_aa"][()]),
+                    hsic_bb=torch.from_numpy(f["hsic_bb"][()]),
+                    n_batches=int(f["n_batches"][()]) if "n_batches" in f else 0,
+                    ci_lo=torch.from_numpy(f["ci_lo"][()]) if ci else None,
+                    ci_hi=torch.from_numpy(f["ci_hi"][()]) if ci else None,
+                    compare=str(f.attrs.get("compare", "models")),
+                    time=str(f.attrs.get("time", "mean")),
+                    config=read_config(f),
+                )
+        except (KeyError, OSError, ValueError) as exc:
+            raise SuiteError(f"{path} is not a complete CKA result ({exc})") from None
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()

@@ -1,0 +1,278 @@
+"""Unbiased minibatch CKA (suite.cka.core) against a plain float64 transcription of the paper.
+
+Tolerances: CKA of float32 features vs the float64 reference on the same values: 1e-6
+(measured ~3e-9); identities that hold exactly in float64 (CKA(X, X) = 1, merge = single
+pass): 1e-12.
+"""
+
+import pytest
+import torch
+
+from suite.cka import core
+from suite.cka.core import MinibatchCKA, cka_matrix, rbf_cka_matrix
+from suite.errors import SuiteError
+
+F64 = torch.float64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny matmuls: one intra-op thread is ~100x faster than 2 contending ones on a busy box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------ plain float64 reference
+
+def hsic1_reference(K: torch.Tensor, L: torch.Tensor) -> float:
+    """Eq. 3 of Nguyen, Raghu & Kornblith (2021), written out in float64:
+    HSIC_1 = 1/(n(n-3)) [tr(K̃L̃) + 1ᵀK̃1 1ᵀL̃1 / ((n-1)(n-2)) - 2/(n-2) 1ᵀK̃L̃1], K̃ = K, diag 0."""
+    n = K.shape[0]
+    K, L = K.clone().fill_diagonal_(0), L.clone().fill_diagonal_(0)
+    one = torch.ones(n, 1, dtype=F64)
+    trace = torch.trace(K @ L)
+    middle = (one.T @ K @ one) * (one.T @ L @ one) / ((n - 1) * (n - 2))
+    last = 2 / (n - 2) * (one.T @ K @ L @ one)
+    return float((trace + middle - last) / (n * (n - 3)))
+
+
+def centred64(x: torch.Tensor) -> torch.Tensor:
+    """Features as float64 [n, d] minus their mean. HSIC_1 ignores the mean (see
+    test_eq3_ignores_a_mean_shift), and the reference must drop it: Eq. 3 evaluated on raw
+    Grams cancels terms of size (n·|mean|²)² even in float64, which for a +1000 offset layer
+    measured errors of 8e-4 in CKA and 3e-6 on the 24-layer ReLU stack below."""
+    x = x.double().flatten(1)
+    return x - x.mean(dim=0, keepdim=True)
+
+
+def cka_reference(feats_a, feats_b) -> torch.Tensor:
+    """Linear CKA from Eq. 3 in float64, one pair of layers at a time."""
+    grams_a = [centred64(x) @ centred64(x).T for x in feats_a]
+    grams_b = [centred64(y) @ centred64(y).T for y in feats_b]
+    self_a = [hsic1_reference(K, K) for K in grams_a]
+    self_b = [hsic1_reference(L, L) for L in grams_b]
+    out = torch.empty(len(grams_a), len(grams_b), dtype=F64)
+    for i, K in enumerate(grams_a):
+        for j, L in enumerate(grams_b):
+            out[i, j] = hsic1_reference(K, L) / (self_a[i] * self_b[j]) ** 0.5
+    return out
+
+
+def deep_relu_stack(x: torch.Tensor, depth: int = 24, seed: int = 0) -> list[torch.Tensor]:
+    """Features of a random ReLU MLP with positive biases: means grow large against spreads."""
+    g = torch.Generator().manual_seed(seed)
+    d = x.shape[1]
+    feats, h = [], x
+    for _ in range(depth):
+        w = torch.randn(d, d, generator=g) * (1.4 / d**0.5)
+        h = torch.relu(h @ w + 1.0)
+        h = h / h.std()
+        feats.append(h)
+    return feats
+
+
+def degenerate_layers(n: int = 48, d: int = 40, seed: int = 0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    mix = x @ torch.randn(d, d, generator=g)
+    return [
+        x,
+        1e-4 * mix,                              # tiny scale
+        1e4 * torch.tanh(mix),                   # huge scale
+        1000.0 + x[:, :20] + 0.1 * mix[:, :20],  # large mean offset
+        torch.relu(mix - 2.5 * mix.std()),       # ReLU-dead: mostly zeros
+        torch.randn(n, 3, 4, 4, generator=g),    # conv-shaped, flattened by CKA
+    ]
+
+
+# ------------------------------------------------------------------ agreement with the paper
+
+def test_u_centred_hsic_equals_eq3_of_the_paper():
+    g = torch.Generator().manual_seed(1)
+    X, Y = torch.randn(12, 5, generator=g, dtype=F64), torch.randn(12, 7, generator=g, dtype=F64)
+    K, L = X @ X.T, Y @ Y.T
+    fast = (core.u_centre(K) * core.u_centre(L)).sum() / (12 * 9)
+    assert float(fast) == pytest.approx(hsic1_reference(K, L), abs=1e-12, rel=1e-12)
+
+
+def test_eq3_ignores_a_mean_shift():
+    g = torch.Generator().manual_seed(2)
+    X, Y = torch.randn(12, 5, generator=g, dtype=F64), torch.randn(12, 7, generator=g, dtype=F64)
+    Xs = X + torch.randn(1, 5, generator=g, dtype=F64)  # the same shift for every sample
+    assert hsic1_reference(Xs @ Xs.T, Y @ Y.T) == pytest.approx(hsic1_reference(X @ X.T, Y @ Y.T), rel=1e-10)
+
+
+def test_cka_matrix_matches_float64_reference_on_degenerate_layers():
+    feats = degenerate_layers()  # float32
+    got = cka_matrix(feats, feats[::-1])
+    assert got.dtype == F64 and got.shape == (6, 6)
+    assert torch.allclose(got, cka_reference(feats, feats[::-1]), atol=1e-6, rtol=0)
+
+
+def test_cka_matrix_matches_float64_reference_on_24_layer_relu_stack():
+    x = torch.rand(64, 48, generator=torch.Generator().manual_seed(3))
+    feats = deep_relu_stack(x)  # float32, 24 layers
+    mean_over_spread = feats[-1].mean() / feats[-1].std(dim=0).mean()
+    assert mean_over_spread > 10  # the regime where raw float32 Grams cancel catastrophically
+    got = cka_matrix(feats)
+    ref = cka_reference(feats, feats)
+    assert (got - ref).abs().max() < 1e-6
+
+
+def test_float32_grams_after_centring_match_float64_grams():
+    x = torch.rand(64, 48, generator=torch.Generator().manual_seed(4))
+    feats = deep_relu_stack(x)
+    fast = cka_matrix(feats)                            # float32 Grams of centred features
+    exact = cka_matrix([f.double() for f in feats])     # float64 Grams
+    assert (fast - exact).abs().max() < 1e-6
+
+
+def test_cka_of_a_layer_with_itself_is_one():
+    feats = degenerate_layers()
+    assert torch.allclose(cka_matrix(feats).diagonal(), torch.ones(6, dtype=F64), atol=1e-12, rtol=0)
+
+
+def test_cka_is_invariant_to_orthogonal_transform_and_isotropic_scaling():
+    g = torch.Generator().manual_seed(5)
+    X = torch.randn(40, 16, generator=g)
+    Y = torch.relu(X @ torch.randn(16, 24, generator=g))
+    Q, _ = torch.linalg.qr(torch.randn(16, 16, generator=g, dtype=F64))
+    XQ = (X.double() @ Q).float()
+    got = cka_matrix([X, XQ, 3.7 * X], [Y, 0.01 * Y])
+    assert torch.allclose(got[:, 0], got[0, 0].expand(3), atol=1e-6, rtol=0)
+    assert torch.allclose(got[:, 1], got[:, 0], atol=1e-6, rtol=0)
+    assert float(cka_matrix([X], [XQ])) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_self_comparison_computes_each_gram_once(monkeypatch):
+    calls = []
+    real = core.gram
+    monkeypatch.setattr(core, "gram", lambda x, name="?": calls.append(name) or real(x, name))
+    feats = degenerate_layers()
+    same = cka_matrix(feats)
+    assert len(calls) == 6
+    apart = cka_matrix(feats, [f.clone() for f in feats])
+    assert len(calls) == 6 + 12
+    assert torch.allclose(same, apart, atol=1e-12, rtol=0)
+
+
+# ------------------------------------------------------------------ minibatches
+
+def batches(k: int = 4, n: int = 16, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(k):
+        x = torch.randn(n, 10, generator=g)
+        yield [x, torch.relu(x @ torch.randn(10, 12, generator=g))], [torch.tanh(x[:, :6]), x + 0.1 * torch.randn(n, 10, generator=g)]
+
+
+def test_minibatch_cka_averages_reference_hsic_over_batches():
+    acc = MinibatchCKA(2, 2)
+    ref_ab, ref_aa, ref_bb = torch.zeros(2, 2, dtype=F64), torch.zeros(2, dtype=F64), torch.zeros(2, dtype=F64)
+    for fa, fb in batches(k=3):
+        acc.update(fa, fb)
+        Ka = [centred64(x) @ centred64(x).T for x in fa]
+        Kb = [centred64(y) @ centred64(y).T for y in fb]
+        for i in range(2):
+            ref_aa[i] += hsic1_reference(Ka[i], Ka[i]) / 3
+            ref_bb[i] += hsic1_reference(Kb[i], Kb[i]) / 3
+            for j in range(2):
+                ref_ab[i, j] += hsic1_reference(Ka[i], Kb[j]) / 3
+    assert acc.n_samples == 48 and acc.n_batches == 3
+    assert torch.allclose(acc.hsic_ab, ref_ab, rtol=1e-6, atol=0)
+    expected = ref_ab / torch.sqrt(ref_aa[:, None] * ref_bb[None, :])
+    assert torch.allclose(acc.compute(), expected, atol=1e-6, rtol=0)
+
+
+def test_merge_equals_single_pass_accumulation():
+    data = list(batches(k=4))
+    whole, first, second = MinibatchCKA(2, 2), MinibatchCKA(2, 2), MinibatchCKA(2, 2)
+    for i, (fa, fb) in enumerate(data):
+        whole.update(fa, fb)
+        (first if i < 2 else second).update(fa, fb)
+    merged = first.merge(second)
+    assert merged.n_samples == whole.n_samples and merged.n_batches == whole.n_batches
+    assert torch.allclose(merged.sum_ab, whole.sum_ab, atol=1e-12, rtol=1e-12)
+    assert torch.allclose(merged.compute(), whole.compute(), atol=1e-12, rtol=0)
+
+
+def test_state_dict_round_trip_resumes_exactly():
+    data = list(batches(k=3))
+    whole, part = MinibatchCKA(2, 2), MinibatchCKA(2, 2)
+    for fa, fb in data:
+        whole.update(fa, fb)
+    part.update(*data[0])
+    resumed = MinibatchCKA.from_state(part.state_dict())
+    for fa, fb in data[1:]:
+        resumed.update(fa, fb)
+    assert torch.equal(resumed.sum_ab, whole.sum_ab) and resumed.n_samples == whole.n_samples
+
+
+def test_bootstrap_interval_contains_the_point_estimate():
+    acc = MinibatchCKA(2, 2, keep_batches=True)
+    for fa, fb in batches(k=20, n=12, seed=7):
+        acc.update(fa, fb)
+    point = acc.compute()
+    lo, hi = acc.bootstrap_ci(n_boot=500, level=0.95, seed=0)
+    assert lo.shape == hi.shape == (2, 2)
+    assert bool((lo <= point + 1e-12).all() and (point <= hi + 1e-12).all())
+    assert bool((hi - lo > 0).all())
+
+
+def test_bootstrap_needs_kept_batches():
+    acc = MinibatchCKA(2, 2)
+    for fa, fb in batches(k=2):
+        acc.update(fa, fb)
+    with pytest.raises(SuiteError, match="keep_batches"):
+        acc.bootstrap_ci()
+
+
+# ------------------------------------------------------------------ errors
+
+def test_fewer_than_four_samples_is_an_error():
+    x = torch.randn(3, 5)
+    with pytest.raises(SuiteError, match=r"batch of 3 samples.*n >= 4"):
+        cka_matrix([x])
+
+
+def test_nan_features_name_the_layer():
+    x = torch.randn(8, 5)
+    bad = x.clone()
+    bad[2, 1] = float("nan")
+    with pytest.raises(SuiteError, match="layer3.conv"):
+        cka_matrix([x, bad], names_a=["fc", "layer3.conv"])
+    with pytest.raises(SuiteError, match="NaN or inf"):
+        cka_matrix([x], [x.clone().fill_(float("inf"))])
+
+
+def test_mismatched_sample_counts_between_models_is_an_error():
+    acc = MinibatchCKA(1, 1)
+    with pytest.raises(SuiteError, match="8 samples and model b 6"):
+        acc.update([torch.randn(8, 3)], [torch.randn(6, 3)])
+
+
+def test_constant_layer_gives_nan_not_a_crash():
+    x = torch.randn(8, 5)
+    got = cka_matrix([x, torch.ones(8, 5)])
+    assert torch.isnan(got[1]).all() and got[0, 0] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ RBF kernel
+
+def rbf_cka_reference(X, Y, sigma_frac=0.5):
+    def kernel(Z):
+        d = torch.cdist(Z.double(), Z.double())
+        sigma = sigma_frac * d[~torch.eye(len(Z), dtype=torch.bool)].median()
+        return torch.exp(-(d**2) / (2 * sigma**2))
+    K, L = kernel(X), kernel(Y)
+    return hsic1_reference(K, L) / (hsic1_reference(K, K) * hsic1_reference(L, L)) ** 0.5
+
+
+def test_rbf_cka_of_a_layer_with_itself_is_one_and_matches_reference():
+    g = torch.Generator().manual_seed(8)
+    X = torch.randn(30, 6, generator=g)
+    Y = torch.sin(X @ torch.randn(6, 9, generator=g))
+    got = rbf_cka_matrix([X, Y], [X, Y], sigma_frac=0.5)
+    assert got.diagonal().sub(1).abs().max() < 1e-9
+    assert float(got[0, 1]) == pytest.approx(rbf_cka_reference(X, Y), abs=1e-6)
