@@ -1,0 +1,37 @@
+"""Evaluation loaders: a seeded, reproducible subset of a split, yielding (x, label, index)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from suite.data.registry import DataSpec, load_dataset
+from suite.data.static import IndexedDataset
+from suite.errors import SuiteError
+
+
+def subset_indices(n_total: int, samples: int | None, seed: int) -> list[int]:
+    """`samples` distinct indices of range(n_total) drawn with `seed`, sorted; all if None."""
+    if samples is None or samples >= n_total:
+        return list(range(n_total))
+    if samples < 1:
+        raise SuiteError(f"--samples must be positive, got {samples}")
+    gen = torch.Generator().manual_seed(seed)
+    return sorted(torch.randperm(n_total, generator=gen)[:samples].tolist())
+
+
+def indexed_subset(dataset: Dataset, indices: list[int]) -> Dataset:
+    """Samples `indices` of `dataset`, each as (x, label, index in the full split)."""
+    return Subset(IndexedDataset(dataset), indices)
+
+
+def eval_loader(spec: DataSpec, root: str | Path, split: str = "test", samples: int | None = None,
+                batch_size: int = 128, seed: int = 0) -> DataLoader:
+    """An ordered loader over a seeded subset of `split` (no augmentation)."""
+    if batch_size < 1:
+        raise SuiteError(f"--batch-size must be positive, got {batch_size}")
+    dataset = load_dataset(spec, root, split)
+    return DataLoader(indexed_subset(dataset, subset_indices(len(dataset), samples, seed)),
+                      batch_size=batch_size, shuffle=False)

@@ -1,0 +1,108 @@
+"""Events -> frames: the normalisation rule, and the disk cache keyed by every parameter."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from suite.data import DataSpec, load_dataset
+from suite.data.events import make_events
+from suite.data.frames import COUNT_CLIP, FrameConfig, cache_bytes, events_to_frames
+from suite.errors import SuiteError
+from tests.event_layouts import write_nmnist
+
+
+def test_frames_put_each_polarity_in_its_time_bin_and_pixel():
+    # ON events at (x=3, y=5) early, OFF events at (x=10, y=2) late; T=2 bins over t 0..1000
+    events = make_events([3, 3, 10, 0], [5, 5, 2, 0], [0, 100, 600, 1000], [1, 1, 0, 0])
+    frames = events_to_frames(events, (16, 16), FrameConfig(timesteps=2, size=16))
+    assert frames.shape == (2, 2, 16, 16) and frames.dtype == np.float32
+    assert frames[0, 1, 5, 3] == pytest.approx(2 / COUNT_CLIP)
+    assert frames[1, 0, 2, 10] == pytest.approx(1 / COUNT_CLIP)
+    assert np.count_nonzero(frames) == 2  # Tonic's time bins end before the very last event
+
+
+def test_counts_clip_at_a_fixed_value():
+    events = make_events([1] * 9 + [2], [1] * 9 + [2], list(range(9)) + [100], [1] * 10)
+    frames = events_to_frames(events, (4, 4), FrameConfig(timesteps=1, size=4, clip=4.0))
+    assert frames[0, 1, 1, 1] == 1.0  # 9 events, clipped at 4
+    assert frames.max() == 1.0 and frames.min() == 0.0
+
+
+def test_area_resize_gives_mean_count_per_sensor_pixel():
+    # 8 ON events spread over the 2x2 block at the origin of a 32x32 sensor -> 2 per sensor pixel
+    xs, ys = [0, 1, 0, 1] * 2, [0, 0, 1, 1] * 2
+    events = make_events(xs + [31], ys + [31], list(range(8)) + [1000], [1] * 9)
+    frames = events_to_frames(events, (32, 32), FrameConfig(timesteps=1, size=16))
+    assert frames.shape == (1, 2, 16, 16)
+    assert frames[0, 1, 0, 0] == pytest.approx(2 / COUNT_CLIP)
+
+
+def test_second_epoch_does_not_read_raw_events(tmp_path, monkeypatch):
+    import tonic.io
+
+    write_nmnist(tmp_path, per_class=1, n_events=50)
+    ds = load_dataset(DataSpec("nmnist", timesteps=4), tmp_path, "train")
+    calls = []
+    original = tonic.io.read_mnist_file
+    monkeypatch.setattr(tonic.io, "read_mnist_file", lambda *a, **k: calls.append(1) or original(*a, **k))
+    first = [ds[i][0] for i in range(len(ds))]
+    assert len(calls) == len(ds)
+    monkeypatch.setattr(tonic.io, "read_mnist_file", lambda *a, **k: pytest.fail("raw events read again"))
+    again = load_dataset(DataSpec("nmnist", timesteps=4), tmp_path, "train")  # a new epoch, a new process
+    assert all(torch.equal(a, again[i][0]) for i, a in enumerate(first))
+    assert cache_bytes(tmp_path, "nmnist") > 0
+
+
+def test_simulated_second_epoch_does_not_simulate_again(tmp_path, monkeypatch):
+    import suite.data.event_datasets as ev
+
+    ds = load_dataset(DataSpec("digits-dvs", size=8), tmp_path, "test")
+    first = [ds[i][0] for i in range(5)]
+    monkeypatch.setattr(ev, "simulate_saccades", lambda *a, **k: pytest.fail("simulated again"))
+    assert all(torch.equal(a, ds[i][0]) for i, a in enumerate(first))
+
+
+def test_cache_built_with_other_parameters_is_not_reused(tmp_path):
+    write_nmnist(tmp_path, per_class=1, n_events=300)
+    short = load_dataset(DataSpec("nmnist", timesteps=2), tmp_path, "test")
+    x2 = short[0][0]
+    x4 = load_dataset(DataSpec("nmnist", timesteps=4), tmp_path, "test")[0][0]
+    small = load_dataset(DataSpec("nmnist", timesteps=2, size=17), tmp_path, "test")[0][0]
+    assert x2.shape == (2, 2, 34, 34) and x4.shape == (4, 2, 34, 34) and small.shape == (2, 2, 17, 17)
+    folders = [p for p in (tmp_path / "cache" / "nmnist").iterdir()]
+    assert len(folders) == 3
+    records = [json.loads((p / "config.json").read_text()) for p in folders]
+    assert sorted(r["frames"]["timesteps"] for r in records) == [2, 2, 4]
+
+
+def test_cache_folder_recording_other_parameters_is_refused(tmp_path):
+    write_nmnist(tmp_path, per_class=1, n_events=50)
+    ds = load_dataset(DataSpec("nmnist"), tmp_path, "test")
+    record = ds.cache_dir / "config.json"
+    data = json.loads(record.read_text())
+    data["frames"]["clip"] = 99.0
+    record.write_text(json.dumps(data))
+    with pytest.raises(SuiteError, match="built with other parameters"):
+        load_dataset(DataSpec("nmnist"), tmp_path, "test")
+
+
+def test_corrupt_or_wrong_shape_cache_file_is_rebuilt(tmp_path):
+    write_nmnist(tmp_path, per_class=1, n_events=300)
+    ds = load_dataset(DataSpec("nmnist"), tmp_path, "test")
+    good0, good1 = ds[0][0], ds[1][0]
+    (ds.cache_dir / f"{ds.key(0)}.npy").write_bytes(b"\x93NUMPY garbage")
+    with open(ds.cache_dir / f"{ds.key(1)}.npy", "wb") as f:
+        np.save(f, np.zeros((3, 2, 34, 34), np.float32))
+    assert torch.equal(ds[0][0], good0) and torch.equal(ds[1][0], good1)
+
+
+def test_cached_frames_equal_fresh_frames(tmp_path):
+    write_nmnist(tmp_path, per_class=1, n_events=300)
+    ds = load_dataset(DataSpec("nmnist"), tmp_path, "test")
+    ds[2]
+    events, sensor = ds.source.events(2)
+    assert np.array_equal(ds[2][0].numpy(), events_to_frames(events, sensor, ds.config))
