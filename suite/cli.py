@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -95,6 +95,87 @@ def train_cmd(
                       f"{m['test_acc']:.3f}", f"{m['lr']:.4f}")
     console.print(table)
     console.print(f"checkpoint: {result.checkpoint}  ({result.seconds:.1f} s)")
+
+
+@command(name="demo")
+def demo_cmd(
+    out: Optional[Path] = typer.Option(None, help="Put everything under OUT (runs/, reports/, attacks/); default: here."),
+    epochs: Optional[int] = typer.Option(None, help="Override the demo's training epochs."),
+    device: str = DEVICE,
+    data_root: Path = DATA_ROOT,
+) -> None:
+    """Train an SNN and its ANN twin on the embedded digits, compare them with CKA, report."""
+    from suite.demo import run_demo
+    from suite.report.figures import cka_figure
+    from suite.report.tables import cka_tables
+
+    summary = run_demo(out=out, device=device, data_root=data_root, epochs=epochs)
+    table = Table(title="demo: digits, ResNet-20 twins")
+    for col in ("model", "test accuracy", "train time", "checkpoint"):
+        table.add_column(col)
+    for kind, result in summary.trained.items():
+        table.add_row(kind.upper(), f"{result.test_accuracy:.1%}", f"{result.seconds:.1f} s", str(result.checkpoint))
+    console.print(table)
+    for label, run in summary.cka.items():
+        for t in cka_tables(run.result, f"CKA {label}"):
+            console.print(t)
+        console.print(f"result: {run.path}  figure: {cka_figure(run.result, run.path.with_suffix('.png'), label)}")
+    console.print(f"[bold]demo finished in {summary.seconds:.0f} s[/]; files under "
+                  + ", ".join(str(p) for p in summary.folders.values() if p.exists()))
+
+
+@command(name="cka")
+def cka_cmd(
+    compare_words: List[str] = typer.Argument(None, hidden=True, metavar=""),
+    compare: str = typer.Option("models", "--compare", help="models, layers, time, 'clean adv' or 'static event'."),
+    model: Path = typer.Option(..., "--model", help="Checkpoint of the (first) model."),
+    model2: Optional[Path] = typer.Option(None, "--model2", help="Second checkpoint (--compare models; static event: the event model)."),
+    attack: Optional[Path] = typer.Option(None, "--attack", help="Adversarial store (--compare clean adv)."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset (default: the checkpoint's)."),
+    split: str = typer.Option("test", help="Dataset split."),
+    layers: Optional[str] = typer.Option(None, help="Comma-separated module names or patterns (default: block outputs)."),
+    time: str = typer.Option("mean", "--time", help="SNN features over time: mean (firing rate), concat, or each time step."),
+    samples: Optional[int] = typer.Option(512, help="Number of samples (seeded subset of the split)."),
+    batch_size: int = typer.Option(128, help="Minibatch size (>= 4; HSIC is averaged over minibatches)."),
+    bootstrap: int = typer.Option(0, help="Bootstrap resamples over minibatches for 95% intervals (0: off)."),
+    seed: int = SEED,
+    device: str = DEVICE,
+    data_root: Path = DATA_ROOT,
+    out: Path = typer.Option(Path("reports"), help="Folder for the HDF5 result and figure."),
+    name: Optional[str] = typer.Option(None, help="Result file name without .h5 (default from the models)."),
+) -> None:
+    """Centered Kernel Alignment between layers: model vs model, a model vs itself, time steps,
+    clean vs adversarial, static vs event. Writes OUT/NAME.h5 and a PNG heatmap."""
+    from suite.cka.jobs import parse_compare, run_cka
+    from suite.report.figures import cka_figure
+    from suite.report.tables import cka_tables
+
+    kind = parse_compare([compare, *(compare_words or [])])
+    run = run_cka(compare=kind, model=model, model2=model2, dataset=dataset, layers=layers, time=time,
+                  samples=samples, batch_size=batch_size, seed=seed, device=device, data_root=data_root,
+                  out=out, name=name, split=split, n_boot=bootstrap)
+    title = f"CKA {kind}: {run.label_a}" + (f" vs {run.label_b}" if kind == "models" else "")
+    for table in cka_tables(run.result, title):
+        console.print(table)
+    figure = cka_figure(run.result, run.path.with_suffix(".png"), title)
+    console.print(f"result: {run.path}\nfigure: {figure}")
+
+
+@command(name="report")
+def report_cmd(
+    file: Path = typer.Argument(..., help="A CKA result (.h5) written by `suite cka`."),
+    figure: bool = typer.Option(True, "--figure/--no-figure", help="Also write FILE.png."),
+) -> None:
+    """Show a CKA result as Rich tables (heatmap, highlights) and write its figure."""
+    from suite.cka.results import CKAResult
+    from suite.report.figures import cka_figure
+    from suite.report.tables import cka_tables
+
+    result = CKAResult.load(file)
+    for table in cka_tables(result, f"CKA {result.compare}: {file.stem}"):
+        console.print(table)
+    if figure:
+        console.print(f"figure: {cka_figure(result, file.with_suffix('.png'), file.stem)}")
 
 
 @command(data_app, name="list")

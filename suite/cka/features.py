@@ -47,7 +47,10 @@ def timesteps(model: nn.Module) -> int | None:
 
 
 def default_layers(model: nn.Module) -> list[str]:
-    """Every leaf module with parameters (conv, linear, batch norm), in definition order."""
+    """The model's own `representation_layers()` when it has them (suite twins: block
+    outputs); otherwise every leaf module with parameters (conv, linear, BN), in order."""
+    if callable(getattr(model, "representation_layers", None)):
+        return list(model.representation_layers())
     return [
         name for name, m in model.named_modules()
         if name and not any(True for _ in m.children()) and any(True for _ in m.parameters(recurse=False))

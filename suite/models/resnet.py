@@ -88,6 +88,10 @@ class PreActResNet(TwinNet):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, cfg.num_classes)
 
+    def representation_layers(self) -> list[str]:
+        blocks = [f"layer{i}.{j}" for i in (1, 2, 3) for j in range(len(getattr(self, f"layer{i}")))]
+        return ["conv1", *blocks, "act", "fc"]
+
     def body(self, x):
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
         return self.fc(self.pool(self.act(self.bn(x))).flatten(1))

@@ -97,6 +97,10 @@ class TwinNet(nn.Module):
     def body(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N, classes]
         raise NotImplementedError
 
+    def representation_layers(self) -> list[str]:
+        """Default CKA layers: the stem conv, every block output, the last activation, fc."""
+        raise NotImplementedError
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """[B, C, H, W] or [B, T, C, H, W] -> the batch the body runs on: [B, ...] or [T*B, ...]."""
         if x.dim() == 5:

@@ -48,5 +48,9 @@ class VGG(TwinNet):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, cfg.num_classes)
 
+    def representation_layers(self) -> list[str]:
+        convs = [f"features.{i}" for i, m in enumerate(self.features) if isinstance(m, ConvBNAct)]
+        return [*convs, "fc"]
+
     def body(self, x):
         return self.fc(self.pool(self.features(x)).flatten(1))

@@ -1,0 +1,1 @@
+"""Reports: Rich tables for the terminal and matplotlib figures of CKA and robustness results."""

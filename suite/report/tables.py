@@ -1,0 +1,97 @@
+"""Rich renderings of results: CKA heatmap tables and their highlights."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from rich.table import Table
+from rich.text import Text
+
+from suite.cka.results import CKAResult
+
+MAX_COLUMNS = 24  # wider matrices are summarised, not drawn cell by cell
+
+
+def _cell(value: float) -> Text:
+    """A CKA value coloured from dark (0) to bright (1); NaN shown as such."""
+    if not math.isfinite(value):
+        return Text("nan", style="red")
+    level = int(round(max(0.0, min(1.0, value)) * 5))
+    styles = ["grey35", "blue", "cyan", "green", "yellow", "bold bright_white on dark_orange"]
+    return Text(f"{value:.2f}", style=styles[level])
+
+
+def matrix_table(matrix: torch.Tensor, rows: list[str], cols: list[str], title: str) -> Table:
+    """A heatmap-like table of a 2-D matrix: rows named "A<i> name", columns numbered B<j>
+    (the caption names them), so twenty layers still fit an 80-column terminal."""
+    table = Table(title=title, show_lines=False, pad_edge=False, box=None,
+                  caption="columns: " + ", ".join(f"B{j}={c}" for j, c in enumerate(cols)))
+    table.add_column("A \\ B", style="bold", no_wrap=True)
+    for j in range(len(cols)):
+        table.add_column(f"B{j}", justify="right", no_wrap=True)
+    for i, (r, row) in enumerate(zip(rows, matrix.tolist())):
+        table.add_row(f"A{i} {r}", *[_cell(v) for v in row])
+    return table
+
+
+def cka_tables(result: CKAResult, title: str = "CKA") -> list[Table]:
+    """Tables for a CKA result: the matrix (or per-layer time matrices), then highlights."""
+    if result.compare == "time":
+        return [time_summary(result, title)]
+    out = []
+    if len(result.layers_b) <= MAX_COLUMNS:
+        out.append(matrix_table(result.matrix, result.layers_a, result.layers_b,
+                                f"{title} ({result.n_samples} samples)"))
+    out.append(highlights(result, title))
+    return out
+
+
+def diagonal(result: CKAResult) -> list[tuple[str, float]] | None:
+    """(layer, CKA) for layers present on both sides: the headline of twin comparisons."""
+    common = [n for n in result.layers_a if n in result.layers_b]
+    if not common:
+        return None
+    return [(n, float(result.matrix[result.layers_a.index(n), result.layers_b.index(n)])) for n in common]
+
+
+def highlights(result: CKAResult, title: str) -> Table:
+    """The matching-layer diagonal (when layer names match) and the most and least similar pairs."""
+    table = Table(title=f"{title}: highlights")
+    table.add_column("what")
+    table.add_column("layer A")
+    table.add_column("layer B")
+    table.add_column("CKA", justify="right")
+    diag = diagonal(result) if result.compare != "layers" else None
+    for name, value in diag or []:
+        table.add_row("same layer", name, name, _cell(value))
+    m = result.matrix.clone()
+    if result.compare == "layers":  # the diagonal is 1 by definition: leave it out
+        m.fill_diagonal_(float("nan"))
+    flat = torch.nan_to_num(m, nan=-1.0).flatten()
+    if flat.numel():
+        best = int(flat.argmax())
+        table.add_row("most similar", result.layers_a[best // m.shape[1]], result.layers_b[best % m.shape[1]],
+                      _cell(float(m.flatten()[best])))
+        worst_vals = torch.nan_to_num(m, nan=2.0).flatten()
+        worst = int(worst_vals.argmin())
+        table.add_row("least similar", result.layers_a[worst // m.shape[1]], result.layers_b[worst % m.shape[1]],
+                      _cell(float(m.flatten()[worst])))
+    return table
+
+
+def time_summary(result: CKAResult, title: str) -> Table:
+    """Temporal CKA per layer: CKA of first vs last time step and mean over distinct step pairs."""
+    T = result.matrix.shape[-1]
+    table = Table(title=f"{title}: CKA between time steps ({result.n_samples} samples, T={T})")
+    table.add_column("layer")
+    table.add_column("t0 vs t1", justify="right")
+    if T > 2:
+        table.add_column(f"t0 vs t{T - 1}", justify="right")
+    table.add_column("mean t != t'", justify="right")
+    off = ~torch.eye(T, dtype=torch.bool)
+    for name, mat in zip(result.layers_a, result.matrix):
+        mean_off = float(mat[off].nanmean()) if T > 1 else float("nan")
+        cells = [_cell(float(mat[0, min(1, T - 1)]))] + ([_cell(float(mat[0, T - 1]))] if T > 2 else [])
+        table.add_row(name, *cells, _cell(mean_off))
+    return table
