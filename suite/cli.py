@@ -187,9 +187,39 @@ def data_list(data_root: Path = DATA_ROOT) -> None:
     for col in ("name", "kind", "input", "classes", "location", "present", "cache"):
         table.add_column(col)
     for row in dataset_rows(data_root):
-        table.add_row(row["name"], row["kind"], row["shape"], str(row["classes"]), row["location"],
+        table.add_row(row["name"], row["kind"], "x".join(map(str, row["shape"])), str(row["classes"]), row["location"],
                       "[green]yes[/]" if row["present"] else "[red]no[/]", _size(row["cache_bytes"]))
     console.print(table)
+
+
+@command(data_app, name="check")
+def data_check(name: str = typer.Argument(..., help="Dataset name."), data_root: Path = DATA_ROOT) -> None:
+    """Read every raw file of a dataset and name the missing or corrupt ones (exit 2 if any)."""
+    from suite.data.manage import check_dataset
+    from suite.progress import progress_bar
+
+    with progress_bar() as bar:
+        task = bar.add_task(f"check {name}", total=None, info="")
+        problems = check_dataset(name, data_root, lambda done, total, path: bar.update(
+            task, completed=done, total=total, info=path.name))
+    if problems:
+        table = Table(title=f"{name}: {len(problems)} problem(s)")
+        table.add_column("file")
+        table.add_column("problem")
+        for path, problem in problems:
+            table.add_row(path, problem)
+        console.print(table)
+        fail(f"dataset {name} has {len(problems)} missing or corrupt file(s) under {data_root}")
+    console.print(f"[green]{name}: every file read cleanly[/]")
+
+
+@command(data_app, name="download")
+def data_download(name: str = typer.Argument(..., help="Dataset name."), data_root: Path = DATA_ROOT) -> None:
+    """Download a dataset with its library's own downloader and checksums (the only command
+    that downloads)."""
+    from suite.data.manage import download_dataset
+
+    console.print(f"{name}: downloaded to {download_dataset(name, data_root)}")
 
 
 def _size(n: int) -> str:

@@ -234,7 +234,7 @@ def test_download_network_failure_is_one_suite_error(tmp_path, monkeypatch):
         raise OSError("network unreachable")
     monkeypatch.setattr(tonic.download_utils, "_urlretrieve", offline)
     monkeypatch.setattr(tonic.download_utils, "_get_redirect_url", lambda url, max_hops=3: url)
-    with pytest.raises(SuiteError, match="download into .* failed: network unreachable"):
+    with pytest.raises(SuiteError, match="download of cifar10dvs into .* failed: network unreachable"):
         download_dataset("cifar10dvs", tmp_path)
 
 

@@ -19,9 +19,6 @@ same size, seed and split (grey levels, luminance-weighted for colour), so `sour
 
 from __future__ import annotations
 
-import http.client
-import socket
-import zipfile
 from functools import partial
 from pathlib import Path
 
@@ -29,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from suite.data.download import guarded_download
 from suite.data.events import read_aedat4, read_atis_bin
 from suite.data.frames import EventFrames, FrameConfig, frame_cache_dir
 from suite.data.registry import DataSpec, DatasetInfo, get_dataset_info, list_datasets, load_dataset, register
@@ -37,7 +35,6 @@ from suite.data.splits import class_split
 from suite.data.static import CALTECH101_FOLDERS
 from suite.errors import SuiteError
 
-DOWNLOAD_TIMEOUT_S = 20
 
 CIFAR10DVS_FOLDER = "CIFAR10DVS"
 CIFAR10DVS_SENSOR = (128, 128)
@@ -105,28 +102,19 @@ def _frames(spec: DataSpec, root: Path, source, augment: bool, params: dict) -> 
 
 
 # ----------------------------------------------------------------------------- downloads
-def tonic_download(make, root: Path) -> None:
-    """Run Tonic's own downloader (its URLs and checksums) with a bounded socket timeout; a
-    network or archive failure is one SuiteError line."""
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        make(str(root))
-    except (OSError, RuntimeError, http.client.HTTPException, zipfile.BadZipFile, EOFError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise SuiteError(f"download into {root} failed: {reason}") from None
-    finally:
-        socket.setdefaulttimeout(old)
+def tonic_download(name: str, make, root: Path) -> None:
+    """Run Tonic's own downloader (its URLs and checksums) through `guarded_download`."""
+    guarded_download(name, make, root)
 
 
 def _download_cifar10dvs(root: Path) -> None:
     from tonic.datasets import CIFAR10DVS
-    tonic_download(CIFAR10DVS, root)
+    tonic_download("cifar10dvs", CIFAR10DVS, root)
 
 
 def _download_nmnist(root: Path) -> None:
     from tonic.datasets import NMNIST
-    tonic_download(lambda r: (NMNIST(r, train=True), NMNIST(r, train=False)), root)
+    tonic_download("nmnist", lambda r: (NMNIST(r, train=True), NMNIST(r, train=False)), root)
 
 
 def _download_ncaltech101(root: Path) -> None:
@@ -141,7 +129,7 @@ def _download_ncaltech101(root: Path) -> None:
         inner = Path(r) / NCALTECH101_FOLDER / NCALTECH101.data_filename
         if inner.is_file() and not (Path(r) / NCALTECH101_FOLDER / NCALTECH101.folder_name).is_dir():
             extract_archive(str(inner))
-    tonic_download(make, root)
+    tonic_download("ncaltech101", make, root)
 
 
 # ----------------------------------------------------------------------------- builders

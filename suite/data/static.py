@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import urllib.error
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,10 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
+from suite.data.download import guarded_download
 from suite.data.registry import DataSpec, DatasetInfo, register
 from suite.errors import SuiteError
-
-DOWNLOAD_TIMEOUT_S = 20
 
 
 class IndexedDataset(Dataset):
@@ -72,17 +69,8 @@ register(DatasetInfo(
 
 # ----------------------------------------------------------------------------- torchvision
 def torchvision_download(cls, root: Path, **kwargs) -> None:
-    """Run a torchvision downloader (its own URLs and checksums) with a bounded socket timeout,
-    turning network failures into one clear line."""
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        cls(root=str(root), download=True, **kwargs)
-    except (urllib.error.URLError, OSError, RuntimeError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise SuiteError(f"download of {cls.__name__} into {root} failed: {reason}") from None
-    finally:
-        socket.setdefaulttimeout(old)
+    """Run a torchvision dataset's own downloader through `guarded_download`."""
+    guarded_download(cls.__name__, lambda r: cls(root=r, download=True, **kwargs), root)
 
 
 def _cifar_missing(folder: str, names: list[str]):
