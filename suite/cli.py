@@ -154,7 +154,7 @@ def cka_cmd(
     run = run_cka(compare=kind, model=model, model2=model2, dataset=dataset, layers=layers, time=time,
                   samples=samples, batch_size=batch_size, seed=seed, device=device, data_root=data_root,
                   out=out, name=name, split=split, n_boot=bootstrap)
-    title = f"CKA {kind}: {run.label_a}" + (f" vs {run.label_b}" if kind == "models" else "")
+    title = f"CKA {kind}: {run.label_a}" + (f" vs {run.label_b}" if run.label_b != run.label_a else "")
     for table in cka_tables(run.result, title):
         console.print(table)
     figure = cka_figure(run.result, run.path.with_suffix(".png"), title)

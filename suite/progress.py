@@ -9,7 +9,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 console = Console(stderr=False, highlight=False)
 
 
-def progress_bar(enabled: bool = True, transient: bool = False) -> Progress:
+def progress_bar(enabled: bool = True, transient: bool = True) -> Progress:
     """A Rich progress bar (description, bar, count, elapsed, remaining, extra fields).
 
     `enabled=False` gives a bar that prints nothing (library calls from tests).

@@ -8,12 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch.utils.data import DataLoader, Dataset, Subset
+
 from suite.checkpoint import Checkpoint, load_model
 from suite.cka.compare import compare_layers, compare_models, compare_time
 from suite.cka.results import CKAResult
 from suite.config import select_device
 from suite.data import DataSpec, get_dataset_info, resolve_spec
-from suite.data.loaders import eval_loader
+from suite.data.loaders import eval_loader, subset_indices
+from suite.data.paired import load_paired
 from suite.errors import SuiteError
 from suite.progress import progress_bar
 from suite.store import ensure_out_dir
@@ -44,6 +47,32 @@ def spec_for(ckpt: Checkpoint, dataset: str | None) -> DataSpec:
                                  timesteps=cfg.timesteps if info.kind == "event" else None, seed=own.seed))
 
 
+class _Field(Dataset):
+    """One input of a paired dataset, as (x, label, index): lets each model have its own loader."""
+
+    def __init__(self, paired: Dataset, field: int):
+        self.paired, self.field = paired, field
+
+    def __len__(self) -> int:
+        return len(self.paired)
+
+    def __getitem__(self, k: int):
+        item = self.paired[k]
+        return item[self.field], item[2], k
+
+
+def paired_loaders(ckpt_static: Checkpoint, ckpt_event: Checkpoint, data_root: Path, split: str,
+                   samples: int | None, batch_size: int, seed: int) -> tuple[DataLoader, DataLoader]:
+    """Aligned loaders of the same samples: static images for one model, event frames for the other."""
+    static_spec, event_spec = ckpt_static.data_spec, ckpt_event.data_spec
+    if get_dataset_info(static_spec.name).kind != "static" or get_dataset_info(event_spec.name).kind != "event":
+        raise SuiteError(f"--model must be trained on static images and --model2 on events; got "
+                         f"{static_spec.name} and {event_spec.name}")
+    paired = load_paired(static_spec, event_spec, data_root, split)
+    chosen = subset_indices(len(paired), samples, seed)
+    return tuple(DataLoader(Subset(_Field(paired, k), chosen), batch_size=batch_size) for k in (0, 1))
+
+
 @dataclass
 class CKARun:
     """What a CKA run produced: the result, where it was saved, and which models it compared."""
@@ -59,36 +88,51 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
             batch_size: int = 128, seed: int = 0, device: str = "auto", data_root: Path = Path("datasets"),
             out: Path = Path("reports"), name: str | None = None, split: str = "test", n_boot: int = 0,
             show_progress: bool = True) -> CKARun:
-    """Run `models`, `layers` or `time` CKA for checkpoints and save the HDF5 result."""
+    """Run `models`, `layers`, `time` or `static-event` CKA for checkpoints; save the HDF5 result.
+
+    static-event: `model` sees the static images of its dataset, `model2` the paired event
+    frames of its dataset (digits <-> digits-dvs by source index, caltech101 <-> ncaltech101 by
+    file name); both see the same samples."""
     if time not in TIME_MODES:
         raise SuiteError(f"unknown --time {time!r}; choose mean, concat or each")
-    if compare == "models" and model2 is None:
-        raise SuiteError("--compare models needs --model2 (the second checkpoint)")
+    if compare not in ("models", "layers", "time", "static-event"):
+        raise SuiteError(f"comparison {compare!r} is not run by run_cka")
+    if compare in ("models", "static-event") and model2 is None:
+        raise SuiteError(f"--compare {compare.replace('-', ' ')} needs --model2 (the second checkpoint"
+                         + ("; a suite model takes images or event frames, not both)" if compare == "static-event" else ")"))
     if batch_size < 4:
         raise SuiteError(f"--batch-size {batch_size} is too small: the unbiased CKA estimator needs >= 4 samples per batch")
     ensure_out_dir(out)
     dev = select_device(device)
     model_a, ckpt_a = load_model(model, dev)
-    loader = eval_loader(spec_for(ckpt_a, dataset), data_root, split, samples, batch_size, seed)
+    model_b, ckpt_b = load_model(model2, dev) if model2 is not None else (model_a, ckpt_a)
     config = {"compare": compare, "model": str(model), "model_config": ckpt_a.model_config.to_dict(),
-              "data_spec": spec_for(ckpt_a, dataset).to_dict(), "split": split, "samples": samples,
-              "batch_size": batch_size, "seed": seed, "layers": layers}
+              "split": split, "samples": samples, "batch_size": batch_size, "seed": seed, "layers": layers}
+    if model2 is not None:
+        config.update(model2=str(model2), model2_config=ckpt_b.model_config.to_dict())
+    loader_b = None
+    if compare == "static-event":
+        loader, loader_b = paired_loaders(ckpt_a, ckpt_b, data_root, split, samples, batch_size, seed)
+        config.update(data_spec=ckpt_a.data_spec.to_dict(), event_spec=ckpt_b.data_spec.to_dict())
+    else:
+        spec = spec_for(ckpt_a, dataset)
+        loader = eval_loader(spec, data_root, split, samples, batch_size, seed)
+        config.update(data_spec=spec.to_dict())
+
     with progress_bar(show_progress) as bar:
         task = bar.add_task(f"cka {compare}", total=len(loader), info="")
         advance = lambda n: bar.update(task, advance=n)  # noqa: E731
-        if compare == "models":
-            model_b, ckpt_b = load_model(model2, dev)
-            config.update(model2=str(model2), model2_config=ckpt_b.model_config.to_dict())
-            result = compare_models(model_a, model_b, loader, layers, layers, device=dev, time=time,
-                                    progress=advance, n_boot=n_boot)
+        common = dict(device=dev, progress=advance, n_boot=n_boot)
+        if compare == "time":
+            result = compare_time(model_a, loader, layers, **common)
         elif compare == "layers":
-            result = compare_layers(model_a, loader, layers, device=dev, time=time, progress=advance, n_boot=n_boot)
-        elif compare == "time":
-            result = compare_time(model_a, loader, layers, device=dev, progress=advance, n_boot=n_boot)
+            result = compare_layers(model_a, loader, layers, time=time, **common)
         else:
-            raise SuiteError(f"comparison {compare!r} is run with its own options (see `suite cka --help`)")
+            result = compare_models(model_a, model_b, loader, layers, layers, time=time, loader_b=loader_b,
+                                    compare=compare, **common)
+    two = compare in ("models", "static-event")
     label_a = Path(model).stem
-    label_b = Path(model2).stem if compare == "models" else label_a
-    stem = name or f"cka-{compare}-{label_a}" + (f"-vs-{label_b}" if compare == "models" else "")
+    label_b = Path(model2).stem if two else label_a
+    stem = name or f"cka-{compare}-{label_a}" + (f"-vs-{label_b}" if two else "")
     path = result.save(Path(out) / f"{stem}.h5", config)
     return CKARun(result, path, label_a, label_b)
