@@ -4,11 +4,34 @@ A LIF layer receives the merged batch [T*B, ...] (T-major), loops over T only, a
 spikes in the same layout, so every other layer (conv, BatchNorm, linear) runs once on the
 whole [T*B] batch. Dynamics, with hard reset to zero and leak beta = 1 - 1/tau:
 
-    u_t = beta * u_{t-1} * (1 - s_{t-1}) + x_t
+    u_t = beta * u_{t-1} * (1 - s_{t-1}) + x_t          (u_{-1} = s_{-1} = 0)
     s_t = Heaviside(u_t - threshold)      (backward: the chosen surrogate's derivative)
 
 The reset s_{t-1} is detached by default, as in snntorch's neurons: gradients flow through
 the membrane, not through the reset decision.
+
+Implementation: the whole recurrence over T is one autograd node (`LIFScan`) instead of a
+graph of ~8 small ops per step. Forward works in place on one time step's buffer and keeps
+a single [T, B, ...] tensor for backward: the shifted membrane v_t = u_t - threshold (spikes
+are recomputed from it as s_t = [v_t > 0]). Backward is the exact BPTT of the equations
+above. With g_t = dL/du_t (= dL/dx_t), G_t = dL/ds_t arriving from the next layer, and f'
+the surrogate's derivative:
+
+    detached reset:   g_t = f'(v_t) G_t + beta (1 - s_t) g_{t+1}            (g_T = 0)
+    reset in graph:   s_t also drives the next reset, du_{t+1}/ds_t = -beta u_t, so
+                      g_t = f'(v_t) (G_t - beta u_t g_{t+1}) + beta (1 - s_t) g_{t+1}
+                      (this case keeps u instead of v; v = u - threshold is recomputed)
+
+Both run backwards over t, one time step at a time, so every temporary stays small (and in
+cache). Spikes come out in x's dtype. Every expression is evaluated in the same order as the
+per-step autograd reference, so spikes and gradients are the same floats (tests/test_lif.py).
+
+f'(v) G comes from a table of the surrogates' derivatives (`SURROGATE_GRADS`), each the
+formula of that snntorch surrogate's own backward with the same parameters (tests check
+them against snntorch's autograd). A spike function without a table entry (a name added to
+SURROGATES alone, or a function assigned by hand to `LIF.spike_fn`) still works: backward
+then calls it on v_t, a detached leaf, and takes its vector-Jacobian product, i.e. runs the
+surrogate's own backward.
 
 One surrogate is our own: snntorch 1.0's `sigmoid` backward computes
 exp(-k x) / (exp(-k x) + 1)^2, which is inf/inf = NaN once k*x < -44 in float32 (membrane
@@ -18,13 +41,20 @@ derivative as k * sigmoid(k x) * (1 - sigmoid(k x)), finite everywhere.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 from snntorch import surrogate as sg
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from suite.errors import SuiteError
+
+SpikeFn = Callable[[torch.Tensor], torch.Tensor]
+# (v, grad, out, scratch) -> None: out = f'(v) * grad; scratch: a buffer shaped like v
+SurrogateGrad = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None]
+
 
 class StableSigmoid(torch.autograd.Function):
     """Heaviside forward; derivative of sigmoid(slope * x) backward, without overflow."""
@@ -42,27 +72,168 @@ class StableSigmoid(torch.autograd.Function):
         return grad_out * ctx.slope * sig * (1 - sig), None
 
 
-def stable_sigmoid(slope: float = 25.0) -> Callable[[torch.Tensor], torch.Tensor]:
+def stable_sigmoid(slope: float = 25.0) -> SpikeFn:
     return lambda x: StableSigmoid.apply(x, slope)
 
 
-# name -> factory of snntorch surrogate spike functions (input: u - threshold)
-SURROGATES: dict[str, Callable[[], Callable[[torch.Tensor], torch.Tensor]]] = {
-    "atan": lambda: sg.atan(alpha=2.0),
-    "fast_sigmoid": lambda: sg.fast_sigmoid(slope=25),
-    "sigmoid": lambda: stable_sigmoid(slope=25.0),
-    "triangular": lambda: sg.triangular(threshold=1.0),
-    "ste": lambda: sg.straight_through_estimator(),
-    "spike_rate_escape": lambda: sg.spike_rate_escape(beta=1, slope=25),
+# ---- surrogate derivatives: each the matching backward's formula (snntorch 1.0), evaluated in
+# ---- the same order, so the gradients are the same floats
+
+
+def _atan_grad(alpha: float) -> SurrogateGrad:
+    """alpha/2 / (1 + (pi/2 alpha v)^2)"""
+    def grad(v, g, out, buf):
+        torch.mul(v, math.pi / 2 * alpha, out=buf)
+        buf.mul_(buf).add_(1).reciprocal_().mul_(alpha / 2)
+        torch.mul(buf, g, out=out)
+    return grad
+
+
+def _fast_sigmoid_grad(slope: float) -> SurrogateGrad:
+    """1 / (slope |v| + 1)^2"""
+    def grad(v, g, out, buf):
+        torch.abs(v, out=buf).mul_(slope).add_(1)
+        buf.mul_(buf)
+        torch.div(g, buf, out=out)
+    return grad
+
+
+def _sigmoid_grad(slope: float) -> SurrogateGrad:
+    """slope sig (1 - sig), sig = sigmoid(slope v)  (StableSigmoid's backward)"""
+    def grad(v, g, out, buf):
+        torch.mul(v, slope, out=buf).sigmoid_()
+        torch.mul(g, slope, out=out).mul_(buf)
+        out.mul_(buf.neg_().add_(1))
+    return grad
+
+
+def _triangular_grad(threshold: float) -> SurrogateGrad:
+    """threshold where v < 0, -threshold where v >= 0 (sic: snntorch's Triangular backward)"""
+    def grad(v, g, out, buf):
+        torch.ge(v, 0, out=buf).mul_(-2 * threshold).add_(threshold)
+        torch.mul(g, buf, out=out)
+    return grad
+
+
+def _ste_grad(v, g, out, buf):
+    """1"""
+    out.copy_(g)
+
+
+def _spike_rate_escape_grad(beta: float, slope: float) -> SurrogateGrad:
+    """slope exp(-beta |v - 1|)"""
+    def grad(v, g, out, buf):
+        torch.sub(v, 1, out=buf).abs_().mul_(-beta).exp_()
+        torch.mul(g, slope, out=out).mul_(buf)
+    return grad
+
+
+# name -> (factory of the snntorch surrogate spike function (input: u - threshold), its derivative)
+_REGISTRY: dict[str, tuple[Callable[[], SpikeFn], SurrogateGrad]] = {
+    "atan": (lambda: sg.atan(alpha=2.0), _atan_grad(alpha=2.0)),
+    "fast_sigmoid": (lambda: sg.fast_sigmoid(slope=25), _fast_sigmoid_grad(slope=25)),
+    "sigmoid": (lambda: stable_sigmoid(slope=25.0), _sigmoid_grad(slope=25.0)),
+    "triangular": (lambda: sg.triangular(threshold=1.0), _triangular_grad(threshold=1.0)),
+    "ste": (lambda: sg.straight_through_estimator(), _ste_grad),
+    "spike_rate_escape": (lambda: sg.spike_rate_escape(beta=1, slope=25),
+                          _spike_rate_escape_grad(beta=1, slope=25)),
 }
+SURROGATES: dict[str, Callable[[], SpikeFn]] = {name: fn for name, (fn, _) in _REGISTRY.items()}
+SURROGATE_GRADS: dict[str, SurrogateGrad] = {name: d for name, (_, d) in _REGISTRY.items()}
 
 
-def get_surrogate(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def get_surrogate(name: str) -> SpikeFn:
     """snntorch surrogate spike function by name; an unknown name lists the valid ones."""
     try:
         return SURROGATES[name]()
     except KeyError:
         raise SuiteError(f"unknown surrogate {name!r}; choose one of: {', '.join(sorted(SURROGATES))}") from None
+
+
+def autograd_surrogate_grad(spike_fn: SpikeFn) -> SurrogateGrad:
+    """out = f'(v) * grad by running `spike_fn`'s own backward: for spike functions not in the table."""
+    def grad(v, g, out, buf):
+        with torch.enable_grad():
+            leaf = v.detach().requires_grad_(True)
+            (d,) = torch.autograd.grad(spike_fn(leaf), leaf, g)
+        out.copy_(d)
+    return grad
+
+
+# ---- the LIF recurrence ----------------------------------------------------------------------
+
+
+def _scan(xs: torch.Tensor, beta: float, threshold: float, keep: str | None):
+    """Run the LIF recurrence over xs [T, B, ...] without autograd.
+
+    Returns (spikes, kept): spikes [T, B, ...] in xs.dtype; kept is v = u - threshold
+    (keep="v"), u (keep="u") or None. Each step evaluates the reference expressions
+    `beta * u * (1 - s) + x` and `(u - threshold) > 0` in the same order, so the spikes are
+    bit-identical to a per-step autograd implementation.
+    """
+    T = xs.shape[0]
+    spikes = torch.empty_like(xs)
+    U = torch.empty_like(xs) if keep == "u" else None
+    V = torch.empty_like(xs) if keep == "v" else None
+    one = xs.new_ones(())
+    u_buf = torch.empty_like(xs[0]) if U is None and T > 1 else None  # u_t for t >= 1
+    v = reset = None
+    for t in range(T):
+        if t == 0:  # u_{-1} = 0, so u_0 = x_0 (only read: x is not modified)
+            u = xs[0] if U is None else U[0].copy_(xs[0])
+        else:
+            u = U[t] if U is not None else u_buf
+            torch.mul(u_prev, beta, out=u)
+            reset = torch.sub(one, spikes[t - 1], out=reset)  # 1 - s_{t-1}
+            u.mul_(reset).add_(xs[t])
+        v = torch.sub(u, threshold, out=V[t] if V is not None else v)
+        torch.gt(v, 0, out=spikes[t])
+        u_prev = u
+    return spikes, (V if keep == "v" else U)
+
+
+class LIFScan(torch.autograd.Function):
+    """LIF over T as one autograd node; the maths is in the module docstring.
+
+    Keeps one [T, B, ...] tensor for backward: v = u - threshold (detached reset) or u (reset
+    in the graph). First derivatives only (backward is `once_differentiable`).
+    """
+
+    @staticmethod
+    def forward(ctx, x, timesteps: int, beta: float, threshold: float, detach_reset: bool,
+                surrogate_grad: SurrogateGrad):
+        xs = x.view(timesteps, x.shape[0] // timesteps, *x.shape[1:])  # [T, B, ...]
+        spikes, kept = _scan(xs, beta, threshold, "v" if detach_reset else "u")
+        ctx.save_for_backward(kept)
+        ctx.beta, ctx.threshold, ctx.detach_reset = beta, threshold, detach_reset
+        ctx.surrogate_grad = surrogate_grad
+        return spikes.view_as(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        (kept,) = ctx.saved_tensors
+        beta = ctx.beta
+        T = kept.shape[0]
+        G = grad_out.view(kept.shape)  # dL/ds_t
+        g = torch.empty_like(kept)  # dL/du_t = dL/dx_t
+        buf = torch.empty_like(kept[0])
+        if not ctx.detach_reset:
+            v, reset_grad = torch.empty_like(kept[0]), torch.empty_like(kept[0])
+        for t in range(T - 1, -1, -1):
+            grad_s = G[t]
+            if ctx.detach_reset:
+                v = kept[t]
+            else:
+                torch.sub(kept[t], ctx.threshold, out=v)
+                if t < T - 1:  # dL/ds_t = G_t - beta u_t g_{t+1}
+                    torch.mul(kept[t], beta, out=reset_grad).mul_(g[t + 1])
+                    grad_s = torch.sub(G[t], reset_grad, out=reset_grad)
+            ctx.surrogate_grad(v, grad_s, g[t], buf)  # f'(v_t) dL/ds_t
+            if t < T - 1:  # + beta (1 - s_t) g_{t+1}
+                torch.gt(v, 0, out=buf).mul_(-beta).add_(beta)  # exactly 0 or beta
+                g[t].add_(buf.mul_(g[t + 1]))
+        return g.view(grad_out.shape), None, None, None, None, None
 
 
 class LIF(nn.Module):
@@ -83,19 +254,20 @@ class LIF(nn.Module):
         """Swap the surrogate used in backward (e.g. an attacker's choice); forward is unchanged."""
         self.spike_fn = get_surrogate(name)
         self.surrogate = name
+        self._grad_for = (self.spike_fn, SURROGATE_GRADS.get(name))
+
+    def _surrogate_grad(self) -> SurrogateGrad:
+        """The derivative of `spike_fn`: from the table, or its own autograd if it has no entry
+        there (a name added to SURROGATES alone, or a spike function assigned by hand)."""
+        fn, grad = self._grad_for
+        return grad if fn is self.spike_fn and grad is not None else autograd_surrogate_grad(self.spike_fn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T = self.timesteps
+        if torch.is_grad_enabled() and x.requires_grad:
+            return LIFScan.apply(x, T, self.beta, self.threshold, self.detach_reset, self._surrogate_grad())
         xs = x.view(T, x.shape[0] // T, *x.shape[1:])  # [T, B, ...]
-        u = torch.zeros_like(xs[0])
-        s = torch.zeros_like(xs[0])
-        spikes = []
-        for t in range(T):
-            keep = 1.0 - (s.detach() if self.detach_reset else s)
-            u = self.beta * u * keep + xs[t]
-            s = self.spike_fn(u - self.threshold)
-            spikes.append(s)
-        return torch.stack(spikes).view_as(x)  # [T*B, ...]
+        return _scan(xs, self.beta, self.threshold, None)[0].view_as(x)
 
     def extra_repr(self) -> str:
         return (f"T={self.timesteps}, beta={self.beta:.3f}, threshold={self.threshold}, "

@@ -1,0 +1,186 @@
+"""The fused LIF (`LIFScan`) against the reference: the per-step loop, unrolled through autograd.
+
+The reference below is the straightforward implementation the fused one replaces: one small
+autograd graph per time step, with the surrogate's own backward. The fused forward must give
+bit-identical spikes, and its hand-written BPTT the same input gradients (to 1e-6), for every
+surrogate, both reset settings, T = 1..4, and leaks / thresholds that round in float32.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from snntorch import surrogate as sg
+
+from suite.models import LIF, SURROGATES, build_model, mean_logits
+from suite.models.neurons import SURROGATE_GRADS, get_surrogate
+
+
+def reference_lif(lif: LIF, x: torch.Tensor) -> torch.Tensor:
+    """u_t = beta u_{t-1} (1 - s_{t-1}) + x_t, s_t = spike_fn(u_t - threshold): plain autograd."""
+    T = lif.timesteps
+    xs = x.view(T, x.shape[0] // T, *x.shape[1:])
+    u = torch.zeros_like(xs[0])
+    s = torch.zeros_like(xs[0])
+    spikes = []
+    for t in range(T):
+        keep = 1.0 - (s.detach() if lif.detach_reset else s)
+        u = lif.beta * u * keep + xs[t]
+        s = lif.spike_fn(u - lif.threshold)
+        spikes.append(s)
+    return torch.stack(spikes).view_as(x)
+
+
+def _inputs(T: int, seed: int, shape=(3, 4, 5, 5)) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    B, *rest = shape
+    # around the threshold, so every time step has spikes and non-spikes
+    x = torch.randn(T * B, *rest, generator=g) * 0.8 + 0.6
+    x[0, 0, 0, :2] = torch.tensor([1.0, 0.3])  # exactly at the two thresholds used below
+    return x
+
+
+@pytest.mark.parametrize("surrogate", sorted(SURROGATES))
+@pytest.mark.parametrize("detach_reset", [True, False])
+@pytest.mark.parametrize("T", [1, 2, 3, 4])
+@pytest.mark.parametrize("tau,threshold", [(2.0, 1.0), (3.0, 0.3)])
+def test_fused_lif_matches_reference(surrogate, detach_reset, T, tau, threshold):
+    lif = LIF(T, tau=tau, threshold=threshold, surrogate=surrogate, detach_reset=detach_reset)
+    x = _inputs(T, seed=T)
+    grad_out = torch.randn(x.shape, generator=torch.Generator().manual_seed(99))
+
+    x_ref = x.clone().requires_grad_(True)
+    out_ref = reference_lif(lif, x_ref)
+    out_ref.backward(grad_out)
+
+    x_new = x.clone().requires_grad_(True)
+    out_new = lif(x_new)
+    assert out_new.grad_fn is not None and "LIFScan" in type(out_new.grad_fn).__name__
+    out_new.backward(grad_out)
+
+    assert out_new.shape == x.shape and out_new.dtype == x.dtype
+    assert torch.equal(out_new, out_ref)  # spikes: exactly
+    assert 0 < out_new.mean() < 1  # both spikes and silence: the test means something
+    torch.testing.assert_close(x_new.grad, x_ref.grad, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("surrogate", sorted(SURROGATES))
+def test_derivative_table_matches_the_surrogates_autograd(surrogate):
+    v = torch.cat([torch.linspace(-60, 60, 2001), torch.tensor([0.0, -0.0, 1e-8, -1e-8, 1.0])])
+    grad = torch.randn(v.shape, generator=torch.Generator().manual_seed(0))
+    leaf = v.clone().requires_grad_(True)
+    get_surrogate(surrogate)(leaf).backward(grad)
+    out, buf = torch.empty_like(v), torch.empty_like(v)
+    v_before = v.clone()
+    SURROGATE_GRADS[surrogate](v, grad, out, buf)
+    assert torch.equal(v, v_before)
+    torch.testing.assert_close(out, leaf.grad, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("how", ["assigned", "registered"])
+@pytest.mark.parametrize("detach_reset", [True, False])
+def test_spike_function_outside_the_table_uses_its_own_autograd(detach_reset, how, monkeypatch):
+    if how == "assigned":
+        lif = LIF(3, detach_reset=detach_reset)
+        lif.spike_fn = sg.fast_sigmoid(slope=7)
+    else:  # a name in SURROGATES with no derivative in SURROGATE_GRADS
+        monkeypatch.setitem(SURROGATES, "custom", lambda: sg.fast_sigmoid(slope=7))
+        lif = LIF(3, detach_reset=detach_reset, surrogate="custom")
+    x = _inputs(3, seed=6)
+    x_new, x_ref = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    g = torch.randn(x.shape)
+    out_new, out_ref = lif(x_new), reference_lif(lif, x_ref)
+    out_new.backward(g), out_ref.backward(g)
+    assert torch.equal(out_new, out_ref)
+    torch.testing.assert_close(x_new.grad, x_ref.grad, rtol=1e-6, atol=1e-6)
+
+
+def test_reset_in_graph_changes_the_gradient():
+    x = _inputs(4, seed=0)
+    grads = []
+    for detach in (True, False):
+        xi = x.clone().requires_grad_(True)
+        LIF(4, detach_reset=detach)(xi).sum().backward()
+        grads.append(xi.grad)
+    assert not torch.allclose(*grads)
+
+
+def test_no_grad_forward_gives_the_same_spikes():
+    lif = LIF(3)
+    x = _inputs(3, seed=1)
+    with torch.no_grad():
+        fast = lif(x)
+    assert torch.equal(fast, lif(x.clone().requires_grad_(True)).detach())
+    assert torch.equal(fast, reference_lif(lif, x))
+
+
+def test_inputs_and_incoming_gradients_are_not_modified():
+    lif = LIF(4, surrogate="ste")  # ste's backward passes the incoming gradient straight on
+    x = _inputs(4, seed=2).requires_grad_(True)
+    x_before = x.detach().clone()
+    grad_out = torch.randn(x.shape)
+    grad_before = grad_out.clone()
+    lif(x).backward(grad_out)
+    assert torch.equal(x.detach(), x_before)
+    assert torch.equal(grad_out, grad_before)
+    # an expanded (stride-0) incoming gradient, as from .sum().backward()
+    x.grad = None
+    lif(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_channels_last_input():
+    lif = LIF(2)
+    x = _inputs(2, seed=3)
+    xc = x.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    xr = x.clone().requires_grad_(True)
+    out_c, out_r = lif(xc), reference_lif(lif, xr)
+    assert torch.equal(out_c, out_r)
+    g = torch.randn(x.shape)
+    out_c.backward(g), out_r.backward(g)
+    torch.testing.assert_close(xc.grad, xr.grad, rtol=1e-6, atol=1e-6)
+
+
+def test_saves_one_membrane_tensor_for_backward():
+    x = _inputs(4, seed=4).requires_grad_(True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = LIF(4)(x)
+    assert [tuple(t.shape) for t in saved] == [(4, 3, 4, 5, 5)]  # v = u - threshold, [T, B, ...]
+    assert saved[0].dtype == x.dtype
+    del out
+
+
+def test_double_backward_is_an_error_not_a_wrong_answer():
+    """Only first derivatives: nothing in the suite differentiates twice (no create_graph, no
+    torch.func transforms), so a second derivative raises instead of silently being zero."""
+    x = _inputs(2, seed=5).requires_grad_(True)
+    for loss in (lambda out: out.sum(), lambda out: (out * x).sum()):
+        (g,) = torch.autograd.grad(loss(LIF(2)(x)), x, create_graph=True)
+        with pytest.raises(RuntimeError, match="once_differentiable|does not require grad"):
+            g.sum().backward()
+
+
+@pytest.mark.parametrize("surrogate", ["atan", "sigmoid", "triangular"])
+def test_model_matches_reference_lif_end_to_end(surrogate, tiny_cfg, monkeypatch):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(surrogate=surrogate, width=0.5, timesteps=3))
+    x = torch.rand(4, 1, 16, 16)
+    x_before = x.clone()
+
+    def run():
+        xi = x.clone().requires_grad_(True)
+        out = model(xi)
+        mean_logits(out, model).logsumexp(1).sum().backward()
+        grads = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        return out.detach(), xi.grad, grads
+
+    out_new, gx_new, gp_new = run()
+    monkeypatch.setattr(LIF, "forward", reference_lif)
+    out_ref, gx_ref, gp_ref = run()
+    assert torch.equal(x, x_before)
+    torch.testing.assert_close(out_new, out_ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(gx_new, gx_ref, rtol=1e-5, atol=1e-6)
+    for a, b in zip(gp_new, gp_ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
