@@ -1,0 +1,251 @@
+"""Adversarial stores: the `AttackStore` of one attack run and its HDF5 form (kind "attack").
+
+File layout (root of the HDF5 file, beside the provenance attributes of suite.store):
+    indices [N] int64        dataset indices of the attacked samples (in `config["split"]`)
+    labels [N] int64         their labels
+    clean_pred [N] int64     the target's predictions on the clean inputs
+    clean [N, ...] float32   the clean inputs themselves (optional, see below)
+    attacks/<k>              one group per (method, eps), k = "00", "01", ... in run order:
+        adv [N, ...] float32     adversarial inputs, in [0, 1]
+        pred [N] int64           the target's predictions on them
+        linf [N] float32         measured max |adv - clean| per sample (<= eps)
+        attributes: method, eps, robust_acc, linf_mean, linf_max
+    attributes: clean_acc, n_samples; root config (JSON): attack config, model config(s),
+    checkpoint path(s), data spec, split, gradient description.
+
+Clean inputs: the indices plus the stored data spec always rebuild them (`rebuild_clean`).
+They are also stored by default (`AttackStore.clean`), which makes a store self-contained
+(clean-vs-adversarial CKA needs no dataset) at the cost of one more [N, ...] array;
+`run_attacks(..., keep_clean=False)` leaves them out for large runs. float32 throughout:
+float16's spacing near 1 is 1/2048: rounding errors up to 1/4096 (6% of
+1/255) that can push |adv - clean| past eps.
+Bounds (every |adv - clean| <= eps, every value in [0, 1]) are verified on write and read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch import Tensor
+
+from suite.errors import SuiteError
+from suite.store import open_h5, read_config, write_h5
+
+KIND = "attack"
+TOLERANCE = 1e-6  # float32 rounding of clean + delta in torchattacks' projection
+
+
+def format_eps(eps: float) -> str:
+    """8/255 for multiples of 1/255, else the decimal ("0.03")."""
+    k = eps * 255
+    return f"{round(k)}/255" if eps > 0 and abs(k - round(k)) < 1e-6 else f"{eps:g}"
+
+
+@dataclass
+class AttackEntry:
+    """One (method, eps) of a run: adversarial inputs and what the target made of them."""
+
+    method: str
+    eps: float
+    adv: Tensor  # [N, ...] float32 in [0, 1]
+    pred: Tensor  # [N] int64
+    linf: Tensor  # [N] float32, measured max |adv - clean|
+    robust_acc: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} eps={format_eps(self.eps)}"
+
+
+@dataclass
+class AttackStore:
+    """What an attack run produced (in memory, written or read back)."""
+
+    indices: Tensor  # [N] int64, dataset indices in config["split"]
+    labels: Tensor  # [N] int64
+    clean_pred: Tensor  # [N] int64
+    entries: list[AttackEntry]
+    config: dict[str, Any] = field(default_factory=dict)
+    clean: Tensor | None = None  # [N, ...] float32, or None when not kept
+    path: Path | None = None
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.labels.numel())
+
+    @property
+    def clean_acc(self) -> float:
+        return _accuracy(self.clean_pred, self.labels)
+
+    @property
+    def methods(self) -> list[str]:
+        return list(dict.fromkeys(e.method for e in self.entries))
+
+    def for_method(self, method: str) -> list[AttackEntry]:
+        """Entries of one method, by increasing eps."""
+        return sorted((e for e in self.entries if e.method == method), key=lambda e: e.eps)
+
+    def entry(self, method: str, eps: float) -> AttackEntry:
+        for e in self.entries:
+            if e.method == method and abs(e.eps - eps) < 1e-9:
+                return e
+        have = ", ".join(e.label for e in self.entries)
+        raise SuiteError(f"the store has no {method} eps={format_eps(eps)}; it holds: {have}")
+
+    def summary(self) -> list[dict[str, Any]]:
+        """The robustness curve: one row per (method, eps), in run order."""
+        gradient = self.config.get("gradient", {})
+        return [{
+            "method": e.method, "eps": e.eps, "eps_label": format_eps(e.eps),
+            "grad": gradient.get("grad", self.config.get("attack", {}).get("grad", "?")),
+            "attack_surrogate": gradient.get("surrogate", "?"),
+            "clean_acc": self.clean_acc, "robust_acc": e.robust_acc,
+            "linf_mean": float(e.linf.mean()) if e.linf.numel() else 0.0,
+            "linf_max": float(e.linf.max()) if e.linf.numel() else 0.0,
+            "n_samples": self.n_samples,
+        } for e in self.entries]
+
+
+def _accuracy(pred: Tensor, labels: Tensor) -> float:
+    return float((pred == labels).double().mean()) if labels.numel() else 0.0
+
+
+def verify_bounds(store: AttackStore, where: str = "attack store") -> None:
+    """Every adversarial input within eps of its clean input (as measured) and in [0, 1]."""
+    for e in store.entries:
+        if e.adv.shape[0] != store.n_samples or e.pred.shape != store.labels.shape:
+            raise SuiteError(f"{where}: {e.label} holds {e.adv.shape[0]} samples, expected {store.n_samples}")
+        if e.adv.numel() == 0:
+            continue
+        lo, hi = float(e.adv.min()), float(e.adv.max())
+        if lo < 0.0 or hi > 1.0:
+            raise SuiteError(f"{where}: {e.label} has inputs outside [0, 1] (min {lo:g}, max {hi:g})")
+        worst = float(e.linf.max())
+        if worst > e.eps + TOLERANCE:
+            raise SuiteError(f"{where}: {e.label} exceeds its budget: max L-inf {worst:.7f} > eps {e.eps:.7f}")
+        if store.clean is not None:
+            measured = (e.adv - store.clean).abs().flatten(1).amax(1)
+            if not torch.allclose(measured, e.linf, atol=TOLERANCE, rtol=0):
+                raise SuiteError(f"{where}: {e.label} stored L-inf norms do not match the inputs")
+
+
+def write_store(path: str | os.PathLike, store: AttackStore, command: str | None = None) -> Path:
+    """Write atomically through suite.store.write_h5 after verifying the bounds."""
+    verify_bounds(store, where=f"refusing to write {path}")
+
+    def fill(f: h5py.File) -> None:
+        f.create_dataset("indices", data=store.indices.numpy().astype(np.int64))
+        f.create_dataset("labels", data=store.labels.numpy().astype(np.int64))
+        f.create_dataset("clean_pred", data=store.clean_pred.numpy().astype(np.int64))
+        if store.clean is not None:
+            f.create_dataset("clean", data=_f32(store.clean))
+        f.attrs["clean_acc"] = store.clean_acc
+        f.attrs["n_samples"] = store.n_samples
+        group = f.create_group("attacks")
+        for k, e in enumerate(store.entries):
+            g = group.create_group(f"{k:02d}")
+            g.create_dataset("adv", data=_f32(e.adv))
+            g.create_dataset("pred", data=e.pred.numpy().astype(np.int64))
+            g.create_dataset("linf", data=_f32(e.linf))
+            g.attrs.update(method=e.method, eps=float(e.eps), robust_acc=float(e.robust_acc),
+                           linf_mean=float(e.linf.mean()) if e.linf.numel() else 0.0,
+                           linf_max=float(e.linf.max()) if e.linf.numel() else 0.0)
+
+    out = write_h5(path, KIND, store.config, fill, command=command)
+    store.path = out
+    return out
+
+
+def read_store(path: str | os.PathLike) -> AttackStore:
+    """Read and validate a store; a missing, corrupt, foreign or inconsistent file is a SuiteError."""
+    f = open_h5(path, kind=KIND)
+    try:
+        with f:
+            labels = torch.from_numpy(f["labels"][()])
+            entries = []
+            for k in sorted(f["attacks"], key=int):
+                g = f["attacks"][k]
+                entries.append(AttackEntry(
+                    method=str(g.attrs["method"]), eps=float(g.attrs["eps"]),
+                    adv=torch.from_numpy(g["adv"][()]), pred=torch.from_numpy(g["pred"][()]),
+                    linf=torch.from_numpy(g["linf"][()]), robust_acc=float(g.attrs["robust_acc"]),
+                ))
+            store = AttackStore(
+                indices=torch.from_numpy(f["indices"][()]), labels=labels,
+                clean_pred=torch.from_numpy(f["clean_pred"][()]), entries=entries,
+                config=read_config(f), clean=torch.from_numpy(f["clean"][()]) if "clean" in f else None,
+                path=Path(path),
+            )
+    except (KeyError, OSError, ValueError, TypeError) as exc:
+        raise SuiteError(f"{path} is not a complete attack store ({exc})") from None
+    if store.indices.shape != labels.shape or store.clean_pred.shape != labels.shape:
+        raise SuiteError(f"{path} is not a consistent attack store (indices, labels and predictions differ in length)")
+    verify_bounds(store, where=str(path))
+    for e in store.entries:
+        if abs(_accuracy(e.pred, labels) - e.robust_acc) > 1e-9:
+            raise SuiteError(f"{path}: stored robust accuracy of {e.label} does not match its predictions")
+    return store
+
+
+def check_model(store: AttackStore, model_config) -> None:
+    """SuiteError naming every field where `model_config` differs from the store's target model."""
+    stored = store.config.get("model")
+    if stored is None:
+        raise SuiteError("the attack store records no model config to compare with")
+    given = model_config.to_dict() if hasattr(model_config, "to_dict") else dict(model_config)
+    diffs = _diff(stored, given)
+    if diffs:
+        raise SuiteError(f"the attack store was made for a different model: {diffs} (store vs given)")
+
+
+def rebuild_clean(store: AttackStore, root: str | os.PathLike = ".", data_spec=None) -> Tensor:
+    """Clean inputs [N, ...] rebuilt from the dataset indices, checked against the stored
+    labels (and stored clean inputs, if kept). `data_spec`, if given, must match the store's."""
+    from suite.data import DataSpec, load_dataset, resolve_spec
+
+    stored = store.config.get("data")
+    split = store.config.get("split")
+    if stored is None or split is None:
+        raise SuiteError("the attack store records no data spec and split; its clean inputs cannot be rebuilt")
+    if data_spec is not None:
+        diffs = _diff(stored, resolve_spec(data_spec).to_dict())
+        if diffs:
+            raise SuiteError(f"the attack store was made on different data: {diffs} (store vs given)")
+    dataset = load_dataset(DataSpec.from_dict(stored), root, split)
+    if store.n_samples and int(store.indices.max()) >= len(dataset):
+        raise SuiteError(f"the attack store indexes sample {int(store.indices.max())} but the "
+                         f"{stored['name']} {split} split has {len(dataset)}")
+    items = [dataset[int(i)] for i in store.indices]
+    x = torch.stack([torch.as_tensor(item[0], dtype=torch.float32) for item in items])
+    y = torch.tensor([int(item[1]) for item in items], dtype=torch.int64)
+    wrong = int((y != store.labels).sum())
+    if wrong:
+        raise SuiteError(f"{wrong} of {store.n_samples} labels rebuilt from {stored['name']} {split} differ "
+                         f"from the store's: the dataset or its split changed")
+    if store.clean is not None:
+        if store.clean.shape != x.shape:
+            raise SuiteError(f"rebuilt clean inputs have shape {list(x.shape)}, stored {list(store.clean.shape)}")
+        diff = float((store.clean - x).abs().max()) if x.numel() else 0.0
+        if diff > TOLERANCE:
+            raise SuiteError(f"rebuilt clean inputs differ from the stored ones (max |diff| {diff:.3g}): "
+                             f"the {stored['name']} data changed since the attack")
+    return x
+
+
+def _diff(stored: dict, given: dict) -> str:
+    keys = [k for k in dict.fromkeys([*stored, *given]) if _norm(stored.get(k)) != _norm(given.get(k))]
+    return ", ".join(f"{k} {stored.get(k)!r} vs {given.get(k)!r}" for k in keys)
+
+
+def _norm(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _f32(t: Tensor) -> np.ndarray:
+    return t.detach().cpu().to(torch.float32).numpy()

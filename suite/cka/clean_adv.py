@@ -1,0 +1,57 @@
+"""Clean-vs-adversarial CKA: how far an attack moves each layer's representation.
+
+For each eps of an attack store, the model sees the clean inputs and, paired sample by
+sample, the adversarial ones; CKA compares every layer on clean inputs with every layer on
+adversarial inputs. The diagonal (same layer, clean vs adversarial) is the headline: 1 means
+the attack left the layer's representation geometry intact, lower means it moved it. At
+eps 0 the adversarial inputs are the clean ones, so the diagonal is exactly 1.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from suite.attacks.store import AttackStore, format_eps
+from suite.cka.compare import Progress, compare_models
+from suite.cka.features import LayerSpec
+from suite.cka.results import CKAResult
+from suite.errors import SuiteError
+
+
+def clean_vs_adv(model: nn.Module, store: AttackStore, layers: LayerSpec = None, time: str = "mean",
+                 batch_size: int = 64, device: str | torch.device = "cpu", method: str | None = None,
+                 clean: Tensor | None = None, progress: Progress = None,
+                 n_boot: int = 0) -> dict[float, CKAResult]:
+    """eps -> CKA [L, L] between `model`'s layers on clean and on adversarial inputs.
+
+    `method` picks one of the store's methods (needed when it holds several). `clean`
+    replaces the stored clean inputs (e.g. `rebuild_clean(store, root)` for a store
+    written without them). SNN and ANN alike; `time` as in `compare_models`.
+    """
+    methods = store.methods
+    if method is None:
+        if len(methods) > 1:
+            raise SuiteError(f"the store holds several methods ({', '.join(methods)}); choose one")
+        method = methods[0]
+    elif method not in methods:
+        raise SuiteError(f"the store has no {method} attack; it holds: {', '.join(methods)}")
+    clean = clean if clean is not None else store.clean
+    if clean is None:
+        raise SuiteError("the store keeps no clean inputs; rebuild them with rebuild_clean(store, root)")
+    if clean.shape[0] != store.n_samples:
+        raise SuiteError(f"{clean.shape[0]} clean inputs for a store of {store.n_samples} samples")
+
+    def loader(x: Tensor) -> DataLoader:
+        return DataLoader(TensorDataset(x), batch_size=batch_size, shuffle=False)
+
+    results = {}
+    for entry in store.for_method(method):
+        result = compare_models(model, model, loader(clean), layers, layers, device=device, time=time,
+                                loader_b=loader(entry.adv), progress=progress, n_boot=n_boot,
+                                compare="clean-adv")
+        result.config.update(method=method, eps=entry.eps, eps_label=format_eps(entry.eps),
+                             robust_acc=entry.robust_acc)
+        results[entry.eps] = result
+    return results
