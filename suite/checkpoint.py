@@ -35,6 +35,19 @@ class Checkpoint:
     metrics: list[dict[str, float]]
     state: dict[str, Any]
 
+    def data_spec_for(self, dataset: str | None = None) -> DataSpec:
+        """The checkpoint's own data, or `dataset` shaped to fit its model (size, channels, T)."""
+        from suite.data import get_dataset_info, resolve_spec
+
+        own = self.data_spec
+        if dataset is None or dataset == own.name:
+            return own
+        kind = get_dataset_info(dataset).kind
+        cfg = self.model_config
+        return resolve_spec(DataSpec(dataset, size=cfg.input_size,
+                                     channels=cfg.in_channels if kind == "static" else None,
+                                     timesteps=cfg.timesteps if kind == "event" else None, seed=own.seed))
+
     def build(self, device: torch.device | str = "cpu") -> TwinNet:
         """The model with this checkpoint's weights, in eval mode on `device`."""
         model = build_model(self.model_config)

@@ -128,9 +128,12 @@ def demo_cmd(
 def cka_cmd(
     compare_words: List[str] = typer.Argument(None, hidden=True, metavar=""),
     compare: str = typer.Option("models", "--compare", help="models, layers, time, 'clean adv' or 'static event'."),
-    model: Path = typer.Option(..., "--model", help="Checkpoint of the (first) model."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Checkpoint of the (first) model; "
+                                         "clean adv: default the attacked model."),
     model2: Optional[Path] = typer.Option(None, "--model2", help="Second checkpoint (--compare models; static event: the event model)."),
     attack: Optional[Path] = typer.Option(None, "--attack", help="Adversarial store (--compare clean adv)."),
+    method: Optional[str] = typer.Option(None, help="clean adv: which attack of the store (when it holds several)."),
+    other_model: bool = typer.Option(False, "--other-model", help="clean adv: allow --model to differ from the attacked model."),
     dataset: Optional[str] = typer.Option(None, help="Dataset (default: the checkpoint's)."),
     split: str = typer.Option("test", help="Dataset split."),
     layers: Optional[str] = typer.Option(None, help="Comma-separated module names or patterns (default: block outputs)."),
@@ -151,6 +154,10 @@ def cka_cmd(
     from suite.report.tables import cka_tables
 
     kind = parse_compare([compare, *(compare_words or [])])
+    if kind == "clean-adv":
+        _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, device, data_root, out, name,
+                   method, other_model)
+        return
     run = run_cka(compare=kind, model=model, model2=model2, dataset=dataset, layers=layers, time=time,
                   samples=samples, batch_size=batch_size, seed=seed, device=device, data_root=data_root,
                   out=out, name=name, split=split, n_boot=bootstrap)
@@ -159,6 +166,72 @@ def cka_cmd(
         console.print(table)
     figure = cka_figure(run.result, run.path.with_suffix(".png"), title)
     console.print(f"result: {run.path}\nfigure: {figure}")
+
+
+def _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, device, data_root, out, name,
+               method, other_model) -> None:
+    """`suite cka --compare clean adv`: one result per eps, a diagonal table and a figure."""
+    from suite.cka.jobs import run_clean_adv
+    from suite.report.figures import clean_adv_figure
+    from suite.report.tables import clean_adv_table
+
+    if attack is None:
+        fail("--compare clean adv needs --attack (an adversarial store written by `suite attack`)")
+    if model2 is not None:
+        fail("--compare clean adv takes one model (--model); --model2 is for models and static event")
+    runs = run_clean_adv(attack=attack, model=model, other_model=other_model, method=method, layers=layers,
+                         time=time, batch_size=batch_size, device=device, data_root=data_root, out=out,
+                         name=name, n_boot=bootstrap)
+    title = f"clean vs adversarial CKA: {runs[0].label_a}"
+    console.print(clean_adv_table(runs, title))
+    figure = clean_adv_figure(runs, runs[0].path.with_name(runs[0].path.stem.rsplit("-eps", 1)[0] + ".png"), title)
+    console.print("results: " + ", ".join(str(r.path) for r in runs) + f"\nfigure: {figure}")
+
+
+@command(name="attack")
+def attack_cmd(
+    model: Path = typer.Option(..., "--model", help="Checkpoint of the model to attack."),
+    method: str = typer.Option("pgd", help="fgsm, pgd, or both: fgsm,pgd."),
+    eps: str = typer.Option("8/255", help="Budget(s) in units of the [0, 1] input range: 8/255, 0.03, "
+                            "or a list 0,2/255,8/255 for a robustness curve (0 = clean pass). For event "
+                            "frames, 1 is the full frame range (4 events per pixel and bin)."),
+    alpha: str = typer.Option("2/255", help="PGD step size, same units as --eps."),
+    steps: int = typer.Option(10, help="PGD steps."),
+    random_start: bool = typer.Option(True, "--random-start/--no-random-start", help="PGD random start in the eps ball."),
+    grad: str = typer.Option("bptt", help="SNN gradient: bptt (through time), bptr (through the spike rate), "
+                             "transfer (crafted on --source)."),
+    attack_surrogate: Optional[str] = typer.Option(None, help="Surrogate the attacker uses (bptt); default: the training one."),
+    source: Optional[Path] = typer.Option(None, help="Checkpoint that crafts the examples (--grad transfer)."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset (default: the checkpoint's)."),
+    split: str = typer.Option("test", help="Dataset split."),
+    samples: Optional[int] = typer.Option(256, help="Attack the first N samples of the split."),
+    batch_size: int = typer.Option(64, help="Batch size."),
+    check: bool = typer.Option(False, "--check", help="Also run PGD at eps 64/255: near-zero accuracy expected, else gradient masking."),
+    seed: int = SEED,
+    device: str = DEVICE,
+    data_root: Path = DATA_ROOT,
+    out: Path = typer.Option(Path("attacks"), help="Folder for the adversarial store."),
+    name: Optional[str] = typer.Option(None, help="Store file name without .h5."),
+) -> None:
+    """FGSM/PGD through torchattacks; writes an adversarial store and prints robust accuracy.
+
+    Sanity checks always run: perturbations within eps and inputs in [0, 1]; robust accuracy
+    not rising with eps; PGD at least as strong as FGSM. --check adds the large-eps test."""
+    from suite.attacks.jobs import run_attack
+    from suite.attacks.run import AttackConfig
+    from suite.report.figures import robustness_figure
+    from suite.report.tables import checks_table, robustness_table
+
+    config = AttackConfig(methods=method, eps=eps, alpha=alpha, steps=steps, random_start=random_start,
+                          grad=grad, attack_surrogate=attack_surrogate, samples=samples,
+                          batch_size=batch_size, seed=seed, split=split)
+    run = run_attack(model=model, config=config, source=source, dataset=dataset, check=check, device=device,
+                     data_root=data_root, out=out, name=name)
+    rows = run.store.summary()
+    console.print(robustness_table(rows, f"robustness: {model.stem}"))
+    console.print(checks_table(run.checks))
+    figure = robustness_figure(rows, run.path.with_suffix(".png"), f"robustness: {model.stem}")
+    console.print(f"store: {run.path}\nfigure: {figure}")
 
 
 @command(name="report")

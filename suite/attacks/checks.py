@@ -61,11 +61,17 @@ def store_checks(store: AttackStore) -> list[Check]:
         pairs = [(store.entry("pgd", e.eps), e) for e in store.for_method("fgsm")
                  if e.eps > 0 and any(abs(p.eps - e.eps) < 1e-9 for p in store.for_method("pgd"))]
         weaker = [(p, f) for p, f in pairs if correct(p) > correct(f)]
+        attack = store.config.get("attack", {})
+        reach = attack.get("alpha", 0.0) * attack.get("steps", 0)
+        short = [p for p, _ in weaker if reach < p.eps - 1e-9]
         if pairs:
             checks.append(Check("pgd_vs_fgsm", not weaker, (
                 "PGD is weaker than FGSM at " + "; ".join(
                     f"eps {format_eps(p.eps)} ({p.robust_acc:.1%} vs {f.robust_acc:.1%})" for p, f in weaker)
                 + ": iterating did not help, a sign of a noisy or masked gradient (or too small alpha/steps)"
+                + (f". Here steps x alpha = {format_eps(reach)} cannot reach eps "
+                   f"{', '.join(format_eps(p.eps) for p in short)} from the start point: raise --steps or --alpha"
+                   if short else "")
             ) if weaker else "PGD is at least as strong as FGSM at every shared eps"))
     steps = store.config.get("attack", {}).get("steps", 0)
     large = [e for e in store.for_method("pgd") if e.eps >= LARGE_EPS - 1e-9] if steps >= LARGE_STEPS else []

@@ -213,15 +213,17 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
 
 def attack_checkpoint(checkpoint: str, config: AttackConfig, data_root: str = ".",
                       device: str | torch.device = "cpu", source_checkpoint: str | None = None,
-                      keep_clean: bool = True, progress: bool = True) -> AttackStore:
-    """Load a checkpoint (and a transfer source), its dataset split, and run the attacks."""
+                      keep_clean: bool = True, progress: bool = True, dataset: str | None = None) -> AttackStore:
+    """Load a checkpoint (and a transfer source), its dataset split (or `dataset`, shaped to
+    fit the model), and run the attacks."""
     from suite.checkpoint import load_model
     from suite.data import load_dataset, resolve_spec
 
     model, ckpt = load_model(checkpoint, device)
     source = load_model(source_checkpoint, device)[0] if source_checkpoint else None
-    dataset = load_dataset(ckpt.data_spec, data_root, config.split)
+    spec = ckpt.data_spec_for(dataset)
+    data = load_dataset(spec, data_root, config.split)
     meta = {"checkpoint": str(checkpoint), "source_checkpoint": str(source_checkpoint) if source_checkpoint else None,
-            "data": resolve_spec(ckpt.data_spec).to_dict(), "data_root": str(data_root)}
-    return run_attacks(model, dataset, config, device=device, source=source, meta=meta,
+            "data": resolve_spec(spec).to_dict(), "data_root": str(data_root)}
+    return run_attacks(model, data, config, device=device, source=source, meta=meta,
                        keep_clean=keep_clean, progress=progress)

@@ -204,6 +204,18 @@ def check_model(store: AttackStore, model_config) -> None:
         raise SuiteError(f"the attack store was made for a different model: {diffs} (store vs given)")
 
 
+def check_data(store: AttackStore, data_spec) -> None:
+    """SuiteError naming every field where `data_spec` differs from the data the store attacked."""
+    from suite.data import resolve_spec
+
+    stored = store.config.get("data")
+    if stored is None:
+        raise SuiteError("the attack store records no data spec to compare with")
+    diffs = _diff(stored, resolve_spec(data_spec).to_dict())
+    if diffs:
+        raise SuiteError(f"the attack store was made on different data: {diffs} (store vs given)")
+
+
 def rebuild_clean(store: AttackStore, root: str | os.PathLike = ".", data_spec=None) -> Tensor:
     """Clean inputs [N, ...] rebuilt from the dataset indices, checked against the stored
     labels (and stored clean inputs, if kept). `data_spec`, if given, must match the store's."""
@@ -214,9 +226,7 @@ def rebuild_clean(store: AttackStore, root: str | os.PathLike = ".", data_spec=N
     if stored is None or split is None:
         raise SuiteError("the attack store records no data spec and split; its clean inputs cannot be rebuilt")
     if data_spec is not None:
-        diffs = _diff(stored, resolve_spec(data_spec).to_dict())
-        if diffs:
-            raise SuiteError(f"the attack store was made on different data: {diffs} (store vs given)")
+        check_data(store, data_spec)
     dataset = load_dataset(DataSpec.from_dict(stored), root, split)
     if store.n_samples and int(store.indices.max()) >= len(dataset):
         raise SuiteError(f"the attack store indexes sample {int(store.indices.max())} but the "

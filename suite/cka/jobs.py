@@ -35,18 +35,6 @@ def parse_compare(words: list[str]) -> str:
     return COMPARES[key]
 
 
-def spec_for(ckpt: Checkpoint, dataset: str | None) -> DataSpec:
-    """The checkpoint's own data, or `dataset` shaped to fit the checkpoint's model."""
-    own = ckpt.data_spec
-    if dataset is None or dataset == own.name:
-        return own
-    info = get_dataset_info(dataset)
-    cfg = ckpt.model_config
-    return resolve_spec(DataSpec(dataset, size=cfg.input_size,
-                                 channels=cfg.in_channels if info.kind == "static" else None,
-                                 timesteps=cfg.timesteps if info.kind == "event" else None, seed=own.seed))
-
-
 class _Field(Dataset):
     """One input of a paired dataset, as (x, label, index): lets each model have its own loader."""
 
@@ -97,6 +85,8 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
         raise SuiteError(f"unknown --time {time!r}; choose mean, concat or each")
     if compare not in ("models", "layers", "time", "static-event"):
         raise SuiteError(f"comparison {compare!r} is not run by run_cka")
+    if model is None:
+        raise SuiteError(f"--compare {compare.replace('-', ' ')} needs --model (a checkpoint)")
     if compare in ("models", "static-event") and model2 is None:
         raise SuiteError(f"--compare {compare.replace('-', ' ')} needs --model2 (the second checkpoint"
                          + ("; a suite model takes images or event frames, not both)" if compare == "static-event" else ")"))
@@ -115,7 +105,7 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
         loader, loader_b = paired_loaders(ckpt_a, ckpt_b, data_root, split, samples, batch_size, seed)
         config.update(data_spec=ckpt_a.data_spec.to_dict(), event_spec=ckpt_b.data_spec.to_dict())
     else:
-        spec = spec_for(ckpt_a, dataset)
+        spec = ckpt_a.data_spec_for(dataset)
         loader = eval_loader(spec, data_root, split, samples, batch_size, seed)
         config.update(data_spec=spec.to_dict())
 
@@ -136,3 +126,48 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
     stem = name or f"cka-{compare}-{label_a}" + (f"-vs-{label_b}" if two else "")
     path = result.save(Path(out) / f"{stem}.h5", config)
     return CKARun(result, path, label_a, label_b)
+
+
+def run_clean_adv(*, attack: Path, model: Path | None = None, other_model: bool = False,
+                  method: str | None = None, layers: str | None = None, time: str = "mean",
+                  batch_size: int = 128, device: str = "auto", data_root: Path = Path("datasets"),
+                  out: Path = Path("reports"), name: str | None = None, n_boot: int = 0,
+                  show_progress: bool = True) -> list[CKARun]:
+    """Clean-vs-adversarial CKA for every eps of an attack store; one result file per eps.
+
+    The model is the attacked one (the store's checkpoint) unless `model` is given; a model
+    other than the attacked one needs `other_model=True` (e.g. the ANN twin's view of
+    examples crafted on the SNN). Its data must match the store's either way.
+    """
+    from suite.attacks.store import check_data, check_model, format_eps, read_store, rebuild_clean
+    from suite.cka.clean_adv import clean_vs_adv
+
+    if time not in TIME_MODES:
+        raise SuiteError(f"unknown --time {time!r}; choose mean, concat or each")
+    if batch_size < 4:
+        raise SuiteError(f"--batch-size {batch_size} is too small: the unbiased CKA estimator needs >= 4 samples per batch")
+    store = read_store(attack)
+    model = Path(model) if model is not None else Path(store.config.get("checkpoint", ""))
+    ensure_out_dir(out)
+    dev = select_device(device)
+    net, ckpt = load_model(model, dev)
+    if not other_model:
+        check_model(store, ckpt.model_config)
+    check_data(store, ckpt.data_spec)
+    clean = store.clean if store.clean is not None else rebuild_clean(store, data_root)
+    n_batches = -(-store.n_samples // batch_size) * len(store.for_method(method or store.methods[0]))
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task("cka clean adv", total=n_batches, info="")
+        results = clean_vs_adv(net, store, layers=layers, time=time, batch_size=batch_size, device=dev,
+                               method=method, clean=clean, n_boot=n_boot,
+                               progress=lambda n: bar.update(task, advance=n))
+    label = Path(model).stem
+    runs = []
+    for eps, result in results.items():
+        tag = format_eps(eps).replace("/", "_")
+        base = name or f"cka-clean-adv-{Path(attack).stem}" + (f"-on-{label}" if other_model else "")
+        stem = f"{base}-{result.config['method']}-eps{tag}"
+        config = {"compare": "clean-adv", "attack": str(attack), "model": str(model),
+                  "model_config": ckpt.model_config.to_dict(), "batch_size": batch_size, "layers": layers}
+        runs.append(CKARun(result, result.save(Path(out) / f"{stem}.h5", config), label, label))
+    return runs

@@ -40,7 +40,42 @@ def cka_figure(result: CKAResult, path: str | Path, title: str = "CKA") -> Path:
         ax.set_xlabel(Path(str(result.config.get("model2", result.config.get("model", "B")))).stem)
         fig.colorbar(im, ax=ax, label="CKA")
     fig.suptitle(f"{title} ({result.n_samples} samples)", fontsize=10)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
     plt.close(fig)
     return path
+
+
+def robustness_figure(rows: list[dict], path: str | Path, title: str = "robustness") -> Path:
+    """Robust accuracy against eps, one line per (method, grad)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for key in dict.fromkeys((r["method"], r["grad"]) for r in rows):
+        pts = [r for r in rows if (r["method"], r["grad"]) == key]
+        ax.plot([r["eps"] * 255 for r in pts], [r["robust_acc"] for r in pts], marker="o", label=" ".join(key))
+    ax.set_xlabel("eps (x 1/255)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, Path(path))
+
+
+def clean_adv_figure(runs, path: str | Path, title: str = "clean vs adversarial CKA") -> Path:
+    """CKA of each layer on clean vs adversarial inputs, one line per eps (1 = unmoved)."""
+    fig, ax = plt.subplots(figsize=(max(5, 0.4 * len(runs[0].result.layers_a) + 2), 3.5))
+    for run in runs:
+        names = [n for n in run.result.layers_a if n in run.result.layers_b]
+        values = [float(run.result.matrix[run.result.layers_a.index(n), run.result.layers_b.index(n)]) for n in names]
+        ax.plot(range(len(names)), values, marker="o", label=f"eps {run.result.config.get('eps_label', '?')}")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_ylabel("CKA(clean, adversarial)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, Path(path))

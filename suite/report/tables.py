@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -94,4 +95,39 @@ def time_summary(result: CKAResult, title: str) -> Table:
         mean_off = float(mat[off].nanmean()) if T > 1 else float("nan")
         cells = [_cell(float(mat[0, min(1, T - 1)]))] + ([_cell(float(mat[0, T - 1]))] if T > 2 else [])
         table.add_row(name, *cells, _cell(mean_off))
+    return table
+
+
+def robustness_table(rows: list[dict], title: str = "robustness") -> Table:
+    """Clean and robust accuracy per (method, eps), with the measured perturbation size."""
+    table = Table(title=title)
+    for col in ("method", "grad", "eps", "clean acc", "robust acc", "mean L-inf", "max L-inf", "samples"):
+        table.add_column(col, justify="right" if col not in ("method", "grad") else "left")
+    for r in rows:
+        grad = r["grad"] + (f" ({r['attack_surrogate']})" if r.get("attack_surrogate") not in (None, "?", "") else "")
+        table.add_row(r["method"], grad, r["eps_label"], f"{r['clean_acc']:.1%}", f"{r['robust_acc']:.1%}",
+                      f"{r['linf_mean']:.4f}", f"{r['linf_max']:.4f}", str(r["n_samples"]))
+    return table
+
+
+def checks_table(checks, title: str = "sanity checks") -> Table:
+    """One row per sanity check: passed or not, and what was found, in plain words."""
+    table = Table(title=title, show_lines=True)
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("finding", overflow="fold")
+    for c in checks:
+        table.add_row(escape(c.name), "[green]pass[/]" if c.passed else "[bold red]FAIL[/]", escape(c.message))
+    return table
+
+
+def clean_adv_table(runs, title: str = "clean vs adversarial CKA (same layer)") -> Table:
+    """Per layer (rows) and eps (columns): CKA of the layer on clean vs adversarial inputs."""
+    table = Table(title=title)
+    table.add_column("layer")
+    for run in runs:
+        table.add_column(f"eps {run.result.config.get('eps_label', '?')}", justify="right")
+    per_eps = [dict(diagonal(run.result) or []) for run in runs]
+    for name in runs[0].result.layers_a if runs else []:
+        table.add_row(name, *[_cell(d.get(name, float("nan"))) for d in per_eps])
     return table

@@ -1,0 +1,59 @@
+"""`suite attack` as a library call: run the attacks on a checkpoint, check them, write the store."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from suite.attacks.checks import Check, large_eps_check, store_checks
+from suite.attacks.run import AttackConfig, attack_checkpoint
+from suite.attacks.store import AttackStore, write_store
+from suite.checkpoint import load_model
+from suite.config import select_device
+from suite.errors import SuiteError
+from suite.store import ensure_out_dir
+
+
+@dataclass
+class AttackRun:
+    """A finished attack run: the store (already written to `path`) and its sanity checks."""
+
+    store: AttackStore
+    path: Path
+    checks: list[Check]
+
+
+def default_store_name(model: Path, config: AttackConfig) -> str:
+    """<checkpoint>-<methods>-<grad>[-<attack surrogate>], e.g. digits-resnet20-snn-T4-w0.5-s0-pgd-bptt."""
+    parts = [Path(model).stem, "-".join(config.methods), config.grad]
+    if config.attack_surrogate:
+        parts.append(config.attack_surrogate)
+    return "-".join(parts)
+
+
+def run_attack(*, model: Path, config: AttackConfig, source: Path | None = None, dataset: str | None = None,
+               check: bool = False, device: str = "auto", data_root: Path = Path("datasets"),
+               out: Path = Path("attacks"), name: str | None = None, show_progress: bool = True) -> AttackRun:
+    """Attack `model` as `config` says, run the sanity checks, write the store atomically.
+
+    Checks that always run: bounds, robust accuracy not rising with eps, PGD at least as
+    strong as FGSM (when both ran). `check=True` adds PGD at eps 64/255 (>= 20 steps), which
+    must leave under 10% correct, else gradient masking is reported in plain words.
+    """
+    if config.grad == "transfer" and source is None:
+        raise SuiteError("--grad transfer needs --source (the checkpoint that crafts the examples)")
+    if source is not None and config.grad != "transfer":
+        raise SuiteError("--source is only used with --grad transfer")
+    ensure_out_dir(out)
+    dev = select_device(device)
+    store = attack_checkpoint(str(model), config, data_root=str(data_root), device=dev,
+                              source_checkpoint=str(source) if source else None, progress=show_progress,
+                              dataset=dataset)
+    checks = store_checks(store)
+    if check:
+        target = load_model(model, dev)[0]
+        src = load_model(source, dev)[0] if source else None
+        checks.append(large_eps_check(target, store, device=dev, source=src))
+    store.config["checks"] = [asdict(c) for c in checks]
+    path = write_store(Path(out) / f"{name or default_store_name(model, config)}.h5", store)
+    return AttackRun(store, path, checks)
