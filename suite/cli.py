@@ -99,27 +99,39 @@ def train_cmd(
 
 @command(name="demo")
 def demo_cmd(
-    out: Optional[Path] = typer.Option(None, help="Put everything under OUT (runs/, reports/, attacks/); default: here."),
+    out: Optional[Path] = typer.Option(None, help="Put everything under OUT (runs/, attacks/, reports/); default: here."),
     epochs: Optional[int] = typer.Option(None, help="Override the demo's training epochs."),
     device: str = DEVICE,
     data_root: Path = DATA_ROOT,
 ) -> None:
-    """Train an SNN and its ANN twin on the embedded digits, compare them with CKA, report."""
+    """The whole pipeline on the embedded digits: SNN/ANN twins, CKA between them and over
+    time, PGD at 8/255 with clean-vs-adversarial CKA, and an SNN on simulated events."""
     from suite.demo import run_demo
-    from suite.report.figures import cka_figure
-    from suite.report.tables import cka_tables
+    from suite.report.figures import cka_figure, clean_adv_figure, robustness_figure
+    from suite.report.tables import checks_table, cka_tables, clean_adv_table, robustness_table
 
     summary = run_demo(out=out, device=device, data_root=data_root, epochs=epochs)
-    table = Table(title="demo: digits, ResNet-20 twins")
-    for col in ("model", "test accuracy", "train time", "checkpoint"):
+    table = Table(title="demo: digits, ResNet-20 twins (width 0.5, T=4)")
+    for col in ("model", "data", "test accuracy", "train time", "checkpoint"):
         table.add_column(col)
     for kind, result in summary.trained.items():
-        table.add_row(kind.upper(), f"{result.test_accuracy:.1%}", f"{result.seconds:.1f} s", str(result.checkpoint))
+        data = "digits-dvs (events)" if kind.endswith("dvs") else "digits"
+        table.add_row(kind.upper(), data, f"{result.test_accuracy:.1%}", f"{result.seconds:.1f} s", str(result.checkpoint))
     console.print(table)
+    figures = []
     for label, run in summary.cka.items():
         for t in cka_tables(run.result, f"CKA {label}"):
             console.print(t)
-        console.print(f"result: {run.path}  figure: {cka_figure(run.result, run.path.with_suffix('.png'), label)}")
+        figures.append(cka_figure(run.result, run.path.with_suffix(".png"), label))
+    for label, run in summary.attacks.items():
+        console.print(robustness_table(run.store.summary(), f"robustness: {label}"))
+        console.print(checks_table(run.checks, f"sanity checks: {label}"))
+        figures.append(robustness_figure(run.store.summary(), run.path.with_suffix(".png"), f"robustness: {label}"))
+    for label, runs in summary.clean_adv.items():
+        title = f"clean vs adversarial CKA, {label} (PGD-10)"
+        console.print(clean_adv_table(runs, title))
+        figures.append(clean_adv_figure(runs, title=title))
+    console.print("figures:\n  " + "\n  ".join(str(f) for f in figures))
     console.print(f"[bold]demo finished in {summary.seconds:.0f} s[/]; files under "
                   + ", ".join(str(p) for p in summary.folders.values() if p.exists()))
 
@@ -184,7 +196,7 @@ def _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, devic
                          name=name, n_boot=bootstrap)
     title = f"clean vs adversarial CKA: {runs[0].label_a}"
     console.print(clean_adv_table(runs, title))
-    figure = clean_adv_figure(runs, runs[0].path.with_name(runs[0].path.stem.rsplit("-eps", 1)[0] + ".png"), title)
+    figure = clean_adv_figure(runs, title=title)
     console.print("results: " + ", ".join(str(r.path) for r in runs) + f"\nfigure: {figure}")
 
 

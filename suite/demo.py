@@ -1,7 +1,10 @@
 """`suite demo`: the whole pipeline on the embedded digits, small enough for 2 CPU cores.
 
-Stages: train an SNN and its ANN twin on `digits`; CKA of SNN vs ANN and across the SNN's
-time steps. Checkpoints go to OUT/runs (default: ./runs), results to OUT/reports.
+Stages: (1) train a ResNet-20 SNN and its ANN twin on `digits`; (2) CKA of SNN vs ANN and
+across the SNN's time steps; (3) PGD at 8/255 on both (BPTT for the SNN) with clean-vs-
+adversarial CKA per layer; (4) train an SNN on `digits-dvs` (the saccade-simulated event
+version of the same images) and compare static vs event representations with CKA.
+Checkpoints go to OUT/runs, attack stores to OUT/attacks, results to OUT/reports.
 """
 
 from __future__ import annotations
@@ -10,14 +13,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suite.cka.jobs import CKARun, run_cka
+from suite.attacks.jobs import AttackRun, run_attack
+from suite.attacks.run import AttackConfig
+from suite.cka.jobs import CKARun, run_cka, run_clean_adv
+from suite.store import ensure_out_dir
 from suite.train import TrainResult
 from suite.workflows import train_one
 
-DEMO = dict(dataset="digits", arch="resnet20", timesteps=4, width=0.5, residual=True, surrogate="atan",
-            tau=2.0, threshold=1.0, size=16, epochs=8, batch_size=64, lr=0.1, tet=False, workers=0, seed=0)
+DEMO = dict(arch="resnet20", timesteps=4, width=0.5, residual=True, surrogate="atan", tau=2.0,
+            threshold=1.0, size=16, epochs=8, batch_size=64, lr=0.1, tet=False, workers=0, seed=0)
 CKA_SAMPLES = 384
 CKA_BATCH = 128
+ATTACK = dict(methods=("fgsm", "pgd"), eps=(8 / 255,), alpha=2 / 255, steps=10, samples=256, batch_size=128)
 
 
 @dataclass
@@ -26,26 +33,44 @@ class DemoSummary:
 
     trained: dict[str, TrainResult] = field(default_factory=dict)
     cka: dict[str, CKARun] = field(default_factory=dict)
+    attacks: dict[str, AttackRun] = field(default_factory=dict)
+    clean_adv: dict[str, list[CKARun]] = field(default_factory=dict)
     seconds: float = 0.0
     folders: dict[str, Path] = field(default_factory=dict)
 
 
 def run_demo(out: Path | None = None, device: str = "auto", data_root: Path = Path("datasets"),
              epochs: int | None = None, show_progress: bool = True) -> DemoSummary:
-    """Run every demo stage; `out` (if given) holds runs/, reports/ (and attacks/)."""
+    """Run every demo stage; `out` (if given) holds runs/, attacks/ and reports/."""
     t0 = time.perf_counter()
-    root = Path(out) if out is not None else Path(".")
-    folders = {"runs": root / "runs", "reports": root / "reports", "attacks": root / "attacks"}
+    root = ensure_out_dir(out) if out is not None else Path(".")
+    folders = {"runs": root / "runs", "attacks": root / "attacks", "reports": root / "reports"}
     summary = DemoSummary(folders=folders)
-    settings = {**DEMO, "epochs": epochs or DEMO["epochs"]}
+    settings = {**DEMO, "epochs": epochs or DEMO["epochs"], "device": device, "data_root": data_root,
+                "out": folders["runs"], "name": None, "resume": False, "show_progress": show_progress}
+    common = dict(device=device, data_root=data_root, out=folders["reports"], show_progress=show_progress)
+
+    # (1) twins on static digits
     for kind in ("snn", "ann"):
-        summary.trained[kind] = train_one(**settings, kind=kind, device=device, data_root=data_root,
-                                          out=folders["runs"], name=None, resume=False,
-                                          show_progress=show_progress)
+        summary.trained[kind] = train_one(dataset="digits", kind=kind, **settings)
     snn, ann = summary.trained["snn"].checkpoint, summary.trained["ann"].checkpoint
-    common = dict(samples=CKA_SAMPLES, batch_size=CKA_BATCH, seed=0, device=device, data_root=data_root,
-                  out=folders["reports"], show_progress=show_progress)
-    summary.cka["snn vs ann"] = run_cka(compare="models", model=snn, model2=ann, **common)
-    summary.cka["snn time"] = run_cka(compare="time", model=snn, **common)
+
+    # (2) SNN vs ANN, and the SNN across time
+    sampled = dict(samples=CKA_SAMPLES, batch_size=CKA_BATCH, seed=0, **common)
+    summary.cka["SNN vs ANN"] = run_cka(compare="models", model=snn, model2=ann, **sampled)
+    summary.cka["SNN over time"] = run_cka(compare="time", model=snn, **sampled)
+
+    # (3) attacks at 8/255 and how far they move each layer
+    for label, ckpt in (("SNN", snn), ("ANN", ann)):
+        cfg = AttackConfig(grad="bptt", seed=0, **ATTACK)
+        run = run_attack(model=ckpt, config=cfg, device=device, data_root=data_root, out=folders["attacks"],
+                         show_progress=show_progress)
+        summary.attacks[label] = run
+        summary.clean_adv[label] = run_clean_adv(attack=run.path, method="pgd", batch_size=CKA_BATCH, **common)
+
+    # (4) the same images as events: an SNN on digits-dvs, static vs event CKA
+    summary.trained["snn-dvs"] = train_one(dataset="digits-dvs", kind="snn", **settings)
+    summary.cka["static (SNN) vs event (SNN-DVS)"] = run_cka(
+        compare="static-event", model=snn, model2=summary.trained["snn-dvs"].checkpoint, **sampled)
     summary.seconds = time.perf_counter() - t0
     return summary

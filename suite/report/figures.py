@@ -65,8 +65,11 @@ def robustness_figure(rows: list[dict], path: str | Path, title: str = "robustne
     return _save(fig, Path(path))
 
 
-def clean_adv_figure(runs, path: str | Path, title: str = "clean vs adversarial CKA") -> Path:
-    """CKA of each layer on clean vs adversarial inputs, one line per eps (1 = unmoved)."""
+def clean_adv_figure(runs, path: str | Path | None = None, title: str = "clean vs adversarial CKA") -> Path:
+    """CKA of each layer on clean vs adversarial inputs, one line per eps (1 = unmoved).
+    Default path: the per-eps result name without its -eps part, .png."""
+    if path is None:
+        path = runs[0].path.with_name(runs[0].path.stem.rsplit("-eps", 1)[0] + ".png")
     fig, ax = plt.subplots(figsize=(max(5, 0.4 * len(runs[0].result.layers_a) + 2), 3.5))
     for run in runs:
         names = [n for n in run.result.layers_a if n in run.result.layers_b]
