@@ -18,14 +18,6 @@ from suite.store import write_h5
 T, B = 3, 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matmuls: one intra-op thread is far faster than 2 contending ones on a busy box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 class LeakyIntegrator(nn.Module):
     """Stand-in for a LIF layer: runs on the merged [T*B, D] batch, integrates over T."""

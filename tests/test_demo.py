@@ -36,3 +36,15 @@ def test_demo_rejects_out_that_is_a_file(runner, tmp_path):
     target.write_text("x")
     code, out = cli(runner, "demo", "--out", target)
     assert code == 2 and "is not a folder" in out and target.read_text() == "x"
+
+
+@pytest.mark.slow
+def test_demo_settings_reach_accuracy_well_above_chance(tmp_path):
+    """The demo's real training settings: both twins far above the 10% chance level on digits."""
+    from suite.workflows import train_one
+
+    settings = {**demo.DEMO, "device": "cpu", "data_root": tmp_path, "out": tmp_path, "name": None,
+                "resume": False, "show_progress": False}
+    for kind in ("snn", "ann"):
+        result = train_one(dataset="digits", kind=kind, **settings)
+        assert result.test_accuracy > 0.8, (kind, result.metrics)
