@@ -128,7 +128,7 @@ def demo_cmd(
         console.print(checks_table(run.checks, f"sanity checks: {label}"))
         figures.append(robustness_figure(run.store.summary(), run.path.with_suffix(".png"), f"robustness: {label}"))
     for label, runs in summary.clean_adv.items():
-        title = f"clean vs adversarial CKA, {label} (PGD-10)"
+        title = f"clean vs adv CKA: {label}"
         console.print(clean_adv_table(runs, title))
         figures.append(clean_adv_figure(runs, title=title))
     console.print("figures:\n  " + "\n  ".join(str(f) for f in figures))

@@ -12,10 +12,11 @@ console = Console(stderr=False, highlight=False)
 def progress_bar(enabled: bool = True, transient: bool = True) -> Progress:
     """A Rich progress bar (description, bar, count, elapsed, remaining, extra fields).
 
-    `enabled=False` gives a bar that prints nothing (library calls from tests).
+    `enabled=False` gives a bar that prints nothing (library calls from tests); so does
+    output that is not a terminal (a log file gets the results, not bar redraws).
     """
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-        console=console, disable=not enabled, transient=transient,
+        console=console, disable=not (enabled and console.is_terminal), transient=transient,
     )

@@ -27,7 +27,7 @@ def test_demo_runs_every_stage_and_writes_under_out(runner, tmp_path, tiny_demo)
     assert any(n.startswith("cka-time-") for n in reports)
     assert any(n.startswith("cka-static-event-") for n in reports)
     assert sum(n.startswith("cka-clean-adv-") for n in reports) == 2
-    for needle in ("test accuracy", "robustness: SNN", "robustness: ANN", "PGD-10", "demo finished"):
+    for needle in ("test accuracy", "robustness: SNN", "robustness: ANN", "clean vs adv CKA: SNN", "demo finished"):
         assert needle in out
 
 

@@ -104,7 +104,8 @@ def robustness_table(rows: list[dict], title: str = "robustness") -> Table:
     for col in ("method", "grad", "eps", "clean acc", "robust acc", "mean L-inf", "max L-inf", "samples"):
         table.add_column(col, justify="right" if col not in ("method", "grad") else "left")
     for r in rows:
-        grad = r["grad"] + (f" ({r['attack_surrogate']})" if r.get("attack_surrogate") not in (None, "?", "") else "")
+        surrogate = r.get("attack_surrogate")
+        grad = r["grad"] + (f" ({surrogate})" if surrogate not in (None, "?", "", "-") else "")
         table.add_row(r["method"], grad, r["eps_label"], f"{r['clean_acc']:.1%}", f"{r['robust_acc']:.1%}",
                       f"{r['linf_mean']:.4f}", f"{r['linf_max']:.4f}", str(r["n_samples"]))
     return table
