@@ -61,21 +61,20 @@ def _float32_matmul_is_exact(device: torch.device) -> bool:
         return False
 
 
-def _check_features(x: Tensor, name: str) -> Tensor:
-    """Flatten one layer's features to [n, d] and refuse NaN/inf."""
-    x = x.detach().flatten(1)  # [n, d]
-    if not torch.isfinite(x).all():
-        raise SuiteError(f"features of layer {name} contain NaN or inf; CKA is undefined")
-    return x
-
-
 def gram(x: Tensor, name: str = "?") -> Tensor:
-    """Linear Gram matrix of mean-subtracted features: x [n, ...] -> K [n, n] float64."""
-    x = _check_features(x, name)  # [n, d]
+    """Linear Gram matrix of mean-subtracted features: x [n, ...] -> K [n, n] float64.
+
+    NaN/inf are refused on K, not x: a non-finite feature makes its column mean, hence every
+    entry of K, non-finite, and checking n² entries instead of n*d is cheaper when d > n.
+    """
+    x = x.detach().flatten(1)  # [n, d]
     use_float64 = x.dtype == torch.float64 or not _float32_matmul_is_exact(x.device)
     x = x.to(torch.float64 if use_float64 else torch.float32)
     x = x - x.mean(dim=0, keepdim=True)  # U-centring ignores it; float32 Grams need it
-    return (x @ x.T).double()  # [n, n]
+    K = x @ x.T  # [n, n]
+    if not torch.isfinite(K).all():
+        raise SuiteError(f"features of layer {name} contain NaN or inf (or overflow the Gram); CKA is undefined")
+    return K.double()
 
 
 def u_centre(K: Tensor) -> Tensor:
