@@ -142,7 +142,8 @@ def cka_cmd(
     compare: str = typer.Option("models", "--compare", help="models, layers, time, 'clean adv' or 'static event'."),
     model: Optional[Path] = typer.Option(None, "--model", help="Checkpoint of the (first) model; "
                                          "clean adv: default the attacked model."),
-    model2: Optional[Path] = typer.Option(None, "--model2", help="Second checkpoint (--compare models; static event: the event model)."),
+    model2: Optional[Path] = typer.Option(None, "--model2", help="Second checkpoint (--compare models; static event: the event model, "
+                                         "else --model also sees event-count images)."),
     attack: Optional[Path] = typer.Option(None, "--attack", help="Adversarial store (--compare clean adv)."),
     method: Optional[str] = typer.Option(None, help="clean adv: which attack of the store (when it holds several)."),
     other_model: bool = typer.Option(False, "--other-model", help="clean adv: allow --model to differ from the attacked model."),

@@ -62,6 +62,28 @@ def test_static_event_comparison_pairs_the_same_images(runner, tmp_path, ckpts):
     assert result.compare == "static-event" and result.n_samples == 32
 
 
+def test_static_event_with_one_model_uses_event_count_images(runner, tmp_path, ckpts):
+    code, out = run_cka(runner, tmp_path, "--compare", "static", "event", "--model", ckpts["ann"],
+                        "--data-root", tmp_path / "data")
+    assert code == 0, out
+    result = CKAResult.load(tmp_path / "reports" / "cka-static-event-ann.h5")
+    assert result.config["event_input"] == "event-count image" and result.n_samples == 32
+    code, out = run_cka(runner, tmp_path, "--compare", "static", "event", "--model", ckpts["dvs"])
+    assert_one_line_error(code, out, "must be trained on static images")
+
+
+def test_event_image_sums_time_and_polarity():
+    from suite.cka.jobs import event_image
+    frames = torch.zeros(3, 2, 4, 4)
+    frames[0, 0, 1, 1] = 1.0
+    frames[2, 1, 1, 1] = 1.0
+    frames[1, 1, 2, 3] = 0.5
+    img = event_image(frames, 3)
+    assert img.shape == (3, 4, 4)
+    assert img[0, 1, 1] == 1.0 and img[2, 2, 3] == 0.25 and float(img.sum()) == 3 * 1.25
+    assert torch.equal(event_image(torch.zeros(2, 2, 4, 4), 1), torch.zeros(1, 4, 4))
+
+
 def test_report_reads_a_result(runner, tmp_path, ckpts):
     run_cka(runner, tmp_path, "--compare", "models", "--model", ckpts["snn"], "--model2", ckpts["ann"])
     path = tmp_path / "reports" / "cka-models-snn-vs-ann.h5"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from suite.checkpoint import Checkpoint, load_model
@@ -16,7 +17,7 @@ from suite.cka.results import CKAResult
 from suite.config import select_device
 from suite.data import DataSpec, get_dataset_info, resolve_spec
 from suite.data.loaders import eval_loader, subset_indices
-from suite.data.paired import load_paired
+from suite.data.paired import NAME_PAIRS, load_paired
 from suite.errors import SuiteError
 from suite.progress import progress_bar
 from suite.store import ensure_out_dir
@@ -36,29 +37,62 @@ def parse_compare(words: list[str]) -> str:
 
 
 class _Field(Dataset):
-    """One input of a paired dataset, as (x, label, index): lets each model have its own loader."""
+    """One input of a paired dataset, as (x, label, index): lets each model have its own loader.
+    With `as_image`, event frames [T, 2, H, W] become an event-count image [channels, H, W]."""
 
-    def __init__(self, paired: Dataset, field: int):
-        self.paired, self.field = paired, field
+    def __init__(self, paired: Dataset, field: int, as_image: int | None = None):
+        self.paired, self.field, self.as_image = paired, field, as_image
 
     def __len__(self) -> int:
         return len(self.paired)
 
     def __getitem__(self, k: int):
         item = self.paired[k]
-        return item[self.field], item[2], k
+        x = item[self.field]
+        return (event_image(x, self.as_image) if self.as_image else x), item[2], k
 
 
-def paired_loaders(ckpt_static: Checkpoint, ckpt_event: Checkpoint, data_root: Path, split: str,
+def event_image(frames: Tensor, channels: int) -> Tensor:
+    """The usual event-count image of a recording: frames [T, 2, H, W] summed over time and
+    polarity, scaled to [0, 1] by its maximum, repeated to `channels`: [channels, H, W]."""
+    img = frames.sum(dim=(0, 1))  # [H, W]
+    peak = img.max()
+    img = img / peak if peak > 0 else img
+    return img.unsqueeze(0).expand(channels, -1, -1).contiguous()
+
+
+def event_partner(static_name: str) -> str:
+    """The event recording of a static dataset: ncaltech101 for caltech101, else <name>-dvs."""
+    for static, event in NAME_PAIRS:
+        if static == static_name:
+            return event
+    return f"{static_name}-dvs"
+
+
+def paired_loaders(ckpt_static: Checkpoint, ckpt_event: Checkpoint | None, data_root: Path, split: str,
                    samples: int | None, batch_size: int, seed: int) -> tuple[DataLoader, DataLoader]:
-    """Aligned loaders of the same samples: static images for one model, event frames for the other."""
-    static_spec, event_spec = ckpt_static.data_spec, ckpt_event.data_spec
-    if get_dataset_info(static_spec.name).kind != "static" or get_dataset_info(event_spec.name).kind != "event":
-        raise SuiteError(f"--model must be trained on static images and --model2 on events; got "
-                         f"{static_spec.name} and {event_spec.name}")
+    """Aligned loaders of the same samples: static images and their event recordings.
+
+    Two models: the first sees its static images, the second the paired event frames of its
+    own event dataset. One model (`ckpt_event` None): it sees its static images and the
+    event-count images (`event_image`) of their recordings in its static dataset's event
+    partner (digits -> digits-dvs, caltech101 -> ncaltech101), at the same size.
+    """
+    static_spec = ckpt_static.data_spec
+    if get_dataset_info(static_spec.name).kind != "static":
+        raise SuiteError(f"--model must be trained on static images; got {static_spec.name}")
+    if ckpt_event is None:
+        event_spec = resolve_spec(DataSpec(event_partner(static_spec.name), size=static_spec.size,
+                                           seed=static_spec.seed))
+    else:
+        event_spec = ckpt_event.data_spec
+        if get_dataset_info(event_spec.name).kind != "event":
+            raise SuiteError(f"--model2 must be trained on events; got {event_spec.name}")
     paired = load_paired(static_spec, event_spec, data_root, split)
     chosen = subset_indices(len(paired), samples, seed)
-    return tuple(DataLoader(Subset(_Field(paired, k), chosen), batch_size=batch_size) for k in (0, 1))
+    as_image = ckpt_static.model_config.in_channels if ckpt_event is None else None
+    return tuple(DataLoader(Subset(_Field(paired, k, as_image if k == 1 else None), chosen), batch_size=batch_size)
+                 for k in (0, 1))
 
 
 @dataclass
@@ -80,16 +114,16 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
 
     static-event: `model` sees the static images of its dataset, `model2` the paired event
     frames of its dataset (digits <-> digits-dvs by source index, caltech101 <-> ncaltech101 by
-    file name); both see the same samples."""
+    file name); both see the same samples. Without `model2`, `model` sees both the static
+    images and the event-count images of their recordings (see `paired_loaders`)."""
     if time not in TIME_MODES:
         raise SuiteError(f"unknown --time {time!r}; choose mean, concat or each")
     if compare not in ("models", "layers", "time", "static-event"):
         raise SuiteError(f"comparison {compare!r} is not run by run_cka")
     if model is None:
         raise SuiteError(f"--compare {compare.replace('-', ' ')} needs --model (a checkpoint)")
-    if compare in ("models", "static-event") and model2 is None:
-        raise SuiteError(f"--compare {compare.replace('-', ' ')} needs --model2 (the second checkpoint"
-                         + ("; a suite model takes images or event frames, not both)" if compare == "static-event" else ")"))
+    if compare == "models" and model2 is None:
+        raise SuiteError("--compare models needs --model2 (the second checkpoint)")
     if batch_size < 4:
         raise SuiteError(f"--batch-size {batch_size} is too small: the unbiased CKA estimator needs >= 4 samples per batch")
     ensure_out_dir(out)
@@ -102,8 +136,9 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
         config.update(model2=str(model2), model2_config=ckpt_b.model_config.to_dict())
     loader_b = None
     if compare == "static-event":
-        loader, loader_b = paired_loaders(ckpt_a, ckpt_b, data_root, split, samples, batch_size, seed)
-        config.update(data_spec=ckpt_a.data_spec.to_dict(), event_spec=ckpt_b.data_spec.to_dict())
+        loader, loader_b = paired_loaders(ckpt_a, ckpt_b if model2 is not None else None, data_root, split,
+                                          samples, batch_size, seed)
+        config.update(data_spec=ckpt_a.data_spec.to_dict(), event_input="frames" if model2 else "event-count image")
     else:
         spec = ckpt_a.data_spec_for(dataset)
         loader = eval_loader(spec, data_root, split, samples, batch_size, seed)
@@ -120,7 +155,7 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
         else:
             result = compare_models(model_a, model_b, loader, layers, layers, time=time, loader_b=loader_b,
                                     compare=compare, **common)
-    two = compare in ("models", "static-event")
+    two = model2 is not None
     label_a = Path(model).stem
     label_b = Path(model2).stem if two else label_a
     stem = name or f"cka-{compare}-{label_a}" + (f"-vs-{label_b}" if two else "")
