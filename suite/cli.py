@@ -49,6 +49,27 @@ def command(app_: typer.Typer = app, name: str | None = None):
     return register
 
 
+def show_cka(result, path: Path | None, title: str) -> Path | None:
+    """Print a CKA result's tables; write its figure beside `path` (None: no figure)."""
+    from suite.report.figures import cka_figure
+    from suite.report.tables import cka_tables
+
+    for table in cka_tables(result, title):
+        console.print(table)
+    return cka_figure(result, path.with_suffix(".png"), title) if path is not None else None
+
+
+def show_attack(run, label: str) -> Path:
+    """Print an attack run's robustness and checks tables; write its robustness curve."""
+    from suite.report.figures import robustness_figure
+    from suite.report.tables import checks_table, robustness_table
+
+    rows = run.store.summary()
+    console.print(robustness_table(rows, f"robustness: {label}"))
+    console.print(checks_table(run.checks, f"sanity checks: {label}"))
+    return robustness_figure(rows, run.path.with_suffix(".png"), f"robustness: {label}")
+
+
 # ----------------------------------------------------------------------------- shared options
 DATA_ROOT = typer.Option(Path("datasets"), "--data-root", help="Folder holding datasets and frame caches.")
 DEVICE = typer.Option("auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N.")
@@ -107,8 +128,8 @@ def demo_cmd(
     """The whole pipeline on the embedded digits: SNN/ANN twins, CKA between them and over
     time, PGD at 8/255 with clean-vs-adversarial CKA, and an SNN on simulated events."""
     from suite.demo import run_demo
-    from suite.report.figures import cka_figure, clean_adv_figure, robustness_figure
-    from suite.report.tables import checks_table, cka_tables, clean_adv_table, robustness_table
+    from suite.report.figures import clean_adv_figure
+    from suite.report.tables import clean_adv_table
 
     summary = run_demo(out=out, device=device, data_root=data_root, epochs=epochs)
     table = Table(title="demo: digits, ResNet-20 twins (width 0.5, T=4)")
@@ -120,13 +141,9 @@ def demo_cmd(
     console.print(table)
     figures = []
     for label, run in summary.cka.items():
-        for t in cka_tables(run.result, f"CKA {label}"):
-            console.print(t)
-        figures.append(cka_figure(run.result, run.path.with_suffix(".png"), label))
+        figures.append(show_cka(run.result, run.path, f"CKA {label}"))
     for label, run in summary.attacks.items():
-        console.print(robustness_table(run.store.summary(), f"robustness: {label}"))
-        console.print(checks_table(run.checks, f"sanity checks: {label}"))
-        figures.append(robustness_figure(run.store.summary(), run.path.with_suffix(".png"), f"robustness: {label}"))
+        figures.append(show_attack(run, label))
     for label, runs in summary.clean_adv.items():
         title = f"clean vs adv CKA: {label}"
         console.print(clean_adv_table(runs, title))
@@ -163,8 +180,6 @@ def cka_cmd(
     """Centered Kernel Alignment between layers: model vs model, a model vs itself, time steps,
     clean vs adversarial, static vs event. Writes OUT/NAME.h5 and a PNG heatmap."""
     from suite.cka.jobs import parse_compare, run_cka
-    from suite.report.figures import cka_figure
-    from suite.report.tables import cka_tables
 
     kind = parse_compare([compare, *(compare_words or [])])
     if kind == "clean-adv":
@@ -175,10 +190,7 @@ def cka_cmd(
                   samples=samples, batch_size=batch_size, seed=seed, device=device, data_root=data_root,
                   out=out, name=name, split=split, n_boot=bootstrap)
     title = f"CKA {kind}: {run.label_a}" + (f" vs {run.label_b}" if run.label_b != run.label_a else "")
-    for table in cka_tables(run.result, title):
-        console.print(table)
-    figure = cka_figure(run.result, run.path.with_suffix(".png"), title)
-    console.print(f"result: {run.path}\nfigure: {figure}")
+    console.print(f"result: {run.path}\nfigure: {show_cka(run.result, run.path, title)}")
 
 
 def _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, device, data_root, out, name,
@@ -232,19 +244,13 @@ def attack_cmd(
     not rising with eps; PGD at least as strong as FGSM. --check adds the large-eps test."""
     from suite.attacks.jobs import run_attack
     from suite.attacks.run import AttackConfig
-    from suite.report.figures import robustness_figure
-    from suite.report.tables import checks_table, robustness_table
 
     config = AttackConfig(methods=method, eps=eps, alpha=alpha, steps=steps, random_start=random_start,
                           grad=grad, attack_surrogate=attack_surrogate, samples=samples,
                           batch_size=batch_size, seed=seed, split=split)
     run = run_attack(model=model, config=config, source=source, dataset=dataset, check=check, device=device,
                      data_root=data_root, out=out, name=name)
-    rows = run.store.summary()
-    console.print(robustness_table(rows, f"robustness: {model.stem}"))
-    console.print(checks_table(run.checks))
-    figure = robustness_figure(rows, run.path.with_suffix(".png"), f"robustness: {model.stem}")
-    console.print(f"store: {run.path}\nfigure: {figure}")
+    console.print(f"store: {run.path}\nfigure: {show_attack(run, model.stem)}")
 
 
 @command(name="report")
@@ -254,14 +260,11 @@ def report_cmd(
 ) -> None:
     """Show a CKA result as Rich tables (heatmap, highlights) and write its figure."""
     from suite.cka.results import CKAResult
-    from suite.report.figures import cka_figure
-    from suite.report.tables import cka_tables
 
     result = CKAResult.load(file)
-    for table in cka_tables(result, f"CKA {result.compare}: {file.stem}"):
-        console.print(table)
-    if figure:
-        console.print(f"figure: {cka_figure(result, file.with_suffix('.png'), file.stem)}")
+    path = show_cka(result, file if figure else None, f"CKA {result.compare}: {file.stem}")
+    if path is not None:
+        console.print(f"figure: {path}")
 
 
 @command(data_app, name="list")

@@ -95,6 +95,14 @@ def paired_loaders(ckpt_static: Checkpoint, ckpt_event: Checkpoint | None, data_
                  for k in (0, 1))
 
 
+def _check_options(time: str, batch_size: int) -> None:
+    """The options every CKA run shares: the time reduction and a batch of >= 4 samples."""
+    if time not in TIME_MODES:
+        raise SuiteError(f"unknown --time {time!r}; choose mean, concat or each")
+    if batch_size < 4:
+        raise SuiteError(f"--batch-size {batch_size} is too small: the unbiased CKA estimator needs >= 4 samples per batch")
+
+
 @dataclass
 class CKARun:
     """What a CKA run produced: the result, where it was saved, and which models it compared."""
@@ -116,16 +124,13 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
     frames of its dataset (digits <-> digits-dvs by source index, caltech101 <-> ncaltech101 by
     file name); both see the same samples. Without `model2`, `model` sees both the static
     images and the event-count images of their recordings (see `paired_loaders`)."""
-    if time not in TIME_MODES:
-        raise SuiteError(f"unknown --time {time!r}; choose mean, concat or each")
+    _check_options(time, batch_size)
     if compare not in ("models", "layers", "time", "static-event"):
         raise SuiteError(f"comparison {compare!r} is not run by run_cka")
     if model is None:
         raise SuiteError(f"--compare {compare.replace('-', ' ')} needs --model (a checkpoint)")
     if compare == "models" and model2 is None:
         raise SuiteError("--compare models needs --model2 (the second checkpoint)")
-    if batch_size < 4:
-        raise SuiteError(f"--batch-size {batch_size} is too small: the unbiased CKA estimator needs >= 4 samples per batch")
     ensure_out_dir(out)
     dev = select_device(device)
     model_a, ckpt_a = load_model(model, dev)
@@ -177,10 +182,7 @@ def run_clean_adv(*, attack: Path, model: Path | None = None, other_model: bool 
     from suite.attacks.store import check_data, check_model, format_eps, read_store, rebuild_clean
     from suite.cka.clean_adv import clean_vs_adv
 
-    if time not in TIME_MODES:
-        raise SuiteError(f"unknown --time {time!r}; choose mean, concat or each")
-    if batch_size < 4:
-        raise SuiteError(f"--batch-size {batch_size} is too small: the unbiased CKA estimator needs >= 4 samples per batch")
+    _check_options(time, batch_size)
     store = read_store(attack)
     model = Path(model) if model is not None else Path(store.config.get("checkpoint", ""))
     ensure_out_dir(out)
@@ -197,12 +199,11 @@ def run_clean_adv(*, attack: Path, model: Path | None = None, other_model: bool 
                                method=method, clean=clean, n_boot=n_boot,
                                progress=lambda n: bar.update(task, advance=n))
     label = Path(model).stem
+    base = name or f"cka-clean-adv-{Path(attack).stem}" + (f"-on-{label}" if other_model else "")
+    config = {"compare": "clean-adv", "attack": str(attack), "model": str(model),
+              "model_config": ckpt.model_config.to_dict(), "batch_size": batch_size, "layers": layers}
     runs = []
     for eps, result in results.items():
-        tag = format_eps(eps).replace("/", "_")
-        base = name or f"cka-clean-adv-{Path(attack).stem}" + (f"-on-{label}" if other_model else "")
-        stem = f"{base}-{result.config['method']}-eps{tag}"
-        config = {"compare": "clean-adv", "attack": str(attack), "model": str(model),
-                  "model_config": ckpt.model_config.to_dict(), "batch_size": batch_size, "layers": layers}
+        stem = f"{base}-{result.config['method']}-eps{format_eps(eps).replace('/', '_')}"
         runs.append(CKARun(result, result.save(Path(out) / f"{stem}.h5", config), label, label))
     return runs
