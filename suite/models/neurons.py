@@ -22,11 +22,17 @@ the surrogate's derivative:
                       g_t = f'(v_t) (G_t - beta u_t g_{t+1}) + beta (1 - s_t) g_{t+1}
                       (this case keeps u instead of v; v = u - threshold is recomputed)
 
-With a detached reset, f'(v_t) G_t is computed for all t at once and the recurrence is one
-fused multiply-add per step (g_t += beta (1 - s_t) g_{t+1}); that cut the SNN training step
-by ~8% (benchmarks/train_speed.py, 1 thread). The reset-in-graph case runs backwards one
-time step at a time. Spikes come out in x's dtype and are bit-identical to the per-step
-autograd reference; gradients agree with it to float rounding (tests/test_lif.py, 1e-6).
+Two implementations of forward and backward, tested against each other and the reference:
+- On CPU with float32 tensors, a fused C kernel (lif_kernel.c, compiled on first use; see
+  lif_kernel.py) handles each element's whole time series in one pass each way. Element-wise
+  PyTorch ops cost ~6 memory passes per time step, which made the LIF ~20% of an SNN
+  training step; with the kernel the step is within a few percent of the ANN twin's times T.
+- Everywhere else (CUDA, float64, no C compiler) PyTorch ops: forward per time step in place;
+  backward with a detached reset computes f'(v_t) G_t for all t at once, then one fused
+  multiply-add per step (g_t += beta (1 - s_t) g_{t+1}); with the reset in the graph it runs
+  backwards one time step at a time.
+Spikes come out in x's dtype and are bit-identical to the per-step autograd reference;
+gradients agree with it to float rounding (tests/test_lif.py states the tolerances).
 
 f'(v) G comes from a table of the surrogates' derivatives (`SURROGATE_GRADS`), each the
 formula of that snntorch surrogate's own backward with the same parameters (tests check
@@ -52,10 +58,12 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from suite.errors import SuiteError
+from suite.models import lif_kernel
 
 SpikeFn = Callable[[torch.Tensor], torch.Tensor]
 # (v, grad, out, scratch) -> None: out = f'(v) * grad; scratch: a buffer shaped like v
 SurrogateGrad = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None]
+KernelSpec = tuple[int, float, float]  # lif_kernel.spec(...): a surrogate derivative for the kernel
 
 
 class StableSigmoid(torch.autograd.Function):
@@ -130,18 +138,24 @@ def _spike_rate_escape_grad(beta: float, slope: float) -> SurrogateGrad:
     return grad
 
 
-# name -> (factory of the snntorch surrogate spike function (input: u - threshold), its derivative)
-_REGISTRY: dict[str, tuple[Callable[[], SpikeFn], SurrogateGrad]] = {
-    "atan": (lambda: sg.atan(alpha=2.0), _atan_grad(alpha=2.0)),
-    "fast_sigmoid": (lambda: sg.fast_sigmoid(slope=25), _fast_sigmoid_grad(slope=25)),
-    "sigmoid": (lambda: stable_sigmoid(slope=25.0), _sigmoid_grad(slope=25.0)),
-    "triangular": (lambda: sg.triangular(threshold=1.0), _triangular_grad(threshold=1.0)),
-    "ste": (lambda: sg.straight_through_estimator(), _ste_grad),
+# name -> (factory of the snntorch surrogate spike function (input: u - threshold), its derivative,
+#          the same derivative for the fused CPU kernel)
+_REGISTRY: dict[str, tuple[Callable[[], SpikeFn], SurrogateGrad, KernelSpec]] = {
+    "atan": (lambda: sg.atan(alpha=2.0), _atan_grad(alpha=2.0), lif_kernel.spec("atan", 2.0)),
+    "fast_sigmoid": (lambda: sg.fast_sigmoid(slope=25), _fast_sigmoid_grad(slope=25),
+                     lif_kernel.spec("fast_sigmoid", 25.0)),
+    "sigmoid": (lambda: stable_sigmoid(slope=25.0), _sigmoid_grad(slope=25.0),
+                lif_kernel.spec("sigmoid", 25.0)),
+    "triangular": (lambda: sg.triangular(threshold=1.0), _triangular_grad(threshold=1.0),
+                   lif_kernel.spec("triangular", 1.0)),
+    "ste": (lambda: sg.straight_through_estimator(), _ste_grad, lif_kernel.spec("ste")),
     "spike_rate_escape": (lambda: sg.spike_rate_escape(beta=1, slope=25),
-                          _spike_rate_escape_grad(beta=1, slope=25)),
+                          _spike_rate_escape_grad(beta=1, slope=25),
+                          lif_kernel.spec("spike_rate_escape", 1.0, 25.0)),
 }
-SURROGATES: dict[str, Callable[[], SpikeFn]] = {name: fn for name, (fn, _) in _REGISTRY.items()}
-SURROGATE_GRADS: dict[str, SurrogateGrad] = {name: d for name, (_, d) in _REGISTRY.items()}
+SURROGATES: dict[str, Callable[[], SpikeFn]] = {name: fn for name, (fn, _, _) in _REGISTRY.items()}
+SURROGATE_GRADS: dict[str, SurrogateGrad] = {name: d for name, (_, d, _) in _REGISTRY.items()}
+SURROGATE_KERNEL: dict[str, KernelSpec] = {name: k for name, (_, _, k) in _REGISTRY.items()}
 
 
 def get_surrogate(name: str) -> SpikeFn:
@@ -171,8 +185,11 @@ def _scan(xs: torch.Tensor, beta: float, threshold: float, keep: str | None):
     Returns (spikes, kept): spikes [T, B, ...] in xs.dtype; kept is v = u - threshold
     (keep="v"), u (keep="u") or None. Each step evaluates the reference expressions
     `beta * u * (1 - s) + x` and `(u - threshold) > 0` in the same order, so the spikes are
-    bit-identical to a per-step autograd implementation.
+    bit-identical to a per-step autograd implementation. On CPU float32 the fused kernel
+    (lif_kernel.c) does the same in one pass.
     """
+    if lif_kernel.usable(xs):
+        return lif_kernel.forward(xs, beta, threshold, keep)
     T = xs.shape[0]
     spikes = torch.empty_like(xs)
     U = torch.empty_like(xs) if keep == "u" else None
@@ -203,12 +220,14 @@ class LIFScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, timesteps: int, beta: float, threshold: float, detach_reset: bool,
-                surrogate_grad: SurrogateGrad):
+                surrogate_grad: SurrogateGrad, kernel_spec: KernelSpec | None):
         xs = x.view(timesteps, x.shape[0] // timesteps, *x.shape[1:])  # [T, B, ...]
         spikes, kept = _scan(xs, beta, threshold, "v" if detach_reset else "u")
         ctx.save_for_backward(kept)
         ctx.beta, ctx.threshold, ctx.detach_reset = beta, threshold, detach_reset
         ctx.surrogate_grad = surrogate_grad
+        # backward takes the kernel iff forward did (and the surrogate is in its table)
+        ctx.kernel_spec = kernel_spec if lif_kernel.usable(xs) else None
         return spikes.view_as(x)
 
     @staticmethod
@@ -217,6 +236,10 @@ class LIFScan(torch.autograd.Function):
         (kept,) = ctx.saved_tensors
         beta = ctx.beta
         T = kept.shape[0]
+        if ctx.kernel_spec is not None:
+            g = lif_kernel.backward(kept, grad_out.contiguous().view(kept.shape), beta, ctx.threshold,
+                                    ctx.detach_reset, ctx.kernel_spec)
+            return g.view(grad_out.shape), None, None, None, None, None, None
         G = grad_out.view(kept.shape)  # dL/ds_t
         g = torch.empty_like(kept)  # dL/du_t = dL/dx_t
         if ctx.detach_reset:  # f'(v_t) G_t for all t at once, then one fused op per step
@@ -225,7 +248,7 @@ class LIFScan(torch.autograd.Function):
                 decay = torch.le(kept[:-1], 0).to(kept.dtype).mul_(beta)  # beta (1 - s_t): 0 or beta
                 for t in range(T - 2, -1, -1):
                     g[t].addcmul_(decay[t], g[t + 1])
-            return g.view(grad_out.shape), None, None, None, None, None
+            return g.view(grad_out.shape), None, None, None, None, None, None
         buf = torch.empty_like(kept[0])
         if not ctx.detach_reset:
             v, reset_grad = torch.empty_like(kept[0]), torch.empty_like(kept[0])
@@ -242,7 +265,7 @@ class LIFScan(torch.autograd.Function):
             if t < T - 1:  # + beta (1 - s_t) g_{t+1}
                 torch.gt(v, 0, out=buf).mul_(-beta).add_(beta)  # exactly 0 or beta
                 g[t].add_(buf.mul_(g[t + 1]))
-        return g.view(grad_out.shape), None, None, None, None, None
+        return g.view(grad_out.shape), None, None, None, None, None, None
 
 
 class LIF(nn.Module):
@@ -263,18 +286,21 @@ class LIF(nn.Module):
         """Swap the surrogate used in backward (e.g. an attacker's choice); forward is unchanged."""
         self.spike_fn = get_surrogate(name)
         self.surrogate = name
-        self._grad_for = (self.spike_fn, SURROGATE_GRADS.get(name))
+        self._grad_for = (self.spike_fn, SURROGATE_GRADS.get(name), SURROGATE_KERNEL.get(name))
 
-    def _surrogate_grad(self) -> SurrogateGrad:
-        """The derivative of `spike_fn`: from the table, or its own autograd if it has no entry
-        there (a name added to SURROGATES alone, or a spike function assigned by hand)."""
-        fn, grad = self._grad_for
-        return grad if fn is self.spike_fn and grad is not None else autograd_surrogate_grad(self.spike_fn)
+    def _surrogate_grad(self) -> tuple[SurrogateGrad, KernelSpec | None]:
+        """The derivative of `spike_fn` (and its kernel spec): from the table, or its own autograd
+        if it has no entry there (a name added to SURROGATES alone, or a spike function assigned
+        by hand; then backward runs the PyTorch path)."""
+        fn, grad, spec = self._grad_for
+        if fn is self.spike_fn and grad is not None:
+            return grad, spec
+        return autograd_surrogate_grad(self.spike_fn), None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T = self.timesteps
         if torch.is_grad_enabled() and x.requires_grad:
-            return LIFScan.apply(x, T, self.beta, self.threshold, self.detach_reset, self._surrogate_grad())
+            return LIFScan.apply(x, T, self.beta, self.threshold, self.detach_reset, *self._surrogate_grad())
         xs = x.view(T, x.shape[0] // T, *x.shape[1:])  # [T, B, ...]
         return _scan(xs, self.beta, self.threshold, None)[0].view_as(x)
 
