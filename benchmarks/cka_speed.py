@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
 import dataclasses
 import sys
 import warnings
@@ -80,6 +79,8 @@ import torch_cka
 import torch_cka.cka
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from allocator import keep_freed_memory  # benchmarks/allocator.py (the script's folder is on sys.path)
 
 from suite.cka import compare_models
 from suite.models import LIF, ModelConfig, build_model
@@ -94,27 +95,6 @@ CASES = {
     "plain": "24-layer plain conv-ReLU stack vs a second one (seed+1), no BatchNorm, default init",
 }
 GOAL_RATIO, GOAL_DEV = 10.0, 1e-5
-
-
-# ----------------------------------------------------------------------------- allocator
-
-def keep_freed_memory() -> bool:
-    """glibc only: serve every allocation from the heap and keep freed memory in the process.
-
-    By default glibc mmaps large blocks and unmaps them when freed, so each forward pass
-    page-faults its activations in afresh. Measured on this benchmark (ResNet-20 pair, one
-    thread): the plain forward floor took 6.1 s CPU with 0.89 M minor page faults, 3.7 s with
-    none, and the capture-holding suite run faulted less than the floor did, which can make
-    "total minus floor" come out negative. Keeping freed memory makes every timed section
-    (floor, suite, torch-cka alike) measure compute, not page faults.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
-        return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
-                    and libc.mallopt(M_TOP_PAD, 64 << 20))
-    except (OSError, AttributeError):
-        return False
 
 
 # ----------------------------------------------------------------------------- models

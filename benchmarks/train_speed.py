@@ -23,7 +23,12 @@ included: the same for every competitor). The ANN's is measured at batch B and s
 Goals: suite SNN no slower than snntorch-style, within 1.15x of ANN x T, and no more saved
 memory than snntorch-style.
 
+Unless --system-malloc is given, glibc is told to keep freed memory (benchmarks/allocator.py),
+so the steps time compute rather than page faults, which moved the ratios by up to 0.1
+between runs.
+
     .venv/bin/python benchmarks/train_speed.py [--repeats 10] [--threads 1] [--batch 32] [--timesteps 4]
+                                               [--system-malloc]
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import torch.nn.functional as F
 from snntorch import surrogate
 from torch import nn
 
+from allocator import keep_freed_memory  # benchmarks/allocator.py (the script's folder is on sys.path)
 from suite.models import ModelConfig, build_model, lif_kernel, mean_logits
 from suite.models.resnet import DEPTHS
 from suite.models.twin import Normalize
@@ -135,7 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--timesteps", type=int, default=4)
+    ap.add_argument("--system-malloc", action="store_true",
+                    help="leave glibc's allocator as is (default: keep freed memory)")
     args = ap.parse_args(argv)
+    kept = False if args.system_malloc else keep_freed_memory()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -202,6 +211,8 @@ def main(argv: list[str] | None = None) -> dict:
           "snntorch-style": mem["snntorch-style"], "ANN twin x T": mem["ANN twin"] * T}
     print(f"ResNet-20, T={T}, batch {B}, 32x32x3, {args.threads} thread(s), "
           f"median of {args.repeats} interleaved steps (after {args.warmup} warm-up)")
+    print("allocator: " + ("glibc keeps freed memory (no page faults in timed steps)" if kept
+                           else "system default (page faults land in the timings)"))
     print(f"eval-mode check, same weights: max |logit diff| suite vs snntorch-style = {diff:.2e}")
     print()
     print(f"{'':22s} {'ms/step':>10s} {'saved MB':>10s}")
