@@ -272,10 +272,16 @@ def data_list(data_root: Path = DATA_ROOT) -> None:
     """Show every dataset: kind, input shape, classes, where its files go, and whether present."""
     from suite.data.manage import dataset_rows
 
+    rows = dataset_rows(data_root)
     table = Table(title=f"datasets under {data_root}")
-    for col in ("name", "kind", "input", "classes", "location", "present", "cache"):
+    # names are never cut short; on a narrow terminal the location column folds instead
+    table.add_column("name", no_wrap=True, min_width=max(len(row["name"]) for row in rows))
+    for col in ("kind", "input", "classes"):
         table.add_column(col)
-    for row in dataset_rows(data_root):
+    table.add_column("location", overflow="fold")
+    for col in ("present", "cache"):
+        table.add_column(col, no_wrap=True)
+    for row in rows:
         table.add_row(row["name"], row["kind"], "x".join(map(str, row["shape"])), str(row["classes"]), row["location"],
                       "[green]yes[/]" if row["present"] else "[red]no[/]", _size(row["cache_bytes"]))
     console.print(table)

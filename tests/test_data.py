@@ -72,8 +72,13 @@ def test_eval_loader_yields_indices_of_the_split():
     assert torch.equal(x[0], full[int(idx[0])][0])
 
 
-def test_data_list_shows_every_dataset(runner):
-    code, out = cli(runner, "data", "list")
+@pytest.mark.parametrize("cached", [False, True])
+def test_data_list_shows_every_dataset(runner, tmp_path, cached):
+    if cached:  # a non-empty cache widens the table: names must still show in full
+        (tmp_path / "cache" / "digits-dvs").mkdir(parents=True)
+        with open(tmp_path / "cache" / "digits-dvs" / "f.pt", "wb") as f:
+            f.truncate(15_000_000)  # "14.3 MB" (sparse: no disk used)
+    code, out = cli(runner, "data", "list", "--data-root", tmp_path)
     assert code == 0
     for name in ("digits", "digits-dvs", "cifar10", "cifar10dvs", "ncaltech101", "nmnist"):
         assert name in out
