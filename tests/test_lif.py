@@ -268,3 +268,17 @@ def test_backward_takes_the_path_forward_took(monkeypatch):
     assert calls == []
     LIF(3)(x).sum().backward()
     assert calls == [1]
+
+
+def test_kernel_builds_without_openmp(tmp_path, monkeypatch):
+    """A compiler without -fopenmp (Apple clang) still gets the kernel, single-threaded."""
+    monkeypatch.setenv("SUITE_CACHE", str(tmp_path))
+    monkeypatch.setattr(lif_kernel, "OPENMP", "-fno-such-flag-openmp")
+    lif_kernel.library.cache_clear()
+    try:
+        assert lif_kernel.library() is not None
+        x = _inputs(3, seed=9)
+        assert torch.equal(LIF(3)(x), reference_lif(LIF(3), x))
+        assert len(list((tmp_path / "suite").glob("lif_kernel-*.so"))) == 1
+    finally:
+        lif_kernel.library.cache_clear()

@@ -2,13 +2,17 @@
 cached on disk, called through ctypes.
 
 Why: on CPU the LIF recurrence written as PyTorch ops costs ~6 memory passes per time step
-forward and ~8 per tensor backward; the kernel does one pass each way, which took the SNN
-training step from 1.19x to ~1.05x of the ANN-times-T floor (benchmarks/train_speed.py).
+forward and ~8 per tensor backward; the kernel does one pass each way. In
+benchmarks/train_speed.py (ResNet-20, T=4) that cut the LIF from ~150 to ~65 ms of an ~800 ms
+training step on one thread and brought the step to within a few percent of the ANN twin's
+step times T (numbers in benchmarks/README.md).
 
 When it is used: float32, CPU, contiguous tensors, and a surrogate from the table below.
 Everything else (CUDA, float64, a hand-made spike function) runs the PyTorch path, which is
 the reference the kernel is tested against. Without a C compiler, or if the build fails, the
-suite warns once and runs the PyTorch path; results are the same, only slower.
+suite warns once and runs the PyTorch path; results are the same, only slower. Threads:
+OpenMP, on the libgomp PyTorch has loaded (so on its thread pool); a compiler without
+OpenMP gives a single-threaded kernel.
 
 Environment: SUITE_LIF_KERNEL=0 turns the kernel off; CC names the compiler (default `cc`);
 the shared library goes to $SUITE_CACHE or $XDG_CACHE_HOME/suite or ~/.cache/suite, named
@@ -32,7 +36,8 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("lif_kernel.c")
-FLAGS = ["-O3", "-shared", "-fPIC", "-fopenmp", "-ffp-contract=off", "-fno-fast-math"]
+FLAGS = ["-O3", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math"]
+OPENMP = "-fopenmp"  # without it (e.g. Apple clang) the kernel builds single-threaded
 KEEP = {None: 0, "v": 1, "u": 2}
 # the surrogate derivatives the kernel knows (the enum in lif_kernel.c)
 CODES = {"atan": 0, "fast_sigmoid": 1, "sigmoid": 2, "triangular": 3, "ste": 4, "spike_rate_escape": 5}
@@ -46,8 +51,17 @@ def cache_dir() -> Path:
 
 
 def _build(cc: str) -> Path:
-    """Compile SOURCE into the cache (atomically: parallel builders cannot see half a file)."""
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(FLAGS).encode(), cc.encode(),
+    """Compile SOURCE into the cache, with OpenMP if the compiler has it."""
+    try:
+        return _compile(cc, [*FLAGS, OPENMP])
+    except subprocess.CalledProcessError:
+        return _compile(cc, FLAGS)
+
+
+def _compile(cc: str, flags: list[str]) -> Path:
+    """One build, named by what went into it; written atomically (parallel builders cannot
+    see half a file)."""
+    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(flags).encode(), cc.encode(),
                                      platform.machine().encode()])).hexdigest()[:16]
     out = cache_dir() / f"lif_kernel-{key}.so"
     if out.exists():
@@ -56,7 +70,7 @@ def _build(cc: str) -> Path:
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".so.tmp")
     os.close(fd)
     try:
-        subprocess.run([cc, *FLAGS, str(SOURCE), "-o", tmp, "-lm"], check=True, capture_output=True,
+        subprocess.run([cc, *flags, str(SOURCE), "-o", tmp, "-lm"], check=True, capture_output=True,
                        text=True, timeout=120)
         os.replace(tmp, out)
     finally:
