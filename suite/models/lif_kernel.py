@@ -3,9 +3,9 @@ cached on disk, called through ctypes.
 
 Why: on CPU the LIF recurrence written as PyTorch ops costs ~6 memory passes per time step
 forward and ~8 per tensor backward; the kernel does one pass each way. In
-benchmarks/train_speed.py (ResNet-20, T=4) that cut the LIF from ~150 to ~65 ms of an ~800 ms
-training step on one thread and brought the step to within a few percent of the ANN twin's
-step times T (numbers in benchmarks/README.md).
+benchmarks/train_speed.py (ResNet-20, T=4, one thread) that cut the LIF from 145-165 to
+60-80 ms of a 750-1000 ms training step and brought the step to 0.99-1.06x the ANN twin's
+step times T, on one or two threads (numbers in benchmarks/README.md).
 
 When it is used: float32, CPU, contiguous tensors, and a surrogate from the table below.
 Everything else (CUDA, float64, a hand-made spike function) runs the PyTorch path, which is
