@@ -139,7 +139,7 @@ typedef void (*range_fn)(const job *);
 /* Split [0, N) into one range per thread, in OpenMP's pool: the kernel is linked against the
  * libgomp PyTorch has already loaded, so it runs on PyTorch's own (already spinning) threads
  * instead of competing with them for cores. */
-static int parallel(job base, int nthreads, range_fn fn) {
+static void parallel(job base, int nthreads, range_fn fn) {
     if (nthreads < 1) nthreads = 1;
     int64_t chunk = (base.N + nthreads - 1) / nthreads;
     chunk = (chunk + ALIGN - 1) / ALIGN * ALIGN;
@@ -150,20 +150,19 @@ static int parallel(job base, int nthreads, range_fn fn) {
         j.hi = (k + 1) * chunk < base.N ? (k + 1) * chunk : base.N;
         fn(&j);
     }
-    return 0;
 }
 
-int lif_forward(const float *x, float *spikes, float *kept, int keep, int64_t T, int64_t N,
+void lif_forward(const float *x, float *spikes, float *kept, int keep, int64_t T, int64_t N,
                 float beta, float threshold, int nthreads) {
     job j = {x, 0, spikes, keep == KEEP_NONE ? 0 : kept, T, N, 0, N, beta, threshold, 0, 0,
              keep, 0, 1};
-    return parallel(j, nthreads, forward_range);
+    parallel(j, nthreads, forward_range);
 }
 
-int lif_backward(const float *kept, const float *grad_spikes, float *grad_x, int detach_reset,
+void lif_backward(const float *kept, const float *grad_spikes, float *grad_x, int detach_reset,
                  int64_t T, int64_t N, float beta, float threshold, int surrogate, float p1,
                  float p2, int nthreads) {
     job j = {kept, grad_spikes, grad_x, 0, T, N, 0, N, beta, threshold, p1, p2, 0, surrogate,
              detach_reset};
-    return parallel(j, nthreads, backward_range);
+    parallel(j, nthreads, backward_range);
 }

@@ -98,7 +98,7 @@ def library() -> ctypes.CDLL | None:
     ptr, i64, f32, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
     lib.lif_forward.argtypes = [ptr, ptr, ptr, i32, i64, i64, f32, f32, i32]
     lib.lif_backward.argtypes = [ptr, ptr, ptr, i32, i64, i64, f32, f32, i32, f32, f32, i32]
-    lib.lif_forward.restype = lib.lif_backward.restype = i32
+    lib.lif_forward.restype = lib.lif_backward.restype = None
     return lib
 
 
@@ -115,8 +115,10 @@ def switched_off():
 
 def usable(*tensors: torch.Tensor) -> bool:
     """True if the kernel is loaded and can take these tensors as they are."""
-    return not _switched_off and (all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous()
-                for t in tensors) and library() is not None)
+    if _switched_off or not all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous()
+                                for t in tensors):
+        return False
+    return library() is not None
 
 
 def _threads(numel: int) -> int:
@@ -128,10 +130,8 @@ def forward(xs: torch.Tensor, beta: float, threshold: float, keep: str | None):
     spikes = torch.empty_like(xs)
     kept = torch.empty_like(xs) if keep is not None else None
     T = xs.shape[0]
-    err = library().lif_forward(xs.data_ptr(), spikes.data_ptr(), kept.data_ptr() if kept is not None else None,
-                                KEEP[keep], T, xs.numel() // T, beta, threshold, _threads(xs.numel()))
-    if err:
-        raise RuntimeError("fused LIF kernel: a worker thread failed")
+    library().lif_forward(xs.data_ptr(), spikes.data_ptr(), kept.data_ptr() if kept is not None else None,
+                          KEEP[keep], T, xs.numel() // T, beta, threshold, _threads(xs.numel()))
     return spikes, kept
 
 
@@ -146,8 +146,6 @@ def backward(kept: torch.Tensor, grad_spikes: torch.Tensor, beta: float, thresho
     code, p1, p2 = surrogate
     grad_x = torch.empty_like(kept)
     T = kept.shape[0]
-    err = library().lif_backward(kept.data_ptr(), grad_spikes.data_ptr(), grad_x.data_ptr(), int(detach_reset),
-                                 T, kept.numel() // T, beta, threshold, code, p1, p2, _threads(kept.numel()))
-    if err:
-        raise RuntimeError("fused LIF kernel: a worker thread failed")
+    library().lif_backward(kept.data_ptr(), grad_spikes.data_ptr(), grad_x.data_ptr(), int(detach_reset),
+                           T, kept.numel() // T, beta, threshold, code, p1, p2, _threads(kept.numel()))
     return grad_x
