@@ -154,8 +154,7 @@ static void parallel(job base, int nthreads, range_fn fn) {
 
 void lif_forward(const float *x, float *spikes, float *kept, int keep, int64_t T, int64_t N,
                 float beta, float threshold, int nthreads) {
-    job j = {x, 0, spikes, keep == KEEP_NONE ? 0 : kept, T, N, 0, N, beta, threshold, 0, 0,
-             keep, 0, 1};
+    job j = {x, 0, spikes, kept, T, N, 0, N, beta, threshold, 0, 0, keep, 0, 1};
     parallel(j, nthreads, forward_range);
 }
 

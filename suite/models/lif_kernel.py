@@ -41,6 +41,7 @@ OPENMP = "-fopenmp"  # without it (e.g. Apple clang) the kernel builds single-th
 KEEP = {None: 0, "v": 1, "u": 2}
 # the surrogate derivatives the kernel knows (the enum in lif_kernel.c)
 CODES = {"atan": 0, "fast_sigmoid": 1, "sigmoid": 2, "triangular": 3, "ste": 4, "spike_rate_escape": 5}
+KernelSpec = tuple[int, float, float]  # spec(...): a surrogate derivative with its parameters
 MIN_PER_THREAD = 1 << 15  # elements per thread below which a thread costs more than it saves
 _switched_off = False
 
@@ -135,13 +136,13 @@ def forward(xs: torch.Tensor, beta: float, threshold: float, keep: str | None):
     return spikes, kept
 
 
-def spec(name: str, p1: float = 0.0, p2: float = 0.0) -> tuple[int, float, float]:
+def spec(name: str, p1: float = 0.0, p2: float = 0.0) -> KernelSpec:
     """How `backward` is told which surrogate derivative to use, with its parameters."""
     return CODES[name], p1, p2
 
 
 def backward(kept: torch.Tensor, grad_spikes: torch.Tensor, beta: float, threshold: float,
-             detach_reset: bool, surrogate: tuple[int, float, float]) -> torch.Tensor:
+             detach_reset: bool, surrogate: KernelSpec) -> torch.Tensor:
     """`LIFScan.backward` in one pass: dL/dx from the kept tensor and dL/ds, both [T, N...]."""
     code, p1, p2 = surrogate
     grad_x = torch.empty_like(kept)

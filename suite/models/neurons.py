@@ -59,11 +59,11 @@ from torch.autograd.function import once_differentiable
 
 from suite.errors import SuiteError
 from suite.models import lif_kernel
+from suite.models.lif_kernel import KernelSpec
 
 SpikeFn = Callable[[torch.Tensor], torch.Tensor]
 # (v, grad, out, scratch) -> None: out = f'(v) * grad; scratch: a buffer shaped like v
 SurrogateGrad = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None]
-KernelSpec = tuple[int, float, float]  # lif_kernel.spec(...): a surrogate derivative for the kernel
 
 
 class StableSigmoid(torch.autograd.Function):
@@ -234,38 +234,48 @@ class LIFScan(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out):
         (kept,) = ctx.saved_tensors
-        beta = ctx.beta
-        T = kept.shape[0]
         if ctx.kernel_spec is not None:
-            g = lif_kernel.backward(kept, grad_out.contiguous().view(kept.shape), beta, ctx.threshold,
+            g = lif_kernel.backward(kept, grad_out.contiguous().view(kept.shape), ctx.beta, ctx.threshold,
                                     ctx.detach_reset, ctx.kernel_spec)
-            return g.view(grad_out.shape), None, None, None, None, None, None
-        G = grad_out.view(kept.shape)  # dL/ds_t
-        g = torch.empty_like(kept)  # dL/du_t = dL/dx_t
-        if ctx.detach_reset:  # f'(v_t) G_t for all t at once, then one fused op per step
-            ctx.surrogate_grad(kept, G, g, torch.empty_like(kept))
-            if T > 1:
-                decay = torch.le(kept[:-1], 0).to(kept.dtype).mul_(beta)  # beta (1 - s_t): 0 or beta
-                for t in range(T - 2, -1, -1):
-                    g[t].addcmul_(decay[t], g[t + 1])
-            return g.view(grad_out.shape), None, None, None, None, None, None
-        buf = torch.empty_like(kept[0])
-        if not ctx.detach_reset:
-            v, reset_grad = torch.empty_like(kept[0]), torch.empty_like(kept[0])
-        for t in range(T - 1, -1, -1):
-            grad_s = G[t]
-            if ctx.detach_reset:
-                v = kept[t]
-            else:
-                torch.sub(kept[t], ctx.threshold, out=v)
-                if t < T - 1:  # dL/ds_t = G_t - beta u_t g_{t+1}
-                    torch.mul(kept[t], beta, out=reset_grad).mul_(g[t + 1])
-                    grad_s = torch.sub(G[t], reset_grad, out=reset_grad)
-            ctx.surrogate_grad(v, grad_s, g[t], buf)  # f'(v_t) dL/ds_t
-            if t < T - 1:  # + beta (1 - s_t) g_{t+1}
-                torch.gt(v, 0, out=buf).mul_(-beta).add_(beta)  # exactly 0 or beta
-                g[t].add_(buf.mul_(g[t + 1]))
+        elif ctx.detach_reset:
+            g = _bptt_detached_reset(kept, grad_out.view(kept.shape), ctx.beta, ctx.surrogate_grad)
+        else:
+            g = _bptt_reset_in_graph(kept, grad_out.view(kept.shape), ctx.beta, ctx.threshold,
+                                     ctx.surrogate_grad)
         return g.view(grad_out.shape), None, None, None, None, None, None
+
+
+def _bptt_detached_reset(v: torch.Tensor, G: torch.Tensor, beta: float,
+                         surrogate_grad: SurrogateGrad) -> torch.Tensor:
+    """dL/dx from v [T, ...] and G = dL/ds: f'(v_t) G_t for all t at once, then one fused
+    multiply-add per step, g_t += beta (1 - s_t) g_{t+1}."""
+    g = torch.empty_like(v)
+    surrogate_grad(v, G, g, torch.empty_like(v))
+    if v.shape[0] > 1:
+        decay = torch.le(v[:-1], 0).to(v.dtype).mul_(beta)  # beta (1 - s_t): 0 or beta
+        for t in range(v.shape[0] - 2, -1, -1):
+            g[t].addcmul_(decay[t], g[t + 1])
+    return g
+
+
+def _bptt_reset_in_graph(u: torch.Tensor, G: torch.Tensor, beta: float, threshold: float,
+                         surrogate_grad: SurrogateGrad) -> torch.Tensor:
+    """dL/dx from u [T, ...] and G = dL/ds, one time step at a time backwards:
+    g_t = f'(v_t) (G_t - beta u_t g_{t+1}) + beta (1 - s_t) g_{t+1}."""
+    T = u.shape[0]
+    g = torch.empty_like(u)
+    buf, v, reset_grad = torch.empty_like(u[0]), torch.empty_like(u[0]), torch.empty_like(u[0])
+    for t in range(T - 1, -1, -1):
+        grad_s = G[t]
+        torch.sub(u[t], threshold, out=v)
+        if t < T - 1:  # dL/ds_t = G_t - beta u_t g_{t+1}
+            torch.mul(u[t], beta, out=reset_grad).mul_(g[t + 1])
+            grad_s = torch.sub(G[t], reset_grad, out=reset_grad)
+        surrogate_grad(v, grad_s, g[t], buf)  # f'(v_t) dL/ds_t
+        if t < T - 1:  # + beta (1 - s_t) g_{t+1}
+            torch.gt(v, 0, out=buf).mul_(-beta).add_(beta)  # exactly 0 or beta
+            g[t].add_(buf.mul_(g[t + 1]))
+    return g
 
 
 class LIF(nn.Module):
