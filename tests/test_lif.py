@@ -218,41 +218,42 @@ def test_kernel_equals_torch_path_across_threads(detach_reset, threads, monkeypa
     lif = LIF(4, tau=3.0, surrogate="sigmoid", detach_reset=detach_reset)
     x = torch.randn(4 * 7, 3, 11, 13, generator=torch.Generator().manual_seed(1)) + 0.7
     g = torch.randn(x.shape, generator=torch.Generator().manual_seed(2))
-    results = []
-    for use_kernel in (True, False):
-        if not use_kernel:
-            monkeypatch.setattr(lif_kernel, "library", lambda: None)
+
+    def run():
         xi = x.clone().requires_grad_(True)
         out = lif(xi)
         out.backward(g)
-        results.append((out.detach(), xi.grad))
-    (s_k, g_k), (s_t, g_t) = results
+        return out.detach(), xi.grad
+
+    s_k, g_k = run()
+    with lif_kernel.switched_off():
+        s_t, g_t = run()
     assert torch.equal(s_k, s_t)
     assert_grad_close(g_k, g_t)
 
 
+@pytest.fixture
+def fresh_library():
+    """`lif_kernel.library()` loads again under the test's environment, and once more after it."""
+    lif_kernel.library.cache_clear()
+    yield
+    lif_kernel.library.cache_clear()
+
+
 @pytest.mark.parametrize("cc", ["no-such-compiler", "false"])
-def test_without_a_working_compiler_the_torch_path_runs_with_a_warning(cc, tmp_path, monkeypatch):
+def test_without_a_working_compiler_the_torch_path_runs_with_a_warning(cc, tmp_path, monkeypatch, fresh_library):
     monkeypatch.setenv("CC", cc)
     monkeypatch.setenv("SUITE_CACHE", str(tmp_path))
-    lif_kernel.library.cache_clear()
-    try:
-        with pytest.warns(RuntimeWarning, match="fused LIF kernel unavailable"):
-            assert lif_kernel.library() is None
-        x = _inputs(2, seed=7)
-        assert torch.equal(LIF(2)(x), reference_lif(LIF(2), x))
-        assert list(tmp_path.rglob("*")) in ([], [tmp_path / "suite"])  # no half-written library
-    finally:
-        lif_kernel.library.cache_clear()
+    with pytest.warns(RuntimeWarning, match="fused LIF kernel unavailable"):
+        assert lif_kernel.library() is None
+    x = _inputs(2, seed=7)
+    assert torch.equal(LIF(2)(x), reference_lif(LIF(2), x))
+    assert list(tmp_path.rglob("*")) in ([], [tmp_path / "suite"])  # no half-written library
 
 
-def test_kernel_can_be_switched_off(monkeypatch):
+def test_kernel_can_be_switched_off(monkeypatch, fresh_library):
     monkeypatch.setenv("SUITE_LIF_KERNEL", "0")
-    lif_kernel.library.cache_clear()
-    try:
-        assert lif_kernel.library() is None and not lif_kernel.usable(torch.zeros(2))
-    finally:
-        lif_kernel.library.cache_clear()
+    assert lif_kernel.library() is None and not lif_kernel.usable(torch.zeros(2))
 
 
 def test_backward_takes_the_path_forward_took(monkeypatch):
@@ -270,15 +271,11 @@ def test_backward_takes_the_path_forward_took(monkeypatch):
     assert calls == [1]
 
 
-def test_kernel_builds_without_openmp(tmp_path, monkeypatch):
+def test_kernel_builds_without_openmp(tmp_path, monkeypatch, fresh_library):
     """A compiler without -fopenmp (Apple clang) still gets the kernel, single-threaded."""
     monkeypatch.setenv("SUITE_CACHE", str(tmp_path))
     monkeypatch.setattr(lif_kernel, "OPENMP", "-fno-such-flag-openmp")
-    lif_kernel.library.cache_clear()
-    try:
-        assert lif_kernel.library() is not None
-        x = _inputs(3, seed=9)
-        assert torch.equal(LIF(3)(x), reference_lif(LIF(3), x))
-        assert len(list((tmp_path / "suite").glob("lif_kernel-*.so"))) == 1
-    finally:
-        lif_kernel.library.cache_clear()
+    assert lif_kernel.library() is not None
+    x = _inputs(3, seed=9)
+    assert torch.equal(LIF(3)(x), reference_lif(LIF(3), x))
+    assert len(list((tmp_path / "suite").glob("lif_kernel-*.so"))) == 1
