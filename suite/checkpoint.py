@@ -17,7 +17,7 @@ import torch
 from suite.data.registry import DataSpec
 from suite.errors import SuiteError
 from suite.models import ModelConfig, TwinNet, build_model
-from suite.store import atomic_path
+from suite.files import atomic_path
 
 FORMAT = "suite-checkpoint"
 VERSION = 1

@@ -16,7 +16,7 @@ from pathlib import Path
 from suite.attacks.jobs import AttackRun, run_attack
 from suite.attacks.run import AttackConfig
 from suite.cka.jobs import CKARun, run_cka, run_clean_adv
-from suite.store import ensure_out_dir
+from suite.files import ensure_out_dir
 from suite.train import TrainResult
 from suite.workflows import train_one
 

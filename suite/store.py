@@ -1,8 +1,8 @@
-"""HDF5 helpers: atomic writes, schema version, provenance attributes, checked opening.
+"""HDF5 helpers: schema version, provenance attributes, checked opening.
 
 Every result file carries root attributes `schema_version`, `suite_version`, `created`,
-`command`, `kind` and a JSON `config`. Files are written under a temporary name in the
-target folder and renamed, so a crash never leaves a half-written result.
+`command`, `kind` and a JSON `config`. Files are written atomically (suite.files.atomic_path),
+so a crash never leaves a half-written result.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ import json
 import os
 import shlex
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import h5py
 import numpy as np
 
 from suite import __version__
 from suite.errors import SuiteError
+from suite.files import atomic_path
 
 SCHEMA_VERSION = 1
 
@@ -29,34 +28,6 @@ SCHEMA_VERSION = 1
 def command_line() -> str:
     """The CLI line that produced a result, as a shell-quoted string."""
     return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
-
-
-def ensure_out_dir(path: str | os.PathLike) -> Path:
-    """Create an output folder; refuse one that exists as a file."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise SuiteError(f"output folder {out} exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SuiteError(f"cannot create output folder {out}: {exc.strerror}") from None
-    return out
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
-    target = Path(path)
-    ensure_out_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
 
 
 def write_h5(

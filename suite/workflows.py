@@ -7,7 +7,7 @@ from pathlib import Path
 from suite.config import select_device
 from suite.data import DataSpec, get_dataset_info
 from suite.models import get_surrogate
-from suite.store import ensure_out_dir
+from suite.files import ensure_out_dir
 from suite.train import TrainConfig, TrainResult, model_config_for, train
 
 

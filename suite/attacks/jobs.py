@@ -11,7 +11,7 @@ from suite.attacks.store import AttackStore, write_store
 from suite.checkpoint import load_model
 from suite.config import select_device
 from suite.errors import SuiteError
-from suite.store import ensure_out_dir
+from suite.files import ensure_out_dir
 
 
 @dataclass

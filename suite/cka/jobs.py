@@ -20,7 +20,7 @@ from suite.data.loaders import eval_loader, subset_indices
 from suite.data.paired import NAME_PAIRS, load_paired
 from suite.errors import SuiteError
 from suite.progress import progress_bar
-from suite.store import ensure_out_dir
+from suite.files import ensure_out_dir
 
 COMPARES = {"models": "models", "layers": "layers", "time": "time",
             "clean adv": "clean-adv", "clean-adv": "clean-adv", "static event": "static-event",

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from suite.errors import SuiteError
-from suite.store import atomic_path
+from suite.files import atomic_path
 
 EVENT_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
 

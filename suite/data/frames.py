@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from suite.errors import SuiteError
-from suite.store import atomic_path
+from suite.files import atomic_path
 
 FRAMES_VERSION = 1
 COUNT_CLIP = 4.0

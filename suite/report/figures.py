@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from suite.cka.results import CKAResult  # noqa: E402
-from suite.store import atomic_path  # noqa: E402
+from suite.files import atomic_path  # noqa: E402
 
 
 def cka_figure(result: CKAResult, path: str | Path, title: str = "CKA") -> Path:
