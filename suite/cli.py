@@ -259,7 +259,7 @@ def report_cmd(
     figure: bool = typer.Option(True, "--figure/--no-figure", help="Also write FILE.png."),
 ) -> None:
     """Show a CKA result as Rich tables (heatmap, highlights) and write its figure."""
-    from suite.cka.results import CKAResult
+    from suite.results.cka import CKAResult
 
     result = CKAResult.load(file)
     path = show_cka(result, file if figure else None, f"CKA {result.compare}: {file.stem}")

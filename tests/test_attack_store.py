@@ -1,16 +1,16 @@
-"""Adversarial stores (suite.attacks.store) and clean-vs-adversarial CKA (suite.cka.clean_adv)."""
+"""Adversarial stores (suite.results.attacks) and clean-vs-adversarial CKA (suite.cka.clean_adv)."""
 
 import h5py
 import pytest
 import torch
 
-from suite.attacks import (AttackConfig, attack_checkpoint, check_model, read_store, rebuild_clean,
-                           run_attacks, write_store)
+from suite.attacks import AttackConfig, attack_checkpoint, run_attacks
 from suite.checkpoint import save_checkpoint
 from suite.cka.clean_adv import clean_vs_adv
 from suite.data import DataSpec, load_dataset, resolve_spec
 from suite.errors import SuiteError
-from suite.store import write_h5
+from suite.results.attacks import check_model, read_store, rebuild_clean, write_store
+from suite.results.h5 import write_h5
 from tests.test_attacks import tiny_model
 
 DIGITS8 = DataSpec("digits", size=8)

@@ -11,10 +11,11 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import TensorDataset
 
-from suite.attacks import (AttackConfig, AttackEntry, AttackStore, attack_model, craft, input_gradient,
-                           large_eps_check, parse_alpha, parse_eps, predict, run_attacks, store_checks)
+from suite.attacks import (AttackConfig, attack_model, craft, input_gradient, large_eps_check, parse_alpha,
+                           parse_eps, predict, run_attacks, store_checks)
 from suite.errors import SuiteError
 from suite.models import LIF, MeanLogits, ModelConfig, build_model
+from suite.results.attacks import AttackEntry, AttackStore
 
 
 def tiny_model(kind: str = "snn", seed: int = 0, **kw) -> nn.Module:

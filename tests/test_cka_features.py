@@ -10,10 +10,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from suite.cka import (CKAResult, capture, compare_layers, compare_models, compare_time,
-                       default_layers, extract_features, layer_names, resolve_layers)
+from suite.cka import (capture, compare_layers, compare_models, compare_time, default_layers,
+                       extract_features, layer_names, resolve_layers)
 from suite.errors import SuiteError
-from suite.store import write_h5
+from suite.results.cka import CKAResult
+from suite.results.h5 import write_h5
 
 T, B = 3, 8
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from suite.attacks.store import read_store
-from suite.cka.results import CKAResult
+from suite.results.attacks import read_store
+from suite.results.cka import CKAResult
 from tests.conftest import cli
 from tests.helpers import make_checkpoint
 from tests.test_cli_train import assert_one_line_error

@@ -6,7 +6,7 @@ import h5py
 import pytest
 import torch
 
-from suite.cka.results import CKAResult
+from suite.results.cka import CKAResult
 from tests.conftest import cli
 from tests.helpers import make_checkpoint
 from tests.test_cli_train import assert_one_line_error

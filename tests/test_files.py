@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from suite.attacks.store import AttackEntry, AttackStore, write_store
-from suite.cka.results import CKAResult
+from suite.results.attacks import AttackEntry, AttackStore, write_store
+from suite.results.cka import CKAResult
 from suite.data.events import make_events, write_aedat4, write_atis_bin
 from suite.data.frames import EventFrames, FrameConfig, frame_cache_dir
 from suite.errors import SuiteError
 from suite.files import atomic_path
 from suite.report.figures import cka_figure
-from suite.store import write_h5
+from suite.results.h5 import write_h5
 from tests.helpers import make_checkpoint
 
 # umask -> mode of a new ordinary file, worked out by hand (0666 without the umask's bits)

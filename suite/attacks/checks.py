@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from suite.attacks.run import AttackConfig, run_attacks
-from suite.attacks.store import AttackStore, format_eps, verify_bounds
+from suite.results.attacks import AttackStore, format_eps, verify_bounds
 from suite.errors import SuiteError
 
 LARGE_EPS = 64 / 255

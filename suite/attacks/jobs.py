@@ -7,7 +7,7 @@ from pathlib import Path
 
 from suite.attacks.checks import Check, large_eps_check, store_checks
 from suite.attacks.run import AttackConfig, attack_checkpoint
-from suite.attacks.store import AttackStore, write_store
+from suite.results.attacks import AttackStore, write_store
 from suite.checkpoint import load_model
 from suite.config import select_device
 from suite.errors import SuiteError

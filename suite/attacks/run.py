@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from suite.attacks.gradients import attack_model, check_grad_mode, describe_gradient
-from suite.attacks.store import AttackEntry, AttackStore, format_eps
+from suite.results.attacks import AttackEntry, AttackStore, format_eps
 from suite.config import parse_fraction, parse_fraction_list
 from suite.errors import SuiteError
 from suite.models import mean_logits

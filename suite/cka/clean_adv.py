@@ -13,10 +13,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from suite.attacks.store import AttackStore, format_eps
+from suite.results.attacks import AttackStore, format_eps
 from suite.cka.compare import Progress, compare_models
 from suite.cka.features import LayerSpec
-from suite.cka.results import CKAResult
+from suite.results.cka import CKAResult
 from suite.errors import SuiteError
 
 

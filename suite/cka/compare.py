@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from suite.cka.core import MIN_SAMPLES, MinibatchCKA
 from suite.cka.features import LayerSpec, extract_entries, layer_names, resolve_layers, timesteps
-from suite.cka.results import CKAResult
+from suite.results.cka import CKAResult
 from suite.errors import SuiteError
 
 Progress = Callable[[int], Any] | None

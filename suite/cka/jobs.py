@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from suite.checkpoint import Checkpoint, load_model
 from suite.cka.compare import compare_layers, compare_models, compare_time
-from suite.cka.results import CKAResult
+from suite.results.cka import CKAResult
 from suite.config import select_device
 from suite.data import DataSpec, get_dataset_info, resolve_spec
 from suite.data.loaders import eval_loader, subset_indices
@@ -179,7 +179,7 @@ def run_clean_adv(*, attack: Path, model: Path | None = None, other_model: bool 
     other than the attacked one needs `other_model=True` (e.g. the ANN twin's view of
     examples crafted on the SNN). Its data must match the store's either way.
     """
-    from suite.attacks.store import check_data, check_model, format_eps, read_store, rebuild_clean
+    from suite.results.attacks import check_data, check_model, format_eps, read_store, rebuild_clean
     from suite.cka.clean_adv import clean_vs_adv
 
     _check_options(time, batch_size)

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from suite.cka.results import CKAResult  # noqa: E402
+from suite.results.cka import CKAResult  # noqa: E402
 from suite.files import atomic_path  # noqa: E402
 
 

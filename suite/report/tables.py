@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from suite.cka.results import CKAResult
+from suite.results.cka import CKAResult
 
 MAX_COLUMNS = 24  # wider matrices are summarised, not drawn cell by cell
 

@@ -1,6 +1,6 @@
-"""CKA results: the `CKAResult` dataclass and its HDF5 form (kind "cka", schema version 1).
+"""CKA results: the `CKAResult` dataclass and its HDF5 form (kind "cka"); written by suite.cka.
 
-File layout (root of the HDF5 file, beside the provenance attributes of suite.store):
+File layout (root of the HDF5 file, beside the provenance attributes of suite.results.h5):
     cka [La, Lb]       (time comparison: [L, T, T])   CKA values, float64
     hsic_ab [La, Lb]   (time: [L, T, T])              mean unbiased HSIC over minibatches
     hsic_aa [La]       (time: [L, T])                 self-HSIC of model a's entries
@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from suite.errors import SuiteError
-from suite.store import open_h5, read_config, read_strings, write_h5, write_strings
+from suite.results.h5 import open_h5, read_config, read_strings, write_h5, write_strings
 
 KIND = "cka"
 
@@ -50,7 +50,7 @@ class CKAResult:
 
     def save(self, path: str | os.PathLike, config: dict[str, Any] | None = None,
              command: str | None = None) -> Path:
-        """Write atomically through suite.store.write_h5; `config` adds to `self.config`."""
+        """Write atomically through suite.results.h5.write_h5; `config` adds to `self.config`."""
         full_config = {**self.config, **(config or {})}
 
         def fill(f: h5py.File) -> None:

@@ -1,6 +1,7 @@
-"""Adversarial stores: the `AttackStore` of one attack run and its HDF5 form (kind "attack").
+"""Adversarial stores: the `AttackStore` of one attack run and its HDF5 form (kind "attack");
+written by suite.attacks, read by suite.cka (clean-vs-adversarial CKA) and suite.report.
 
-File layout (root of the HDF5 file, beside the provenance attributes of suite.store):
+File layout (root of the HDF5 file, beside the provenance attributes of suite.results.h5):
     indices [N] int64        dataset indices of the attacked samples (in `config["split"]`)
     labels [N] int64         their labels
     clean_pred [N] int64     the target's predictions on the clean inputs
@@ -35,7 +36,7 @@ import torch
 from torch import Tensor
 
 from suite.errors import SuiteError
-from suite.store import open_h5, read_config, write_h5
+from suite.results.h5 import open_h5, read_config, write_h5
 
 KIND = "attack"
 TOLERANCE = 1e-6  # float32 rounding of clean + delta in torchattacks' projection
@@ -136,7 +137,7 @@ def verify_bounds(store: AttackStore, where: str = "attack store") -> None:
 
 
 def write_store(path: str | os.PathLike, store: AttackStore, command: str | None = None) -> Path:
-    """Write atomically through suite.store.write_h5 after verifying the bounds."""
+    """Write atomically through suite.results.h5.write_h5 after verifying the bounds."""
     verify_bounds(store, where=f"refusing to write {path}")
 
     def fill(f: h5py.File) -> None:
