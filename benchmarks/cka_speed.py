@@ -18,7 +18,7 @@ busy cores, barrier waits can slow small ops several-fold, unevenly between runs
 Cases (--case, comma-separated, or "all"):
     ann-snn  ResNet-20 ANN vs its SNN twin (the ANN's weights, LIF, T=4, time="mean")
     ann-ann  ResNet-20 ANN vs a second ANN (next seed): both libraries see identical [B, D]
-    plain    DESIGN.md's 24-layer plain conv-ReLU stack (16 channels at 16x16, d=4096; PyTorch
+    plain    docs/design.md's 24-layer plain conv-ReLU stack (16 channels at 16x16, d=4096; PyTorch
              default init, no BatchNorm) vs a second one (next seed): with depth the features
              collapse onto a common vector (|mean| / spread up to ~1e7 at layer 24), the regime
              where torch-cka's raw float32 Grams cancel catastrophically (negative self-HSIC,
@@ -123,7 +123,7 @@ class ConvReLU(nn.Sequential):
 
 
 def plain_stack(depth: int = 24, width: int = 16) -> nn.Sequential:
-    """DESIGN.md's 24-layer ReLU conv stack: 3x32x32 -> 16x16x16 (d=4096) -> 23 more layers.
+    """docs/design.md's 24-layer ReLU conv stack: 3x32x32 -> 16x16x16 (d=4096) -> 23 more layers.
     PyTorch's default init (with biases), no normalisation: with depth the features collapse
     onto a common vector (|mean| / spread: ~1 at layer 1, ~1e7 at layer 24)."""
     return nn.Sequential(ConvReLU(3, width, 2), *[ConvReLU(width, width) for _ in range(depth - 1)])

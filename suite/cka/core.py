@@ -26,7 +26,7 @@ layer's batch mean is subtracted first; without it the large mean term of ReLU f
 cancels catastrophically in the centring. Measured on a 24-layer random ReLU stack
 (tests/test_cka_core.py::deep_relu_stack, n=256, d=2048, mean/spread ~400 at the last layer),
 max CKA deviation from float64 Grams: raw float32 Grams 1.1e-2, float32 Grams of
-mean-subtracted features 2.7e-9 (DESIGN.md: 0.12 vs 2e-9 on a conv stack). A float32 Gram
+mean-subtracted features 2.7e-9 (docs/design.md: 0.12 vs 2e-9 on a conv stack). A float32 Gram
 costs about half a float64 one (n=256, d=4096, one CPU thread: 13 ms vs 25 ms), so Grams
 are formed in float32 for float32/half inputs and in float64 for float64 inputs; U-centring
 and all HSIC sums are float64. On CUDA with TF32 matmuls enabled, Grams use float64.
