@@ -4,6 +4,7 @@ user's umask (0644 under 022), like `open(path, "w")`, and appears whole or not 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 import numpy as np
@@ -16,6 +17,7 @@ from suite.data.events import make_events, write_aedat4, write_atis_bin
 from suite.data.frames import EventFrames, FrameConfig, frame_cache_dir
 from suite.errors import SuiteError
 from suite.files import atomic_path
+from suite.models import lif_kernel
 from suite.report.figures import cka_figure
 from suite.results.h5 import write_h5
 from tests.helpers import make_checkpoint
@@ -114,6 +116,19 @@ def test_event_files_get_the_umask_mode(tmp_path, umask):
     events = make_events([1, 2], [3, 4], [0, 5], [1, 0])
     assert mode(write_atis_bin(tmp_path / "e.bin", events)) == ORDINARY[umask]
     assert mode(write_aedat4(tmp_path / "e.aedat4", events, (8, 8))) == ORDINARY[umask]
+
+
+def test_lif_kernel_library_gets_the_umask_mode(tmp_path, umask, monkeypatch):
+    """The compiled kernel in a shared $SUITE_CACHE must be readable by those the umask allows
+    (the linker adds execute bits; the read/write bits are the ordinary ones)."""
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("SUITE_CACHE", str(tmp_path))
+    path = lif_kernel._compile(cc, lif_kernel.FLAGS)
+    assert path.parent == tmp_path / "suite"
+    assert mode(path) & 0o666 == ORDINARY[umask]
+    assert no_temporaries(tmp_path)
 
 
 def test_atomic_path_replaces_a_file_that_had_another_mode(tmp_path, umask):

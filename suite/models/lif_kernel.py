@@ -29,11 +29,13 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
+
+from suite.errors import SuiteError
+from suite.files import atomic_path
 
 SOURCE = Path(__file__).with_name("lif_kernel.c")
 FLAGS = ["-O3", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math"]
@@ -67,16 +69,9 @@ def _compile(cc: str, flags: list[str]) -> Path:
     out = cache_dir() / f"lif_kernel-{key}.so"
     if out.exists():
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".so.tmp")
-    os.close(fd)
-    try:
-        subprocess.run([cc, *flags, str(SOURCE), "-o", tmp, "-lm"], check=True, capture_output=True,
+    with atomic_path(out) as tmp:  # readable by whoever shares the cache, as the umask allows
+        subprocess.run([cc, *flags, str(SOURCE), "-o", str(tmp), "-lm"], check=True, capture_output=True,
                        text=True, timeout=120)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 
@@ -90,7 +85,7 @@ def library() -> ctypes.CDLL | None:
         if cc is None:
             raise OSError(f"no C compiler ({os.environ.get('CC', 'cc')!r} not found)")
         lib = ctypes.CDLL(str(_build(cc)))
-    except (OSError, subprocess.SubprocessError) as e:
+    except (OSError, subprocess.SubprocessError, SuiteError) as e:
         detail = getattr(e, "stderr", None) or str(e)
         warnings.warn(f"fused LIF kernel unavailable, using the slower PyTorch path: "
                       f"{detail.strip().splitlines()[0] if detail.strip() else type(e).__name__}",
