@@ -7,7 +7,10 @@ temporary file and renamed, and loaded with `weights_only=True`: loading never r
 from __future__ import annotations
 
 import pickle
-import zipfile
+import re
+import types
+import typing
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,10 @@ from suite.files import atomic_path
 
 FORMAT = "suite-checkpoint"
 VERSION = 1
+# The fields of a checkpoint file and their types (written by `save_checkpoint`).
+FIELDS = {"model_config": dict, "data_spec": dict, "train_config": dict, "epoch": int, "metrics": list,
+          "state": dict}
+UNREADABLE = "corrupt, truncated, or not written by torch.save"
 
 
 @dataclass
@@ -50,7 +57,10 @@ class Checkpoint:
 
     def build(self, device: torch.device | str = "cpu") -> TwinNet:
         """The model with this checkpoint's weights, in eval mode on `device`."""
-        model = build_model(self.model_config)
+        try:
+            model = build_model(self.model_config)
+        except SuiteError as exc:
+            raise SuiteError(f"{self.path}: {exc}") from None
         try:
             model.load_state_dict(self.state["model"])
         except RuntimeError as exc:
@@ -78,23 +88,66 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     p = Path(path)
     if not p.is_file():
         raise SuiteError(f"checkpoint not found: {p}")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SuiteError(f"{p} is not a readable suite checkpoint ({reason[:120]})") from None
+    payload = _read_weights_only(p)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SuiteError(f"{p} is not a suite checkpoint (no '{FORMAT}' marker)")
     if payload.get("version") != VERSION:
         raise SuiteError(f"{p} has checkpoint version {payload.get('version')}; this suite reads {VERSION}")
+    missing = [key for key in FIELDS if key not in payload]
+    if missing:
+        raise SuiteError(f"{p} is missing checkpoint field(s) {', '.join(missing)}")
+    for key, kind in FIELDS.items():
+        if not isinstance(payload[key], kind) or isinstance(payload[key], bool):
+            raise SuiteError(f"{p}: checkpoint field {key} is a {type(payload[key]).__name__}, "
+                             f"not a {kind.__name__}")
+    weights = payload["state"].get("model")
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise SuiteError(f"{p}: checkpoint field state has no model weights (a dict of tensors)")
+    return Checkpoint(
+        path=p, model_config=_config(ModelConfig, payload["model_config"], p),
+        data_spec=_config(DataSpec, payload["data_spec"], p), train_config=payload["train_config"],
+        epoch=payload["epoch"], metrics=payload["metrics"], state=payload["state"],
+    )
+
+
+# What unpickling errors say when a file asks for Python objects beyond tensors and plain
+# containers: building those is how a pickle runs code, so weights-only loading refuses them.
+_OBJECT_REFUSED = re.compile(r"GLOBAL|call reduce|new object|Can only build|persistent_load")
+
+
+def _read_weights_only(p: Path) -> Any:
+    """torch.load with weights_only=True (never runs code from the file), errors as SuiteError."""
     try:
-        return Checkpoint(
-            path=p, model_config=ModelConfig.from_dict(payload["model_config"]),
-            data_spec=DataSpec.from_dict(payload["data_spec"]), train_config=payload["train_config"],
-            epoch=int(payload["epoch"]), metrics=list(payload["metrics"]), state=payload["state"],
-        )
-    except (KeyError, TypeError) as exc:
-        raise SuiteError(f"{p} is missing checkpoint field {exc}") from None
+        with warnings.catch_warnings():  # torch's remarks on a foreign pickle; the outcome is reported below
+            warnings.simplefilter("ignore")
+            return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if _OBJECT_REFUSED.search(str(exc)):
+            raise SuiteError(f"{p} is not a plain-weights checkpoint (it holds pickled Python objects, "
+                             "which could run code); not loaded") from None
+        raise SuiteError(f"{p} is not a readable suite checkpoint ({UNREADABLE})") from None
+    except Exception:  # arbitrary bytes fail inside torch.load in many ways (KeyError, struct.error, ...)
+        raise SuiteError(f"{p} is not a readable suite checkpoint ({UNREADABLE})") from None
+
+
+def _config(cls: type, values: dict, p: Path):
+    """`cls.from_dict(values)`, with each value checked against the field's type annotation."""
+    try:
+        config = cls.from_dict(values)
+    except SuiteError as exc:
+        raise SuiteError(f"{p}: {exc}") from None
+    except (TypeError, ValueError):
+        raise SuiteError(f"{p}: the stored {cls.__name__} holds values of the wrong type") from None
+    for name, hint in typing.get_type_hints(cls).items():
+        value = getattr(config, name)
+        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        allowed = tuple(typing.get_origin(a) or a for a in allowed)  # tuple[float, ...] -> tuple
+        if float in allowed:
+            allowed += (int,)
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise SuiteError(f"{p}: the stored {cls.__name__}.{name} is {value!r}, "
+                             f"not {getattr(hint, '__name__', hint)}")
+    return config
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[TwinNet, Checkpoint]:
