@@ -38,6 +38,7 @@ def train_one(*, dataset: str, arch: str, kind: str, timesteps: int, width: floa
                  timesteps=timesteps)
     model_cfg = model_config_for(spec, arch, kind, **extra)
     ensure_out_dir(out)
-    path = Path(out) / f"{name or default_run_name(spec, arch, kind, timesteps, width, residual, seed)}.pt"
+    stem = name or default_run_name(spec, arch, kind, timesteps, width, residual, seed)
+    path = Path(out) / (stem if stem.endswith(".pt") else f"{stem}.pt")  # `--name r.pt` means r.pt
     return train(model_cfg, spec, cfg, path, data_root=data_root, device=dev, resume=resume,
                  show_progress=show_progress)

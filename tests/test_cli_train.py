@@ -55,3 +55,10 @@ def test_resume_of_foreign_checkpoint(runner, tmp_path):
     code, out = cli(runner, "train", *FAST, "--out", tmp_path, "--name", "m", "--resume")
     assert_one_line_error(code, out, "not a suite checkpoint")
     assert (tmp_path / "m.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("name,written", [("r.pt", "r.pt"), ("r", "r.pt"), ("r.v2", "r.v2.pt")])
+def test_name_with_the_suffix_keeps_it(runner, tmp_path, name, written):
+    code, out = cli(runner, "train", *FAST, "--epochs", "1", "--out", tmp_path, "--name", name)
+    assert code == 0, out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [written]
