@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import shlex
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,13 +19,9 @@ import numpy as np
 from suite import __version__
 from suite.errors import SuiteError
 from suite.files import atomic_path
+from suite.results.provenance import command_line
 
 SCHEMA_VERSION = 1
-
-
-def command_line() -> str:
-    """The CLI line that produced a result, as a shell-quoted string."""
-    return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 def write_h5(

@@ -1,0 +1,53 @@
+"""Provenance: where a result came from (command line, versions, git commit, device, date).
+
+One dict, built once per run and stored with what the run wrote. `git_commit` is the commit
+of the checkout the suite is imported from (None for an installed copy); `cuda_version` is
+the CUDA torch was built with (None for a CPU-only build).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from suite import __version__
+
+
+def command_line() -> str:
+    """The command line that is running, shell-quoted (`suite experiment temporal`)."""
+    return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def git_commit() -> str | None:
+    """HEAD of the git checkout holding the imported `suite` package, with "+dirty" when
+    tracked files changed; None outside a checkout or without git."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "") if head else None
+
+
+def provenance(device: str | torch.device) -> dict[str, Any]:
+    """Command, suite/torch/CUDA versions, git commit, device and date (UTC, ISO 8601)."""
+    return {
+        "command": command_line(),
+        "suite_version": __version__,
+        "torch_version": torch.__version__,
+        "cuda_version": torch.version.cuda,
+        "git_commit": git_commit(),
+        "device": str(device),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
