@@ -140,10 +140,15 @@ def capture(model: nn.Module, names: Sequence[str]) -> Iterator[dict[str, list[T
             h.remove()
 
 
+def check_time_mode(time: str) -> None:
+    """The one check of a time reduction name (`--time`)."""
+    if time not in TIME_MODES:
+        raise SuiteError(f"unknown --time {time!r}; choose one of {', '.join(TIME_MODES)}")
+
+
 def reduce_time(name: str, calls: list[Tensor], T: int | None, time: str = "mean") -> list[Tensor]:
     """One module's recorded outputs -> its CKA entries, each [B, D] (T entries for "each")."""
-    if time not in TIME_MODES:
-        raise SuiteError(f"unknown time reduction {time!r}; choose one of {', '.join(TIME_MODES)}")
+    check_time_mode(time)
     if not calls:
         raise SuiteError(f"layer {name} did not run in the forward pass")
     if len(calls) == 1:

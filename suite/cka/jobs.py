@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from suite.checkpoint import Checkpoint, load_model
 from suite.cka.compare import compare_layers, compare_models, compare_time
+from suite.cka.features import check_time_mode
 from suite.results.cka import CKAResult
 from suite.config import select_device
 from suite.data import DataSpec, get_dataset_info, resolve_spec
@@ -25,7 +26,6 @@ from suite.files import ensure_out_dir
 COMPARES = {"models": "models", "layers": "layers", "time": "time",
             "clean adv": "clean-adv", "clean-adv": "clean-adv", "static event": "static-event",
             "static-event": "static-event"}
-TIME_MODES = ("mean", "concat", "each")
 
 
 def parse_compare(words: list[str]) -> str:
@@ -97,8 +97,7 @@ def paired_loaders(ckpt_static: Checkpoint, ckpt_event: Checkpoint | None, data_
 
 def _check_options(time: str, batch_size: int) -> None:
     """The options every CKA run shares: the time reduction and a batch of >= 4 samples."""
-    if time not in TIME_MODES:
-        raise SuiteError(f"unknown --time {time!r}; choose mean, concat or each")
+    check_time_mode(time)
     if batch_size < 4:
         raise SuiteError(f"--batch-size {batch_size} is too small: the unbiased CKA estimator needs >= 4 samples per batch")
 
