@@ -13,6 +13,7 @@ from rich.table import Table
 
 from suite.errors import SuiteError
 from suite.progress import console
+from suite.settings import TRAIN
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Neuromorphic data, SNN/ANN twins, adversarial attacks and CKA analysis.")
@@ -78,21 +79,21 @@ SEED = typer.Option(0, help="Random seed (data split, initialisation, order).")
 
 @command(name="train")
 def train_cmd(
-    dataset: str = typer.Option("digits", help="Dataset name (see `suite data list`)."),
-    arch: str = typer.Option("resnet20", help="resnet20/38/56/110/164, vgg11, vgg16."),
-    kind: str = typer.Option("snn", help="snn (LIF neurons) or ann (ReLU twin)."),
-    timesteps: int = typer.Option(4, help="SNN time steps T (event data: the number of frame bins)."),
-    width: float = typer.Option(1.0, help="Channel width multiplier."),
-    no_residual: bool = typer.Option(False, "--no-residual", help="Remove residual connections."),
-    surrogate: str = typer.Option("atan", help="Surrogate gradient (snntorch): atan, fast_sigmoid, sigmoid, triangular, ste, spike_rate_escape."),
-    tau: float = typer.Option(2.0, help="LIF membrane time constant (leak 1 - 1/tau)."),
-    threshold: float = typer.Option(1.0, help="LIF firing threshold."),
-    size: Optional[int] = typer.Option(None, help="Input side in pixels (default: the dataset's)."),
-    epochs: int = typer.Option(10, help="Training epochs."),
-    batch_size: int = typer.Option(64, help="Batch size."),
-    lr: float = typer.Option(0.1, help="Initial SGD learning rate (cosine schedule)."),
-    tet: bool = typer.Option(False, "--tet", help="Use the TET loss (mean of per-step cross-entropy) for SNNs."),
-    workers: int = typer.Option(0, help="DataLoader worker processes."),
+    dataset: str = typer.Option(TRAIN.dataset, help="Dataset name (see `suite data list`)."),
+    arch: str = typer.Option(TRAIN.arch, help="resnet20/38/56/110/164, vgg11, vgg16."),
+    kind: str = typer.Option(TRAIN.kind, help="snn (LIF neurons) or ann (ReLU twin)."),
+    timesteps: int = typer.Option(TRAIN.timesteps, help="SNN time steps T (event data: the number of frame bins)."),
+    width: float = typer.Option(TRAIN.width, help="Channel width multiplier."),
+    no_residual: bool = typer.Option(not TRAIN.residual, "--no-residual", help="Remove residual connections."),
+    surrogate: str = typer.Option(TRAIN.surrogate, help="Surrogate gradient (snntorch): atan, fast_sigmoid, sigmoid, triangular, ste, spike_rate_escape."),
+    tau: float = typer.Option(TRAIN.tau, help="LIF membrane time constant (leak 1 - 1/tau)."),
+    threshold: float = typer.Option(TRAIN.threshold, help="LIF firing threshold."),
+    size: Optional[int] = typer.Option(TRAIN.size, help="Input side in pixels (default: the dataset's)."),
+    epochs: int = typer.Option(TRAIN.epochs, help="Training epochs."),
+    batch_size: int = typer.Option(TRAIN.batch_size, help="Batch size."),
+    lr: float = typer.Option(TRAIN.lr, help="Initial SGD learning rate (cosine schedule)."),
+    tet: bool = typer.Option(TRAIN.tet, "--tet", help="Use the TET loss (mean of per-step cross-entropy) for SNNs."),
+    workers: int = typer.Option(TRAIN.workers, help="DataLoader worker processes."),
     seed: int = SEED,
     device: str = DEVICE,
     data_root: Path = DATA_ROOT,
@@ -101,13 +102,14 @@ def train_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch."),
 ) -> None:
     """Train an SNN or its ANN twin; writes OUT/NAME.pt after every epoch."""
-    from suite import workflows
+    from suite.settings import TrainSettings
+    from suite.workflows import train_one
 
-    result = workflows.train_one(
-        dataset=dataset, arch=arch, kind=kind, timesteps=timesteps, width=width, residual=not no_residual,
-        surrogate=surrogate, tau=tau, threshold=threshold, size=size, epochs=epochs, batch_size=batch_size,
-        lr=lr, tet=tet, workers=workers, seed=seed, device=device, data_root=data_root, out=out, name=name,
-        resume=resume)
+    settings = TrainSettings(dataset=dataset, arch=arch, kind=kind, timesteps=timesteps, width=width,
+                             residual=not no_residual, surrogate=surrogate, tau=tau, threshold=threshold,
+                             size=size, epochs=epochs, batch_size=batch_size, lr=lr, tet=tet, workers=workers,
+                             seed=seed)
+    result = train_one(settings, device=device, data_root=data_root, out=out, name=name, resume=resume)
     table = Table(title=f"training: {result.checkpoint.name}")
     for col in ("epoch", "train loss", "train acc", "test acc", "lr"):
         table.add_column(col, justify="right")

@@ -10,18 +10,19 @@ Checkpoints go to OUT/runs, attack stores to OUT/attacks, results to OUT/reports
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from suite.attacks.jobs import AttackRun, run_attack
 from suite.attacks.run import AttackConfig
 from suite.cka.jobs import CKARun, run_cka, run_clean_adv
 from suite.files import ensure_out_dir
+from suite.settings import TrainSettings
 from suite.train import TrainResult
 from suite.workflows import train_one
 
-DEMO = dict(arch="resnet20", timesteps=4, width=0.5, residual=True, surrogate="atan", tau=2.0,
-            threshold=1.0, size=16, epochs=8, batch_size=64, lr=0.1, tet=False, workers=0, seed=0)
+# The demo's own choices; everything else is `suite train`'s default (ResNet-20, T=4, ...).
+DEMO = TrainSettings(dataset="digits", width=0.5, size=16, epochs=8)
 CKA_SAMPLES = 384
 CKA_BATCH = 128
 ATTACK = dict(methods=("fgsm", "pgd"), eps=(8 / 255,), alpha=2 / 255, steps=10, samples=256, batch_size=128)
@@ -46,13 +47,13 @@ def run_demo(out: Path | None = None, device: str = "auto", data_root: Path = Pa
     root = ensure_out_dir(out) if out is not None else Path(".")
     folders = {"runs": root / "runs", "attacks": root / "attacks", "reports": root / "reports"}
     summary = DemoSummary(folders=folders)
-    settings = {**DEMO, "epochs": epochs or DEMO["epochs"], "device": device, "data_root": data_root,
-                "out": folders["runs"], "name": None, "resume": False, "show_progress": show_progress}
+    settings = replace(DEMO, epochs=epochs or DEMO.epochs)
+    where = dict(device=device, data_root=data_root, out=folders["runs"], show_progress=show_progress)
     common = dict(device=device, data_root=data_root, out=folders["reports"], show_progress=show_progress)
 
     # (1) twins on static digits
     for kind in ("snn", "ann"):
-        summary.trained[kind] = train_one(dataset="digits", kind=kind, **settings)
+        summary.trained[kind] = train_one(replace(settings, kind=kind), **where)
     snn, ann = summary.trained["snn"].checkpoint, summary.trained["ann"].checkpoint
 
     # (2) SNN vs ANN, and the SNN across time
@@ -69,7 +70,7 @@ def run_demo(out: Path | None = None, device: str = "auto", data_root: Path = Pa
         summary.clean_adv[label] = run_clean_adv(attack=run.path, method="pgd", batch_size=CKA_BATCH, **common)
 
     # (4) the same images as events: an SNN on digits-dvs, static vs event CKA
-    summary.trained["snn-dvs"] = train_one(dataset="digits-dvs", kind="snn", **settings)
+    summary.trained["snn-dvs"] = train_one(replace(settings, dataset="digits-dvs", kind="snn"), **where)
     summary.cka["static (SNN) vs event (SNN-DVS)"] = run_cka(
         compare="static-event", model=snn, model2=summary.trained["snn-dvs"].checkpoint, **sampled)
     summary.seconds = time.perf_counter() - t0

@@ -24,6 +24,7 @@ from suite.data import DataSpec, get_dataset_info, load_dataset, resolve_spec
 from suite.errors import SuiteError
 from suite.models import ModelConfig, TwinNet, build_model, mean_logits
 from suite.progress import progress_bar
+from suite.settings import TrainConfig
 
 # Per-dataset normalisation inside the model (inputs stay in [0, 1] for attacks).
 NORMALISATION = {
@@ -32,27 +33,12 @@ NORMALISATION = {
 }
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings; stored in checkpoints."""
-
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    seed: int = 0
-    tet: bool = False  # Temporal Efficient Training loss (Deng et al. 2022) for SNNs
-    amp: bool = True  # bfloat16 autocast, on CUDA only
-    workers: int = 0
-
-    def validate(self) -> None:
-        if self.epochs < 1:
-            raise SuiteError(f"--epochs must be a positive number, got {self.epochs}")
-        if self.batch_size < 1:
-            raise SuiteError(f"--batch-size must be positive, got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise SuiteError(f"--lr must be positive, got {self.lr}")
+# Evaluation keeps no activations for backward, so it runs in batches of at least this many
+# samples, whatever the training batch: fewer, larger forward passes at little memory cost.
+EVAL_BATCH_MIN = 256
+# Epoch e of a run with seed s draws its data order from seed s * EPOCH_SEED_STRIDE + e: a
+# stride above any epoch count, so no two (seed, epoch) pairs share a stream.
+EPOCH_SEED_STRIDE = 100_003
 
 
 @dataclass
@@ -124,66 +110,101 @@ def train(
     With `resume=True` an existing checkpoint is continued from its last finished epoch
     (its configs must match the ones given).
     """
-    cfg.validate()
     device = torch.device(device)
     data = resolve_spec(data)
-    checkpoint = Path(checkpoint)
-    if checkpoint.exists() and checkpoint.is_dir():
-        raise SuiteError(f"checkpoint path {checkpoint} is a folder")
-    if checkpoint.parent.exists() and not checkpoint.parent.is_dir():
-        raise SuiteError(f"output folder {checkpoint.parent} exists and is not a folder")
-    train_set = load_dataset(data, data_root, "train", augment=True)
-    test_set = load_dataset(data, data_root, "test")
-
+    checkpoint = _checkpoint_path(checkpoint)
     seed_everything(cfg.seed)
-    model = build_model(model_cfg).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    metrics: list[dict[str, float]] = []
-    start_epoch = 0
-    if resume and checkpoint.exists():
-        start_epoch, metrics = _restore(checkpoint, model_cfg, data, cfg, model, opt, sched)
-    elif resume:
-        raise SuiteError(f"--resume given but no checkpoint at {checkpoint}")
-
+    model = build_model(model_cfg).to(device)  # first: a bad model config fails before data loads
+    opt, sched = _optimizer(model, cfg)
+    start_epoch, metrics = _start(checkpoint, resume, model_cfg, data, cfg, model, opt, sched)
     gen = torch.Generator()
-    train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen,
-                              num_workers=cfg.workers, drop_last=len(train_set) > cfg.batch_size)
-    test_loader = DataLoader(test_set, batch_size=max(cfg.batch_size, 256), num_workers=cfg.workers)
+    train_loader, test_loader = _loaders(data, data_root, cfg, gen)
     use_amp = cfg.amp and device.type == "cuda"
     t0 = time.perf_counter()
     with progress_bar(show_progress) as bar:
         task = bar.add_task("train", total=(cfg.epochs - start_epoch) * len(train_loader), info="")
         for epoch in range(start_epoch, cfg.epochs):
-            gen.manual_seed(cfg.seed * 100_003 + epoch)
-            torch.manual_seed(cfg.seed * 100_003 + epoch + 1)
-            model.train()
-            loss_sum = correct = seen = 0.0
-            for x, y, *_ in train_loader:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with _autocast(device, use_amp):
-                    out = model(x)
-                    loss = loss_fn(out, y, model, cfg.tet)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                loss_sum += loss.item() * y.numel()
-                correct += (mean_logits(out.detach(), model).argmax(1) == y).sum().item()
-                seen += y.numel()
-                bar.update(task, advance=1, info=f"epoch {epoch + 1}/{cfg.epochs} "
-                           f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+            _seed_epoch(gen, cfg.seed, epoch)
+            where = f"epoch {epoch + 1}/{cfg.epochs}"
+            loss, acc = _train_epoch(model, train_loader, opt, cfg.tet, device, use_amp,
+                                     lambda text: bar.update(task, advance=1, info=f"{where} {text}"))
             sched.step()
-            row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+            row = {"epoch": epoch + 1, "train_loss": loss, "train_acc": acc,
                    "test_acc": evaluate(model, test_loader, device), "lr": opt.param_groups[0]["lr"]}
-            if not math.isfinite(row["train_loss"]):
-                raise SuiteError(f"training diverged at epoch {epoch + 1} (loss is {row['train_loss']}); lower --lr")
+            if not math.isfinite(loss):
+                raise SuiteError(f"training diverged at epoch {epoch + 1} (loss is {loss}); lower --lr")
             metrics.append(row)
-            bar.update(task, info=f"epoch {epoch + 1}/{cfg.epochs} test acc {row['test_acc']:.3f}")
+            bar.update(task, info=f"{where} test acc {row['test_acc']:.3f}")
             save_checkpoint(checkpoint, model_cfg, data, asdict(cfg), epoch + 1, metrics, {
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()})
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, row)
     return TrainResult(checkpoint=checkpoint, metrics=metrics, seconds=time.perf_counter() - t0)
+
+
+def _checkpoint_path(checkpoint: str | Path) -> Path:
+    """The checkpoint file, refused when it or its folder is in the way."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.is_dir():
+        raise SuiteError(f"checkpoint path {checkpoint} is a folder")
+    if checkpoint.parent.exists() and not checkpoint.parent.is_dir():
+        raise SuiteError(f"output folder {checkpoint.parent} exists and is not a folder")
+    return checkpoint
+
+
+def _optimizer(model: TwinNet, cfg: TrainConfig):
+    """SGD with momentum and weight decay, and a cosine schedule over all epochs."""
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+
+
+def _start(checkpoint: Path, resume: bool, model_cfg: ModelConfig, data: DataSpec, cfg: TrainConfig,
+           model: TwinNet, opt, sched) -> tuple[int, list[dict[str, float]]]:
+    """The first epoch to run and the metrics so far: (0, []) for a new run, else the
+    checkpoint's, with its state loaded into model, optimizer and scheduler."""
+    if not resume:
+        return 0, []
+    if not checkpoint.exists():
+        raise SuiteError(f"--resume given but no checkpoint at {checkpoint}")
+    return _restore(checkpoint, model_cfg, data, cfg, model, opt, sched)
+
+
+def _loaders(data: DataSpec, data_root: str | Path, cfg: TrainConfig,
+             gen: torch.Generator) -> tuple[DataLoader, DataLoader]:
+    """The shuffled, augmented train loader (its order drawn from `gen`) and the test loader."""
+    train_set = load_dataset(data, data_root, "train", augment=True)
+    test_set = load_dataset(data, data_root, "test")
+    train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen,
+                              num_workers=cfg.workers, drop_last=len(train_set) > cfg.batch_size)
+    test_loader = DataLoader(test_set, batch_size=max(cfg.batch_size, EVAL_BATCH_MIN), num_workers=cfg.workers)
+    return train_loader, test_loader
+
+
+def _seed_epoch(gen: torch.Generator, seed: int, epoch: int) -> None:
+    """Seed the data order and the global RNG (augmentation, dropout) from (seed, epoch) alone,
+    so a resumed run draws what the uninterrupted run drew."""
+    gen.manual_seed(seed * EPOCH_SEED_STRIDE + epoch)
+    torch.manual_seed(seed * EPOCH_SEED_STRIDE + epoch + 1)
+
+
+def _train_epoch(model: TwinNet, loader: DataLoader, opt: torch.optim.Optimizer, tet: bool,
+                 device: torch.device, use_amp: bool, progress: Callable[[str], None]) -> tuple[float, float]:
+    """One pass over `loader` with an SGD step per batch; returns (mean loss, accuracy)."""
+    model.train()
+    loss_sum = correct = seen = 0.0
+    for x, y, *_ in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with _autocast(device, use_amp):
+            out = model(x)
+            loss = loss_fn(out, y, model, tet)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.item() * y.numel()
+        correct += (mean_logits(out.detach(), model).argmax(1) == y).sum().item()
+        seen += y.numel()
+        progress(f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+    return loss_sum / seen, correct / seen
 
 
 def _restore(path: Path, model_cfg: ModelConfig, data: DataSpec, cfg: TrainConfig,

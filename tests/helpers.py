@@ -9,7 +9,8 @@ import torch
 from suite.checkpoint import save_checkpoint
 from suite.data import DataSpec
 from suite.models import build_model
-from suite.train import TrainConfig, model_config_for
+from suite.settings import TrainConfig
+from suite.train import model_config_for
 
 
 def make_checkpoint(path: Path, kind: str = "snn", dataset: str = "digits", size: int = 8,

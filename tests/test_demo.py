@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 import suite.demo as demo
@@ -10,8 +12,8 @@ from tests.conftest import cli
 
 @pytest.fixture
 def tiny_demo(monkeypatch):
-    monkeypatch.setattr(demo, "DEMO", {**demo.DEMO, "size": 8, "width": 0.25, "timesteps": 2, "epochs": 1,
-                                       "batch_size": 256})
+    monkeypatch.setattr(demo, "DEMO", replace(demo.DEMO, size=8, width=0.25, timesteps=2, epochs=1,
+                                              batch_size=256))
     monkeypatch.setattr(demo, "CKA_SAMPLES", 32)
     monkeypatch.setattr(demo, "CKA_BATCH", 16)
     monkeypatch.setattr(demo, "ATTACK", {**demo.ATTACK, "samples": 16, "batch_size": 16, "steps": 2})
@@ -43,8 +45,7 @@ def test_demo_settings_reach_accuracy_well_above_chance(tmp_path):
     """The demo's real training settings: both twins far above the 10% chance level on digits."""
     from suite.workflows import train_one
 
-    settings = {**demo.DEMO, "device": "cpu", "data_root": tmp_path, "out": tmp_path, "name": None,
-                "resume": False, "show_progress": False}
     for kind in ("snn", "ann"):
-        result = train_one(dataset="digits", kind=kind, **settings)
+        result = train_one(replace(demo.DEMO, kind=kind), device="cpu", data_root=tmp_path, out=tmp_path,
+                           show_progress=False)
         assert result.test_accuracy > 0.8, (kind, result.metrics)

@@ -8,7 +8,8 @@ import torch
 from suite.checkpoint import load_checkpoint, load_model
 from suite.data import DataSpec
 from suite.errors import SuiteError
-from suite.train import TrainConfig, model_config_for, train
+from suite.settings import TrainConfig
+from suite.train import model_config_for, train
 
 SPEC = DataSpec("digits", size=8)
 

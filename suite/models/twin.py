@@ -14,23 +14,25 @@ from torch import nn
 
 from suite.errors import SuiteError
 from suite.models.neurons import LIF
+from suite.settings import TRAIN
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to rebuild a model; stored in checkpoints."""
+    """Everything needed to rebuild a model; stored in checkpoints. The model choices default
+    to a training run's (`suite.settings.TRAIN`)."""
 
-    arch: str = "resnet20"
-    kind: str = "snn"  # "snn" or "ann"
+    arch: str = TRAIN.arch
+    kind: str = TRAIN.kind  # "snn" or "ann"
     num_classes: int = 10
     in_channels: int = 3
     input_size: int = 32
-    width: float = 1.0
-    residual: bool = True
-    timesteps: int = 4
-    tau: float = 2.0
-    threshold: float = 1.0
-    surrogate: str = "atan"
+    width: float = TRAIN.width
+    residual: bool = TRAIN.residual
+    timesteps: int = TRAIN.timesteps
+    tau: float = TRAIN.tau
+    threshold: float = TRAIN.threshold
+    surrogate: str = TRAIN.surrogate
     mean: tuple[float, ...] = field(default=(0.5,))
     std: tuple[float, ...] = field(default=(0.5,))
 
