@@ -245,9 +245,9 @@ def attack_cmd(
     Sanity checks always run: perturbations within eps and inputs in [0, 1]; robust accuracy
     not rising with eps; PGD at least as strong as FGSM. --check adds the large-eps test."""
     from suite.attacks.jobs import run_attack
-    from suite.attacks.run import AttackConfig
+    from suite.attacks.config import AttackConfig, parse_alpha, parse_eps, parse_methods
 
-    config = AttackConfig(methods=method, eps=eps, alpha=alpha, steps=steps, random_start=random_start,
+    config = AttackConfig(methods=parse_methods(method), eps=parse_eps(eps), alpha=parse_alpha(alpha), steps=steps, random_start=random_start,
                           grad=grad, attack_surrogate=attack_surrogate, samples=samples,
                           batch_size=batch_size, seed=seed, split=split)
     run = run_attack(model=model, config=config, source=source, dataset=dataset, check=check, device=device,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from suite.attacks.jobs import AttackRun, run_attack
-from suite.attacks.run import AttackConfig
+from suite.attacks.config import AttackConfig
 from suite.cka.jobs import CKARun, run_cka, run_clean_adv
 from suite.files import ensure_out_dir
 from suite.settings import TrainSettings

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from torch.utils.data import TensorDataset
 
 from suite.attacks import (AttackConfig, attack_model, craft, input_gradient, large_eps_check, parse_alpha,
-                           parse_eps, predict, run_attacks, store_checks)
+                           parse_eps, parse_methods, predict, run_attacks, store_checks)
 from suite.errors import SuiteError
 from suite.models import LIF, MeanLogits, ModelConfig, build_model
 from suite.results.attacks import AttackEntry, AttackStore
@@ -58,9 +58,20 @@ def test_eps_list_is_sorted_and_unique():
     assert parse_eps("8/255, 2/255,0,8/255") == (0.0, 2 / 255, 8 / 255)
 
 
-def test_config_takes_cli_text():
-    cfg = AttackConfig(methods="fgsm, pgd", eps="8/255,0", alpha="1/255")
+def test_cli_text_is_parsed_before_the_config():
+    cfg = AttackConfig(methods=parse_methods("fgsm, PGD,fgsm"), eps=parse_eps("8/255,0"), alpha=parse_alpha("1/255"))
     assert cfg.methods == ("fgsm", "pgd") and cfg.eps == (0.0, 8 / 255) and cfg.alpha == 1 / 255
+
+
+@pytest.mark.parametrize("field", ["methods", "eps", "alpha"])
+def test_config_refuses_text(field):
+    with pytest.raises(TypeError, match=f"parse_{field}"):
+        AttackConfig(**{field: {"methods": "pgd", "eps": "8/255", "alpha": "2/255"}[field]})
+
+
+def test_config_lists_become_sorted_tuples():
+    assert AttackConfig(methods=["pgd", "fgsm", "pgd"], eps=[8 / 255, 0.0]) == \
+        AttackConfig(methods=("pgd", "fgsm"), eps=(0.0, 8 / 255))
 
 
 def test_alpha_must_be_positive():

@@ -54,8 +54,10 @@ def test_clean_adv_cka_is_one_at_eps_zero(runner, tmp_path, ckpts):
     (["--eps", "2"], "outside [0, 1]"),
     (["--alpha", "4/255", "--eps", "2/255", "--steps", "1"], "alpha 4/255 > eps 2/255"),
     (["--method", "cw"], "unknown attack method 'cw'"),
+    (["--method", " ,"], "--method is empty"),
     (["--grad", "bpt"], "unknown gradient mode 'bpt'"),
-    (["--grad", "transfer"], "needs --source"),
+    (["--grad", "transfer"], "needs a source model (--source)"),
+    (["--source", "snn.pt"], "only applies to gradient mode transfer, not bptt"),
     (["--attack-surrogate", "nope"], "unknown surrogate 'nope'"),
 ])
 def test_attack_bad_input(runner, tmp_path, ckpts, args, needle):

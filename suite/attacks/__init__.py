@@ -3,11 +3,12 @@ The stores they write are a results format: suite.results.attacks."""
 
 from suite.attacks.checks import Check, all_passed, large_eps_check, store_checks
 from suite.attacks.gradients import GRAD_MODES, RateLIF, attack_model, describe_gradient, input_gradient
-from suite.attacks.run import (METHODS, AttackConfig, attack_checkpoint, craft, parse_alpha, parse_eps,
-                               predict, run_attacks)
+from suite.attacks.config import AttackConfig, parse_alpha, parse_eps, parse_methods
+from suite.attacks.methods import METHODS, craft
+from suite.attacks.run import attack_checkpoint, predict, run_attacks
 
 __all__ = [
     "GRAD_MODES", "METHODS", "AttackConfig", "Check", "RateLIF", "all_passed", "attack_checkpoint",
     "attack_model", "craft", "describe_gradient", "input_gradient", "large_eps_check", "parse_alpha",
-    "parse_eps", "predict", "run_attacks", "store_checks",
+    "parse_eps", "parse_methods", "predict", "run_attacks", "store_checks",
 ]

@@ -11,7 +11,7 @@ Always run (free: they read the store):
                  robust accuracy must be below 10%.
 Run with --check (one extra PGD run on the store's samples, about `steps` forward and
 backward passes per sample):
-    large_eps    PGD at eps 64/255, max(20, steps) steps, alpha 2.5 * eps / steps, same
+    large_eps    PGD at eps 64/255, max(20, steps) steps, alpha = MADRY_STEP_RATIO * eps / steps, same
                  gradient mode: robust accuracy below 10%, else gradient masking is suspected.
 """
 
@@ -23,13 +23,18 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from suite.attacks.run import AttackConfig, run_attacks
+from suite.attacks.config import AttackConfig
+from suite.attacks.run import run_attacks
 from suite.results.attacks import AttackStore, format_eps, verify_bounds
 from suite.errors import SuiteError
 
-LARGE_EPS = 64 / 255
-LARGE_STEPS = 20
-LARGE_MAX_ACC = 0.10
+LARGE_EPS = 64 / 255  # a quarter of the input range: far beyond any budget a model is meant to withstand
+LARGE_STEPS = 20  # PGD steps at least, so that a failure is not a too-short walk
+LARGE_MAX_ACC = 0.10  # robust accuracy expected below this at LARGE_EPS; above it, masking is suspected
+# PGD step size alpha = 2.5 * eps / steps (Madry et al. 2018): the steps together walk 2.5 times
+# the ball's radius, enough to cross it from any start point and still correct course
+MADRY_STEP_RATIO = 2.5
+EPS_MATCH = 1e-9  # two eps values closer than this are the same budget (floats from "8/255" text)
 
 
 @dataclass(frozen=True)
@@ -59,11 +64,11 @@ def store_checks(store: AttackStore) -> list[Check]:
             ) if rises else f"{method}: robust accuracy does not rise with eps"))
     if {"pgd", "fgsm"} <= set(store.methods):
         pairs = [(store.entry("pgd", e.eps), e) for e in store.for_method("fgsm")
-                 if e.eps > 0 and any(abs(p.eps - e.eps) < 1e-9 for p in store.for_method("pgd"))]
+                 if e.eps > 0 and any(abs(p.eps - e.eps) < EPS_MATCH for p in store.for_method("pgd"))]
         weaker = [(p, f) for p, f in pairs if correct(p) > correct(f)]
         attack = store.config.get("attack", {})
         reach = attack.get("alpha", 0.0) * attack.get("steps", 0)
-        short = [p for p, _ in weaker if reach < p.eps - 1e-9]
+        short = [p for p, _ in weaker if reach < p.eps - EPS_MATCH]
         if pairs:
             checks.append(Check("pgd_vs_fgsm", not weaker, (
                 "PGD is weaker than FGSM at " + "; ".join(
@@ -74,7 +79,7 @@ def store_checks(store: AttackStore) -> list[Check]:
                    if short else "")
             ) if weaker else "PGD is at least as strong as FGSM at every shared eps"))
     steps = store.config.get("attack", {}).get("steps", 0)
-    large = [e for e in store.for_method("pgd") if e.eps >= LARGE_EPS - 1e-9] if steps >= LARGE_STEPS else []
+    large = [e for e in store.for_method("pgd") if e.eps >= LARGE_EPS - EPS_MATCH] if steps >= LARGE_STEPS else []
     if large:
         checks.append(_large_eps(large[-1].robust_acc, large[-1].eps, steps, store))
     return checks
@@ -89,7 +94,7 @@ def large_eps_check(model: nn.Module, store: AttackStore, device: str | torch.de
         raise SuiteError("the store keeps no clean inputs; pass clean=rebuild_clean(store, root)")
     base = AttackConfig(**{**store.config.get("attack", {}), "methods": ("pgd",), "eps": (eps,)})
     steps = max(steps, base.steps)
-    cfg = replace(base, steps=steps, alpha=2.5 * eps / steps, random_start=True, samples=None)
+    cfg = replace(base, steps=steps, alpha=MADRY_STEP_RATIO * eps / steps, random_start=True, samples=None)
     result = run_attacks(model, TensorDataset(clean, store.labels), cfg, device=device,
                          source=source, keep_clean=False)
     return _large_eps(result.entries[0].robust_acc, eps, steps, store)

@@ -75,8 +75,10 @@ def _frozen_copy(model: nn.Module) -> nn.Module:
     return twin
 
 
-def check_grad_mode(grad: str, attack_surrogate: str | None) -> None:
-    """Validate a gradient mode and attacker surrogate (names only, no model needed)."""
+def check_grad_mode(grad: str, attack_surrogate: str | None, has_source: bool | None = None) -> None:
+    """The one home of the gradient-mode rules: a known mode; an attacker surrogate only where a
+    surrogate is differentiated (not bptr); a source model exactly when the mode is transfer.
+    `has_source` None: not known yet (a config without models), not checked."""
     if grad not in GRAD_MODES:
         raise SuiteError(f"unknown gradient mode {grad!r}; choose one of: {', '.join(GRAD_MODES)}")
     if attack_surrogate is not None:
@@ -84,19 +86,21 @@ def check_grad_mode(grad: str, attack_surrogate: str | None) -> None:
         if grad == "bptr":
             raise SuiteError("--attack-surrogate applies to bptt (and transfer from an SNN); "
                              "bptr uses the rate gradient, not a surrogate")
+    if has_source is None:
+        return
+    if grad == "transfer" and not has_source:
+        raise SuiteError("gradient mode transfer needs a source model (--source) to craft the examples on")
+    if has_source and grad != "transfer":
+        raise SuiteError(f"a source model (--source) only applies to gradient mode transfer, not {grad}")
 
 
 def attack_model(model: nn.Module, grad: str = "bptt", attack_surrogate: str | None = None,
                  source: nn.Module | None = None) -> MeanLogits:
     """The module torchattacks differentiates: [B, ...] in [0, 1] -> time-averaged logits [B, classes]."""
-    check_grad_mode(grad, attack_surrogate)
+    check_grad_mode(grad, attack_surrogate, has_source=source is not None)
     if grad == "transfer":
-        if source is None:
-            raise SuiteError("gradient mode transfer needs a source model to craft the examples on")
         _check_compatible(model, source)
         crafted_on = source
-    elif source is not None:
-        raise SuiteError(f"a source model only applies to gradient mode transfer, not {grad}")
     else:
         crafted_on = model
     twin = _frozen_copy(crafted_on)

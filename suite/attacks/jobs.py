@@ -6,11 +6,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from suite.attacks.checks import Check, large_eps_check, store_checks
-from suite.attacks.run import AttackConfig, attack_checkpoint
+from suite.attacks.config import AttackConfig
+from suite.attacks.gradients import check_grad_mode
+from suite.attacks.run import attack_checkpoint
 from suite.results.attacks import AttackStore, write_store
 from suite.checkpoint import load_model
 from suite.config import select_device
-from suite.errors import SuiteError
 from suite.files import ensure_out_dir
 
 
@@ -40,10 +41,7 @@ def run_attack(*, model: Path, config: AttackConfig, source: Path | None = None,
     strong as FGSM (when both ran). `check=True` adds PGD at eps 64/255 (>= 20 steps), which
     must leave under 10% correct, else gradient masking is reported in plain words.
     """
-    if config.grad == "transfer" and source is None:
-        raise SuiteError("--grad transfer needs --source (the checkpoint that crafts the examples)")
-    if source is not None and config.grad != "transfer":
-        raise SuiteError("--source is only used with --grad transfer")
+    check_grad_mode(config.grad, config.attack_surrogate, has_source=source is not None)
     ensure_out_dir(out)
     dev = select_device(device)
     store = attack_checkpoint(str(model), config, data_root=str(data_root), device=dev,

@@ -1,134 +1,41 @@
-"""Running attacks over a dataset: config, torchattacks calls, predictions, an `AttackStore`.
+"""Running attacks over a dataset: batches of the first N samples, predictions, an `AttackStore`.
 
 Samples are the first N of the split (as RobustBench does), so runs with different N nest.
 Every (method, eps) attacks the same clean batches; eps 0 is the clean pass (no attack call,
-adversarial = clean). Determinism: before each torchattacks call the torch RNG is seeded
-from (seed, method, eps, first index of the batch) inside `torch.random.fork_rng`, so the
-same seed and batch size give the same examples (PGD's random start included) whatever else
-ran before, and the caller's RNG state is left untouched.
-
-torchattacks as used here: untargeted, inputs and outputs in [0, 1] (the twins normalise
-inside, so `set_normalization_used` is not needed), model in eval mode during the attack
-(its default `set_model_training_mode(False)`), device taken from the attacker's parameters.
-FGSM: x + eps * sign(grad), clamped to [0, 1]. PGD: optional uniform start in the eps ball,
-then `steps` times x + alpha * sign(grad), projected to the eps ball and [0, 1].
+adversarial = clean). How each method is called and seeded: suite.attacks.methods.
 """
 
 from __future__ import annotations
 
-import zlib
-from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
-import torchattacks
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from suite.attacks.gradients import attack_model, check_grad_mode, describe_gradient
-from suite.results.attacks import AttackEntry, AttackStore, format_eps
-from suite.config import parse_fraction, parse_fraction_list
+from suite.attacks.config import AttackConfig
+from suite.attacks.gradients import attack_model, describe_gradient
+from suite.attacks.methods import batch_seed, craft
 from suite.errors import SuiteError
 from suite.models import mean_logits
 from suite.progress import progress_bar
+from suite.results.attacks import AttackEntry, AttackStore, format_eps
 
-# name -> factory(model, eps, config) of a torchattacks attack
-METHODS: dict[str, Callable[[nn.Module, float, "AttackConfig"], torchattacks.Attack]] = {
-    "fgsm": lambda model, eps, cfg: torchattacks.FGSM(model, eps=eps),
-    "pgd": lambda model, eps, cfg: torchattacks.PGD(model, eps=eps, alpha=cfg.alpha, steps=cfg.steps,
-                                                    random_start=cfg.random_start),
-}
+Run = tuple[str, float]  # (method, eps)
 
 
-def parse_eps(text: str) -> tuple[float, ...]:
-    """--eps "0,2/255,8/255" -> sorted unique floats in [0, 1]."""
-    return tuple(sorted(set(parse_fraction_list(text, "eps"))))
+@dataclass
+class BatchResult:
+    """What one batch of clean samples gave: labels, clean predictions and, per run, the
+    adversarial inputs, the target's predictions on them and their L-inf distances."""
 
-
-def parse_alpha(text: str) -> float:
-    """--alpha "2/255" -> float in (0, 1]."""
-    alpha = parse_fraction(text, "alpha")
-    if alpha <= 0:
-        raise SuiteError(f"alpha {text!r} must be positive")
-    return alpha
-
-
-@dataclass(frozen=True)
-class AttackConfig:
-    """One attack run: methods x eps values on the first `samples` samples of `split`.
-
-    Validated on construction (SuiteError). `methods`, `eps` and `alpha` also accept CLI
-    text ("fgsm,pgd", "0,8/255", "2/255"); eps values are stored sorted and unique.
-    """
-
-    methods: tuple[str, ...] = ("pgd",)
-    eps: tuple[float, ...] = (8 / 255,)
-    alpha: float = 2 / 255  # PGD step size
-    steps: int = 10  # PGD steps
-    random_start: bool = True  # PGD starts at a uniform random point in the eps ball
-    grad: str = "bptt"  # bptt | bptr | transfer (see suite.attacks.gradients)
-    attack_surrogate: str | None = None  # bptt: the attacker's surrogate (None: the training one)
-    samples: int | None = None  # first N samples of the split; None: all
-    batch_size: int = 64
-    seed: int = 0
-    split: str = "test"
-
-    def __post_init__(self):
-        # normalise (frozen dataclass): CLI text parsed, methods unique in order, eps sorted unique
-        methods = self.methods.split(",") if isinstance(self.methods, str) else self.methods
-        eps = parse_eps(self.eps) if isinstance(self.eps, str) else self.eps
-        object.__setattr__(self, "methods", tuple(dict.fromkeys(str(m).strip().lower() for m in methods)))
-        object.__setattr__(self, "eps", tuple(sorted(set(float(e) for e in eps))))
-        if isinstance(self.alpha, str):
-            object.__setattr__(self, "alpha", parse_alpha(self.alpha))
-        for m in self.methods:
-            if m not in METHODS:
-                raise SuiteError(f"unknown attack method {m!r}; choose one of: {', '.join(METHODS)}")
-        if not self.methods or not self.eps:
-            raise SuiteError("an attack needs at least one method and one eps")
-        for e in self.eps:
-            if not 0.0 <= e <= 1.0:
-                raise SuiteError(f"eps {e:g} is outside [0, 1] (units of the [0, 1] input range)")
-        if self.steps < 1:
-            raise SuiteError(f"steps must be >= 1, got {self.steps}")
-        if not 0.0 < self.alpha <= 1.0:
-            raise SuiteError(f"alpha must be in (0, 1], got {self.alpha:g}")
-        if "pgd" in self.methods and self.steps == 1:
-            over = [e for e in self.eps if 0 < e < self.alpha]
-            if over:
-                raise SuiteError(
-                    f"PGD with 1 step and alpha {format_eps(self.alpha)} > eps {format_eps(over[0])}: the "
-                    f"step would be clipped back to eps; use alpha <= eps, more steps, or fgsm")
-        if self.batch_size < 1:
-            raise SuiteError(f"batch size must be >= 1, got {self.batch_size}")
-        if self.samples is not None and self.samples < 1:
-            raise SuiteError(f"samples must be >= 1, got {self.samples}")
-        if self.split not in ("train", "test"):
-            raise SuiteError(f"unknown split {self.split!r}; choose train or test")
-        check_grad_mode(self.grad, self.attack_surrogate)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["methods"], d["eps"] = list(self.methods), list(self.eps)
-        return d
-
-
-def batch_seed(seed: int, method: str, eps: float, start: int) -> int:
-    """The RNG seed of one torchattacks call: a stable hash of what identifies it."""
-    return zlib.crc32(f"{seed}:{method}:{eps!r}:{start}".encode())
-
-
-def craft(attacker: nn.Module, method: str, x: Tensor, y: Tensor, eps: float,
-          config: AttackConfig, seed: int) -> Tensor:
-    """Adversarial inputs for one batch (eps 0: a copy of x, no attack call)."""
-    if eps == 0:
-        return x.detach().clone()
-    attack = METHODS[method](attacker, eps, config)
-    devices = [x.device.index if x.device.index is not None else torch.cuda.current_device()] \
-        if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        return attack(x, y)
+    labels: Tensor  # [b] int64
+    clean_pred: Tensor  # [b] int64
+    clean: Tensor | None  # [b, ...] float32, or None when not kept
+    adv: dict[Run, Tensor] = field(default_factory=dict)  # [b, ...]
+    pred: dict[Run, Tensor] = field(default_factory=dict)  # [b]
+    linf: dict[Run, Tensor] = field(default_factory=dict)  # [b]
 
 
 def _batch(dataset: Dataset, indices: range) -> tuple[Tensor, Tensor]:
@@ -145,6 +52,58 @@ def predict(model: nn.Module, x: Tensor) -> Tensor:
     return mean_logits(model(x), model).argmax(dim=1)
 
 
+def _sample_count(dataset: Dataset, config: AttackConfig) -> int:
+    n = len(dataset) if config.samples is None else config.samples
+    if n > len(dataset):
+        raise SuiteError(f"asked for {n} samples but the {config.split} split has {len(dataset)}")
+    if n == 0:
+        raise SuiteError(f"the {config.split} split is empty: nothing to attack")
+    return n
+
+
+def _attack_batch(model: nn.Module, attacker: nn.Module, x: Tensor, y: Tensor, start: int,
+                  runs: list[Run], config: AttackConfig, keep_clean: bool, step) -> BatchResult:
+    """Every run on one batch x [b, ...] (on the device), y [b]; results on the CPU.
+    `step(run)` is called before each run (progress)."""
+    result = BatchResult(labels=y.cpu(), clean_pred=predict(model, x).cpu(), clean=x.cpu() if keep_clean else None)
+    for run in runs:
+        method, eps = run
+        step(run)
+        a = craft(attacker, method, x, y, eps, config, batch_seed(config.seed, method, eps, start))
+        result.adv[run] = a.cpu()
+        result.pred[run] = predict(model, a).cpu()
+        result.linf[run] = (a - x).abs().flatten(1).amax(dim=1).cpu()
+    return result
+
+
+def _assemble(batches: list[BatchResult], runs: list[Run], n: int, config: dict[str, Any],
+              keep_clean: bool) -> AttackStore:
+    """Concatenate the batches (in sample order) into a store."""
+    labels = torch.cat([b.labels for b in batches])
+    entries = []
+    for method, eps in runs:
+        pred = torch.cat([b.pred[method, eps] for b in batches])
+        entries.append(AttackEntry(method=method, eps=eps, adv=torch.cat([b.adv[method, eps] for b in batches]),
+                                   pred=pred, linf=torch.cat([b.linf[method, eps] for b in batches]),
+                                   robust_acc=float((pred == labels).double().mean())))
+    return AttackStore(indices=torch.arange(n, dtype=torch.int64), labels=labels,
+                       clean_pred=torch.cat([b.clean_pred for b in batches]), entries=entries, config=config,
+                       clean=torch.cat([b.clean for b in batches]) if keep_clean else None)
+
+
+def _store_config(model: nn.Module, source: nn.Module | None, config: AttackConfig, n: int,
+                  device: torch.device, meta: dict[str, Any] | None) -> dict[str, Any]:
+    """The store's JSON config: attack settings, model(s), gradient description, provenance."""
+    return {
+        "attack": config.to_dict(),
+        "model": model.cfg.to_dict() if hasattr(model, "cfg") else None,
+        "source_model": source.cfg.to_dict() if source is not None and hasattr(source, "cfg") else None,
+        "gradient": describe_gradient(model, config.grad, config.attack_surrogate, source),
+        "split": config.split, "n_samples": n, "device": str(device),
+        **(meta or {}),
+    }
+
+
 def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
                 device: str | torch.device = "cpu", source: nn.Module | None = None,
                 meta: dict[str, Any] | None = None, keep_clean: bool = True,
@@ -156,59 +115,28 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
     split, ...) is added to the store's config. Returns the store, not yet written.
     """
     device = torch.device(device)
-    n = len(dataset) if config.samples is None else config.samples
-    if n > len(dataset):
-        raise SuiteError(f"asked for {n} samples but the {config.split} split has {len(dataset)}")
-    if n == 0:
-        raise SuiteError(f"the {config.split} split is empty: nothing to attack")
+    n = _sample_count(dataset, config)
     attacker = attack_model(model, config.grad, config.attack_surrogate, source).to(device)
     starts = range(0, n, config.batch_size)
     runs = [(m, e) for m in config.methods for e in config.eps]
-    labels, clean_pred, cleans = [], [], []
-    adv = {r: [] for r in runs}
-    pred = {r: [] for r in runs}
-    linf = {r: [] for r in runs}
-
+    batches = []
     was_training = model.training
     model.to(device).eval()
     try:
         with progress_bar(progress) as bar:
             task = bar.add_task("attack", total=len(starts) * len(runs), info="")
+
+            def step(run: Run) -> None:  # before each run: show it; count the run before it as done
+                bar.update(task, advance=0 if run == runs[0] else 1, info=f"{run[0]} eps={format_eps(run[1])}")
+
             for start in starts:
                 x, y = _batch(dataset, range(start, min(start + config.batch_size, n)))
-                x, y = x.to(device), y.to(device)
-                labels.append(y.cpu())
-                clean_pred.append(predict(model, x).cpu())
-                if keep_clean:
-                    cleans.append(x.cpu())
-                for method, eps in runs:
-                    bar.update(task, info=f"{method} eps={format_eps(eps)}")
-                    a = craft(attacker, method, x, y, eps, config, batch_seed(config.seed, method, eps, start))
-                    adv[method, eps].append(a.cpu())
-                    pred[method, eps].append(predict(model, a).cpu())
-                    linf[method, eps].append((a - x).abs().flatten(1).amax(dim=1).cpu())
-                    bar.advance(task)
+                batches.append(_attack_batch(model, attacker, x.to(device), y.to(device), start, runs, config,
+                                             keep_clean, step))
+                bar.advance(task)
     finally:
         model.train(was_training)
-
-    labels_t = torch.cat(labels)
-    entries = []
-    for method, eps in runs:
-        p = torch.cat(pred[method, eps])
-        entries.append(AttackEntry(method=method, eps=eps, adv=torch.cat(adv[method, eps]), pred=p,
-                                   linf=torch.cat(linf[method, eps]),
-                                   robust_acc=float((p == labels_t).double().mean())))
-    store_config = {
-        "attack": config.to_dict(),
-        "model": model.cfg.to_dict() if hasattr(model, "cfg") else None,
-        "source_model": source.cfg.to_dict() if source is not None and hasattr(source, "cfg") else None,
-        "gradient": describe_gradient(model, config.grad, config.attack_surrogate, source),
-        "split": config.split, "n_samples": n, "device": str(device),
-        **(meta or {}),
-    }
-    return AttackStore(indices=torch.arange(n, dtype=torch.int64), labels=labels_t,
-                       clean_pred=torch.cat(clean_pred), entries=entries, config=store_config,
-                       clean=torch.cat(cleans) if keep_clean else None)
+    return _assemble(batches, runs, n, _store_config(model, source, config, n, device, meta), keep_clean)
 
 
 def attack_checkpoint(checkpoint: str, config: AttackConfig, data_root: str = ".",
