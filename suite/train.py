@@ -26,12 +26,6 @@ from suite.models import ModelConfig, TwinNet, build_model, mean_logits
 from suite.progress import progress_bar
 from suite.settings import TrainConfig
 
-# Per-dataset normalisation inside the model (inputs stay in [0, 1] for attacks).
-NORMALISATION = {
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-}
-
 
 # Evaluation keeps no activations for backward, so it runs in batches of at least this many
 # samples, whatever the training batch: fewer, larger forward passes at little memory cost.
@@ -58,13 +52,12 @@ def model_config_for(data: DataSpec, arch: str, kind: str, **overrides) -> Model
     info = get_dataset_info(spec.name)
     if info.kind == "event":
         channels = 2
-        mean, std = (0.0,), (1.0,)
         overrides.setdefault("timesteps", spec.timesteps)
         if kind == "snn" and overrides["timesteps"] != spec.timesteps:
             raise SuiteError(f"{spec.name} frames have T={spec.timesteps} bins; the SNN must use the same T")
     else:
         channels = spec.channels
-        mean, std = NORMALISATION.get(spec.name, ((0.5,), (0.5,)))
+    mean, std = info.normalisation
     return ModelConfig(arch=arch, kind=kind, num_classes=info.num_classes, in_channels=channels,
                        input_size=spec.size, mean=mean, std=std, **overrides)
 

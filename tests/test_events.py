@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from tests.event_layouts import fixtures_dir, random_events, write_cifar10dvs, write_ncaltech101, write_nmnist
-from suite.data import DataSpec, load_dataset
+from tests.event_layouts import (fixtures_dir, random_events, write_caltech101, write_cifar10dvs, write_ncaltech101,
+                                 write_nmnist)
+from suite.data import DataSpec, get_dataset_info, list_datasets, load_dataset
 from suite.data.events import (AEDAT4_MAGIC, _aedat4_description, _aedat4_event_packet, _aedat4_header,
                                make_events, read_aedat4, read_atis_bin, write_aedat4, write_atis_bin)
 from suite.data.manage import check_dataset, dataset_rows, download_dataset
@@ -206,6 +207,30 @@ def test_check_dataset_reports_corrupt_files_by_name(tmp_path):
     assert set(problems) == {str(paths[3]), str(paths[5])}
     assert "truncated" in problems[str(paths[3])] and "no events" in problems[str(paths[5])]
     assert seen == list(range(1, 21))
+
+
+def test_every_dataset_lists_exactly_its_raw_files(tmp_path):
+    """Each registry entry's raw_files finds the files its layout helper wrote (and no
+    other dataset's); simulated twins list their static dataset's files; digits has none."""
+    import pickle
+
+    written = {"cifar10dvs": write_cifar10dvs(tmp_path, per_class=1, n_events=10),
+               "nmnist": write_nmnist(tmp_path, per_class=1, n_events=10),
+               "ncaltech101": write_ncaltech101(tmp_path, per_class=1, n_events=10),
+               "caltech101": write_caltech101(tmp_path, per_class=1)}
+    for name, folder, batches in (("cifar10", "cifar-10-batches-py", ["data_batch_1", "test_batch"]),
+                                  ("cifar100", "cifar-100-python", ["train", "test"])):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "readme.html").write_text("not a batch")
+        written[name] = [tmp_path / folder / b for b in batches]
+        for path in written[name]:
+            path.write_bytes(pickle.dumps({"data": []}))
+    for name in list_datasets():
+        own = written.get(name.removesuffix("-dvs"), [])
+        listed = get_dataset_info(name).raw_files(tmp_path)
+        assert sorted(p for p, _ in listed) == sorted(own), name
+        for path, read in listed:
+            read(path)  # every good file reads
 
 
 def test_check_dataset_reports_missing_folders(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -29,7 +30,8 @@ from torch.utils.data import Dataset
 from suite.data.download import guarded_download
 from suite.data.events import read_aedat4, read_atis_bin
 from suite.data.frames import EventFrames, FrameConfig, frame_cache_dir
-from suite.data.registry import DataSpec, DatasetInfo, get_dataset_info, list_datasets, load_dataset, register
+from suite.data.registry import (UNCHANGED, DataSpec, DatasetInfo, Reader, get_dataset_info, list_datasets,
+                                 load_dataset, register)
 from suite.data.simulate import simulate_saccades
 from suite.data.splits import class_split
 from suite.data.static import CALTECH101_FOLDERS
@@ -94,6 +96,13 @@ def _missing(folder: str, sub: str, classes: tuple[str, ...], pattern: str):
         base = Path(root) / folder / sub
         return [f"{sub}/{c}/{pattern}".lstrip("/") for c in classes if not any((base / c).glob(pattern))]
     return missing
+
+
+def _raw_files(folder: str, pattern: str, read: Callable[[Path], object]):
+    """raw_files(root): every file matching `pattern` under the dataset folder, with its reader."""
+    def raw_files(root: Path) -> list[tuple[Path, Reader]]:
+        return [(p, read) for p in sorted((Path(root) / folder).glob(pattern))]
+    return raw_files
 
 
 def _frames(spec: DataSpec, root: Path, source, augment: bool, params: dict) -> EventFrames:
@@ -168,7 +177,8 @@ register(DatasetInfo(
     name="cifar10dvs", kind="event", channels=2, size=48, classes=CIFAR10DVS_CLASSES,
     folder=CIFAR10DVS_FOLDER, source="https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671",
     build=build_cifar10dvs, missing=_missing(CIFAR10DVS_FOLDER, "", CIFAR10DVS_CLASSES, "*.aedat4"),
-    download=_download_cifar10dvs, default_timesteps=10,
+    download=_download_cifar10dvs, default_timesteps=10, normalisation=UNCHANGED,
+    raw_files=_raw_files(CIFAR10DVS_FOLDER, "*/*.aedat4", partial(read_aedat4, sensor=CIFAR10DVS_SENSOR)),
 ))
 register(DatasetInfo(
     name="nmnist", kind="event", channels=2, size=34, classes=NMNIST_CLASSES,
@@ -176,14 +186,16 @@ register(DatasetInfo(
     build=build_nmnist,
     missing=lambda root: (_missing(NMNIST_FOLDER, "Train", tuple("0123456789"), "*.bin")(root)
                           + _missing(NMNIST_FOLDER, "Test", tuple("0123456789"), "*.bin")(root)),
-    download=_download_nmnist, default_timesteps=8,
+    download=_download_nmnist, default_timesteps=8, normalisation=UNCHANGED,
+    raw_files=_raw_files(NMNIST_FOLDER, "*/*/*.bin", partial(read_atis_bin, sensor=NMNIST_SENSOR)),
 ))
 register(DatasetInfo(
     name="ncaltech101", kind="event", channels=2, size=64, classes=NCALTECH101_CLASSES,
     folder=NCALTECH101_FOLDER, source="https://www.garrickorchard.com/datasets/n-caltech101",
     build=build_ncaltech101,
     missing=_missing(NCALTECH101_FOLDER, "Caltech101", NCALTECH101_CLASSES, "*.bin"),
-    download=_download_ncaltech101, default_timesteps=8,
+    download=_download_ncaltech101, default_timesteps=8, normalisation=UNCHANGED,
+    raw_files=_raw_files(NCALTECH101_FOLDER, "Caltech101/*/*.bin", partial(read_atis_bin, sensor=NCALTECH101_SENSOR)),
 ))
 
 
@@ -246,7 +258,7 @@ def register_simulated(static_name: str) -> DatasetInfo:
         name=f"{static_name}-dvs", kind="event", channels=2, size=static.size, classes=static.classes,
         folder=static.folder, source=f"{static.source} (events simulated by the suite)",
         build=_build_simulated(static_name), missing=static.missing, download=static.download,
-        offline=static.offline, default_timesteps=8,
+        offline=static.offline, default_timesteps=8, normalisation=UNCHANGED, raw_files=static.raw_files,
     ))
 
 

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Callable
 
-from suite.data import event_datasets as ev
-from suite.data.events import read_aedat4, read_atis_bin
 from suite.data.frames import cache_bytes
 from suite.data.registry import DataSpec, get_dataset_info, list_datasets, resolve_spec
-from suite.data.static import CALTECH101_IMAGES
 from suite.errors import SuiteError
-
-Reader = Callable[[Path], object]
 
 
 def dataset_rows(root: str | Path) -> list[dict]:
@@ -34,41 +28,6 @@ def dataset_rows(root: str | Path) -> list[dict]:
     return rows
 
 
-def _read_pickle(path: Path) -> object:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="latin1")
-
-
-def _read_image(path: Path) -> object:
-    from PIL import Image
-    with Image.open(path) as img:
-        img.load()
-    return img
-
-
-def raw_files(name: str, root: str | Path) -> list[tuple[Path, Reader]]:
-    """Every raw file of a dataset with the function that reads (and so checks) it."""
-    root = Path(root)
-    if name.endswith("-dvs") and get_dataset_info(name).folder == get_dataset_info(name[:-4]).folder:
-        return raw_files(name[:-4], root)
-    if name == "cifar10dvs":
-        read = lambda p: read_aedat4(p, ev.CIFAR10DVS_SENSOR)  # noqa: E731
-        return [(p, read) for p in sorted((root / ev.CIFAR10DVS_FOLDER).glob("*/*.aedat4"))]
-    if name == "nmnist":
-        read = lambda p: read_atis_bin(p, ev.NMNIST_SENSOR)  # noqa: E731
-        return [(p, read) for p in sorted((root / ev.NMNIST_FOLDER).glob("*/*/*.bin"))]
-    if name == "ncaltech101":
-        read = lambda p: read_atis_bin(p, ev.NCALTECH101_SENSOR)  # noqa: E731
-        return [(p, read) for p in sorted((root / ev.NCALTECH101_FOLDER).glob("Caltech101/*/*.bin"))]
-    if name in ("cifar10", "cifar100"):
-        folder = root / get_dataset_info(name).folder
-        batches = sorted(p for p in folder.iterdir() if p.is_file() and not p.suffix) if folder.is_dir() else []
-        return [(p, _read_pickle) for p in batches]  # pickled batches have no suffix (readme.html)
-    if name == "caltech101":
-        return [(p, _read_image) for p in sorted((root / CALTECH101_IMAGES).glob("*/*.jpg"))]
-    return []  # embedded data (digits) has no raw files
-
-
 def check_dataset(name: str, root: str | Path,
                   progress: Callable[[int, int, Path], None] | None = None) -> list[tuple[str, str]]:
     """Read every raw file of `name` under `root`; return (file, problem) for each missing or
@@ -76,7 +35,7 @@ def check_dataset(name: str, root: str | Path,
     info = get_dataset_info(name)
     root = Path(root)
     problems = [(str(root / info.folder / m), "missing") for m in info.missing(root)]
-    files = raw_files(name, root)
+    files = info.raw_files(root)
     for k, (path, read) in enumerate(files):
         try:
             read(path)

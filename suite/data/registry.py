@@ -16,6 +16,13 @@ from torch.utils.data import Dataset
 
 from suite.errors import SuiteError
 
+Reader = Callable[[Path], object]
+# What the model does to its [0, 1] input, (mean, std) per channel, inside the model so that
+# attacks work in input units: MIDRANGE maps [0, 1] to [-1, 1] (images without measured
+# statistics); UNCHANGED leaves event frames (min(count, 4) / 4) as they are.
+MIDRANGE = ((0.5,), (0.5,))
+UNCHANGED = ((0.0,), (1.0,))
+
 
 @dataclass(frozen=True)
 class DataSpec:
@@ -43,7 +50,8 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A registry entry. `build(spec, root, split, augment)` returns a torch Dataset."""
+    """A registry entry. `build(spec, root, split, augment)` returns a torch Dataset;
+    `raw_files(root)` lists every raw file with the function that reads (and so checks) it."""
 
     name: str
     kind: str  # "static" or "event"
@@ -57,6 +65,8 @@ class DatasetInfo:
     download: Callable[[Path], None] | None = None
     offline: bool = False  # always available (embedded or simulated from embedded data)
     default_timesteps: int | None = None
+    normalisation: tuple[tuple[float, ...], tuple[float, ...]] = MIDRANGE
+    raw_files: Callable[[Path], list[tuple[Path, Reader]]] = field(default=lambda root: [])
 
     @property
     def num_classes(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
 from suite.data.download import guarded_download
-from suite.data.registry import DataSpec, DatasetInfo, register
+from suite.data.registry import DataSpec, DatasetInfo, Reader, register
 from suite.errors import SuiteError
 
 
@@ -97,6 +98,20 @@ def _cifar_build(cls_name: str):
     return build
 
 
+def _cifar_raw_files(folder: str):
+    """The pickled batches of a CIFAR folder (the files without a suffix; readme.html is not one)."""
+    def raw_files(root: Path) -> list[tuple[Path, Reader]]:
+        base = root / folder
+        batches = sorted(p for p in base.iterdir() if p.is_file() and not p.suffix) if base.is_dir() else []
+        return [(p, _read_pickle) for p in batches]
+    return raw_files
+
+
+def _read_pickle(path: Path) -> object:
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="latin1")
+
+
 def _cifar_download(cls_name: str):
     def download(root: Path) -> None:
         import torchvision
@@ -112,6 +127,8 @@ register(DatasetInfo(
     build=_cifar_build("CIFAR10"), download=_cifar_download("CIFAR10"),
     missing=_cifar_missing("cifar-10-batches-py",
                            [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]),
+    normalisation=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),  # training-set mean and std
+    raw_files=_cifar_raw_files("cifar-10-batches-py"),
 ))
 
 register(DatasetInfo(
@@ -119,6 +136,8 @@ register(DatasetInfo(
     folder="cifar-100-python", source="https://www.cs.toronto.edu/~kriz/cifar.html",
     build=_cifar_build("CIFAR100"), download=_cifar_download("CIFAR100"),
     missing=_cifar_missing("cifar-100-python", ["train", "test", "meta"]),
+    normalisation=((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),  # training-set mean and std
+    raw_files=_cifar_raw_files("cifar-100-python"),
 ))
 
 
@@ -203,6 +222,17 @@ def _caltech101_missing(root: Path) -> list[str]:
             if not any((base / c).glob("*.jpg"))]
 
 
+def _caltech101_raw_files(root: Path) -> list[tuple[Path, Reader]]:
+    return [(p, _read_image) for p in sorted((root / CALTECH101_IMAGES).glob("*/*.jpg"))]
+
+
+def _read_image(path: Path) -> object:
+    from PIL import Image
+    with Image.open(path) as img:
+        img.load()
+    return img
+
+
 def _caltech101_download(root: Path) -> None:
     import torchvision
     torchvision_download(torchvision.datasets.Caltech101, root)
@@ -212,5 +242,5 @@ register(DatasetInfo(
     name="caltech101", kind="static", channels=3, size=64, classes=CALTECH101_CLASSES,
     folder="caltech101", source="https://data.caltech.edu/records/mzrjq-6wc02",
     build=lambda spec, root, split, augment: Caltech101Images(spec, root, split, augment),
-    missing=_caltech101_missing, download=_caltech101_download,
+    missing=_caltech101_missing, download=_caltech101_download, raw_files=_caltech101_raw_files,
 ))
