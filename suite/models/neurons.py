@@ -50,6 +50,7 @@ derivative as k * sigmoid(k x) * (1 - sigmoid(k x)), finite everywhere.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Callable
 
 import torch
@@ -138,20 +139,31 @@ def _spike_rate_escape_grad(beta: float, slope: float) -> SurrogateGrad:
     return grad
 
 
-# name -> (factory of the snntorch surrogate spike function (input: u - threshold), its derivative,
-#          the same derivative for the fused CPU kernel)
+# The one table of surrogate parameters, as snntorch names them (their order is the fused
+# kernel's p1, p2). atan's alpha=2 is snntorch's default; slope 25 is snntorch's default for
+# the sigmoid family and spike_rate_escape (beta=1).
+SURROGATE_PARAMS: dict[str, dict[str, float]] = {
+    "atan": {"alpha": 2.0},
+    "fast_sigmoid": {"slope": 25.0},
+    "sigmoid": {"slope": 25.0},
+    "triangular": {"threshold": 1.0},
+    "ste": {},
+    "spike_rate_escape": {"beta": 1.0, "slope": 25.0},
+}
+# name -> (the spike function's factory (input: u - threshold), its derivative's factory),
+# both called with the name's parameters
+_FACTORIES: dict[str, tuple[Callable[..., SpikeFn], Callable[..., SurrogateGrad]]] = {
+    "atan": (sg.atan, _atan_grad),
+    "fast_sigmoid": (sg.fast_sigmoid, _fast_sigmoid_grad),
+    "sigmoid": (stable_sigmoid, _sigmoid_grad),
+    "triangular": (sg.triangular, _triangular_grad),
+    "ste": (sg.straight_through_estimator, lambda: _ste_grad),
+    "spike_rate_escape": (sg.spike_rate_escape, _spike_rate_escape_grad),
+}
 _REGISTRY: dict[str, tuple[Callable[[], SpikeFn], SurrogateGrad, KernelSpec]] = {
-    "atan": (lambda: sg.atan(alpha=2.0), _atan_grad(alpha=2.0), lif_kernel.spec("atan", 2.0)),
-    "fast_sigmoid": (lambda: sg.fast_sigmoid(slope=25), _fast_sigmoid_grad(slope=25),
-                     lif_kernel.spec("fast_sigmoid", 25.0)),
-    "sigmoid": (lambda: stable_sigmoid(slope=25.0), _sigmoid_grad(slope=25.0),
-                lif_kernel.spec("sigmoid", 25.0)),
-    "triangular": (lambda: sg.triangular(threshold=1.0), _triangular_grad(threshold=1.0),
-                   lif_kernel.spec("triangular", 1.0)),
-    "ste": (lambda: sg.straight_through_estimator(), _ste_grad, lif_kernel.spec("ste")),
-    "spike_rate_escape": (lambda: sg.spike_rate_escape(beta=1, slope=25),
-                          _spike_rate_escape_grad(beta=1, slope=25),
-                          lif_kernel.spec("spike_rate_escape", 1.0, 25.0)),
+    name: (partial(make_fn, **SURROGATE_PARAMS[name]), make_grad(**SURROGATE_PARAMS[name]),
+           lif_kernel.spec(name, *SURROGATE_PARAMS[name].values()))
+    for name, (make_fn, make_grad) in _FACTORIES.items()
 }
 SURROGATES: dict[str, Callable[[], SpikeFn]] = {name: fn for name, (fn, _, _) in _REGISTRY.items()}
 SURROGATE_GRADS: dict[str, SurrogateGrad] = {name: d for name, (_, d, _) in _REGISTRY.items()}
