@@ -8,6 +8,7 @@ by side. Runs in well under a minute:  python benchmarks/frames_speed.py
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,8 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from suite.data import DataSpec, load_dataset
-from suite.data.events import make_events, write_aedat4, write_atis_bin
+from suite.data.events import make_events
 from suite.data.frames import EventFrames
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
+from tests.event_files import write_aedat4, write_atis_bin  # noqa: E402  (test helpers: the suite only reads events)
 
 
 def _events(n: int, sensor: tuple[int, int], seed: int, duration_us: int) -> np.ndarray:

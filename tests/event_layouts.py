@@ -10,8 +10,9 @@ import pytest
 
 from suite.data.event_datasets import (CIFAR10DVS_CLASSES, CIFAR10DVS_FOLDER, NCALTECH101_CLASSES,
                                        NCALTECH101_FOLDER, NMNIST_FOLDER)
-from suite.data.events import make_events, write_aedat4, write_atis_bin
+from suite.data.events import make_events
 from suite.data.static import CALTECH101_FOLDERS, CALTECH101_IMAGES
+from tests.event_files import write_aedat4, write_atis_bin
 
 
 def fixtures_dir() -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from suite.checkpoint import FORMAT, VERSION, load_checkpoint, load_model
+from suite.checkpoint import FORMAT, VERSION, load_model
 from suite.errors import SuiteError
 from tests.conftest import cli
 from tests.helpers import make_checkpoint

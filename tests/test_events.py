@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from tests.event_files import aedat4_description, aedat4_event_packet, aedat4_header, write_aedat4, write_atis_bin
 from tests.event_layouts import (fixtures_dir, random_events, write_caltech101, write_cifar10dvs, write_ncaltech101,
                                  write_nmnist)
 from suite.data import DataSpec, get_dataset_info, list_datasets, load_dataset
-from suite.data.events import (AEDAT4_MAGIC, _aedat4_description, _aedat4_event_packet, _aedat4_header,
-                               make_events, read_aedat4, read_atis_bin, write_aedat4, write_atis_bin)
+from suite.data.events import AEDAT4_MAGIC, make_events, read_aedat4, read_atis_bin
 from suite.data.manage import check_dataset, dataset_rows, download_dataset
 from suite.errors import SuiteError
 
@@ -90,9 +90,9 @@ def test_events_outside_sensor_name_file(tmp_path):
 
 
 def test_aedat4_without_event_stream_names_file(tmp_path):
-    description = _aedat4_description(8, 8).replace(">EVTS<", ">IMUS<")
+    description = aedat4_description(8, 8).replace(">EVTS<", ">IMUS<")
     path = tmp_path / "imu.aedat4"
-    path.write_bytes(AEDAT4_MAGIC + _aedat4_header(description))
+    path.write_bytes(AEDAT4_MAGIC + aedat4_header(description))
     with pytest.raises(SuiteError, match="imu.aedat4 has no event stream"):
         read_aedat4(path)
 
@@ -118,14 +118,14 @@ def test_aedat4_without_magic_names_file(tmp_path):
 
 def test_aedat4_empty_event_stream_names_file(tmp_path):
     path = tmp_path / "silent.aedat4"
-    path.write_bytes(AEDAT4_MAGIC + _aedat4_header(_aedat4_description(8, 8)))
+    path.write_bytes(AEDAT4_MAGIC + aedat4_header(aedat4_description(8, 8)))
     with pytest.raises(SuiteError, match="silent.aedat4 holds no events"):
         read_aedat4(path)
 
 
 def test_aedat4_truncated_packet_names_file(tmp_path):
     path = tmp_path / "cut.aedat4"
-    data = AEDAT4_MAGIC + _aedat4_header(_aedat4_description(8, 8)) + _aedat4_event_packet(random_events(50, (8, 8)))
+    data = AEDAT4_MAGIC + aedat4_header(aedat4_description(8, 8)) + aedat4_event_packet(random_events(50, (8, 8)))
     path.write_bytes(data[:-7])
     with pytest.raises(SuiteError, match="cut.aedat4 is truncated"):
         read_aedat4(path)

@@ -7,13 +7,12 @@ import os
 import shutil
 import stat
 
-import numpy as np
 import pytest
 import torch
 
 from suite.results.attacks import AttackEntry, AttackStore, write_store
 from suite.results.cka import CKAResult
-from suite.data.events import make_events, write_aedat4, write_atis_bin
+from suite.data.events import make_events
 from suite.data.frames import EventFrames, FrameConfig, frame_cache_dir
 from suite.errors import SuiteError
 from suite.files import atomic_path
@@ -110,12 +109,6 @@ def test_frame_cache_files_get_the_umask_mode(tmp_path, umask):
     assert mode(folder / "config.json") == ORDINARY[umask]
     assert mode(folder / "s0.npy") == ORDINARY[umask]
     assert no_temporaries(tmp_path)
-
-
-def test_event_files_get_the_umask_mode(tmp_path, umask):
-    events = make_events([1, 2], [3, 4], [0, 5], [1, 0])
-    assert mode(write_atis_bin(tmp_path / "e.bin", events)) == ORDINARY[umask]
-    assert mode(write_aedat4(tmp_path / "e.aedat4", events, (8, 8))) == ORDINARY[umask]
 
 
 def test_lif_kernel_library_gets_the_umask_mode(tmp_path, umask, monkeypatch):

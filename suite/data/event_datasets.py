@@ -35,7 +35,6 @@ from suite.data.registry import (UNCHANGED, DataSpec, DatasetInfo, Reader, get_d
 from suite.data.simulate import simulate_saccades
 from suite.data.splits import class_split
 from suite.data.static import CALTECH101_FOLDERS
-from suite.errors import SuiteError
 
 
 CIFAR10DVS_FOLDER = "CIFAR10DVS"
@@ -111,19 +110,15 @@ def _frames(spec: DataSpec, root: Path, source, augment: bool, params: dict) -> 
 
 
 # ----------------------------------------------------------------------------- downloads
-def tonic_download(name: str, make, root: Path) -> None:
-    """Run Tonic's own downloader (its URLs and checksums) through `guarded_download`."""
-    guarded_download(name, make, root)
-
-
+# Tonic's own downloaders (its URLs and checksums), run through guarded_download.
 def _download_cifar10dvs(root: Path) -> None:
     from tonic.datasets import CIFAR10DVS
-    tonic_download("cifar10dvs", CIFAR10DVS, root)
+    guarded_download("cifar10dvs", CIFAR10DVS, root)
 
 
 def _download_nmnist(root: Path) -> None:
     from tonic.datasets import NMNIST
-    tonic_download("nmnist", lambda r: (NMNIST(r, train=True), NMNIST(r, train=False)), root)
+    guarded_download("nmnist", lambda r: (NMNIST(r, train=True), NMNIST(r, train=False)), root)
 
 
 def _download_ncaltech101(root: Path) -> None:
@@ -138,7 +133,7 @@ def _download_ncaltech101(root: Path) -> None:
         inner = Path(r) / NCALTECH101_FOLDER / NCALTECH101.data_filename
         if inner.is_file() and not (Path(r) / NCALTECH101_FOLDER / NCALTECH101.folder_name).is_dir():
             extract_archive(str(inner))
-    tonic_download("ncaltech101", make, root)
+    guarded_download("ncaltech101", make, root)
 
 
 # ----------------------------------------------------------------------------- builders

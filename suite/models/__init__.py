@@ -7,8 +7,6 @@ import re
 from functools import partial
 from typing import Callable
 
-from torch import nn
-
 from suite.errors import SuiteError
 from suite.models.neurons import LIF, SURROGATES, get_surrogate, set_surrogate
 from suite.models.resnet import DEPTHS, PreActResNet
