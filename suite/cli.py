@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -15,9 +15,11 @@ from suite.errors import SuiteError
 from suite.progress import console
 from suite.settings import TRAIN
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# Plain (click) help: it wraps to any width without cutting, and shows no type beside a flag
+# (Typer's Rich help prints `<bool>` there, even beside --help).
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Neuromorphic data, SNN/ANN twins, adversarial attacks and CKA analysis.")
-data_app = typer.Typer(no_args_is_help=True, help="List, check and download datasets.")
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="List, check and download datasets.")
 app.add_typer(data_app, name="data")
 
 err_console = console.__class__(stderr=True, highlight=False)
@@ -43,10 +45,10 @@ def handles_errors(fn):
     return wrapper
 
 
-def command(app_: typer.Typer = app, name: str | None = None):
+def command(app_: typer.Typer = app, name: str | None = None, **settings):
     """Register a CLI command with the error handling applied."""
     def register(fn):
-        return app_.command(name=name)(handles_errors(fn))
+        return app_.command(name=name, **settings)(handles_errors(fn))
     return register
 
 
@@ -101,7 +103,9 @@ def train_cmd(
     name: Optional[str] = typer.Option(None, help="Checkpoint file name (default from the settings)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch."),
 ) -> None:
-    """Train an SNN or its ANN twin; writes OUT/NAME.pt after every epoch."""
+    """Train an SNN or its ANN twin.
+
+    Writes OUT/NAME.pt after every epoch; --resume continues from it."""
     from suite.settings import TrainSettings
     from suite.workflows import train_one
 
@@ -127,8 +131,10 @@ def demo_cmd(
     device: str = DEVICE,
     data_root: Path = DATA_ROOT,
 ) -> None:
-    """The whole pipeline on the embedded digits: SNN/ANN twins, CKA between them and over
-    time, PGD at 8/255 with clean-vs-adversarial CKA, and an SNN on simulated events."""
+    """Run the whole pipeline on the embedded digits.
+
+    SNN/ANN twins, CKA between them and over time, PGD at 8/255 with clean-vs-adversarial
+    CKA, and an SNN on simulated events."""
     from suite.demo import run_demo
     from suite.report.figures import clean_adv_figure
     from suite.report.tables import clean_adv_table
@@ -155,10 +161,12 @@ def demo_cmd(
                   + ", ".join(str(p) for p in summary.folders.values() if p.exists()))
 
 
-@command(name="cka")
+# `--compare clean adv`: the second word arrives as an extra argument (ctx.args)
+@command(name="cka", context_settings={"allow_extra_args": True})
 def cka_cmd(
-    compare_words: List[str] = typer.Argument(None, hidden=True, metavar=""),
-    compare: str = typer.Option("models", "--compare", help="models, layers, time, 'clean adv' or 'static event'."),
+    ctx: typer.Context,
+    compare: str = typer.Option("models", "--compare", help="models, layers, time, clean adv (two words) "
+                                "or static event (two words)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Checkpoint of the (first) model; "
                                          "clean adv: default the attacked model."),
     model2: Optional[Path] = typer.Option(None, "--model2", help="Second checkpoint (--compare models; static event: the event model, "
@@ -179,11 +187,13 @@ def cka_cmd(
     out: Path = typer.Option(Path("reports"), help="Folder for the HDF5 result and figure."),
     name: Optional[str] = typer.Option(None, help="Result file name without .h5 (default from the models)."),
 ) -> None:
-    """Centered Kernel Alignment between layers: model vs model, a model vs itself, time steps,
-    clean vs adversarial, static vs event. Writes OUT/NAME.h5 and a PNG heatmap."""
+    """Compare layers with Centered Kernel Alignment (CKA).
+
+    Model vs model, a model vs itself, time steps, clean vs adversarial, static vs event.
+    Writes OUT/NAME.h5 and a PNG heatmap."""
     from suite.cka.jobs import parse_compare, run_cka
 
-    kind = parse_compare([compare, *(compare_words or [])])
+    kind = parse_compare([compare, *ctx.args])
     if kind == "clean-adv":
         _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, device, data_root, out, name,
                    method, other_model)
@@ -240,7 +250,9 @@ def attack_cmd(
     out: Path = typer.Option(Path("attacks"), help="Folder for the adversarial store."),
     name: Optional[str] = typer.Option(None, help="Store file name without .h5."),
 ) -> None:
-    """FGSM/PGD through torchattacks; writes an adversarial store and prints robust accuracy.
+    """Attack a model with FGSM/PGD; print robust accuracy.
+
+    Runs torchattacks and writes an adversarial store (HDF5) and its robustness curve.
 
     Sanity checks always run: perturbations within eps and inputs in [0, 1]; robust accuracy
     not rising with eps; PGD at least as strong as FGSM. --check adds the large-eps test."""
@@ -260,7 +272,9 @@ def report_cmd(
     file: Path = typer.Argument(..., help="A CKA result (.h5) written by `suite cka`."),
     figure: bool = typer.Option(True, "--figure/--no-figure", help="Also write FILE.png."),
 ) -> None:
-    """Show a CKA result as Rich tables (heatmap, highlights) and write its figure."""
+    """Show a CKA result as tables and write its figure.
+
+    The tables: the CKA matrix (or per-layer time steps) and its highlights."""
     from suite.results.cka import CKAResult
 
     result = CKAResult.load(file)
@@ -271,7 +285,9 @@ def report_cmd(
 
 @command(data_app, name="list")
 def data_list(data_root: Path = DATA_ROOT) -> None:
-    """Show every dataset: kind, input shape, classes, where its files go, and whether present."""
+    """Show every dataset and whether its files are present.
+
+    Kind, input shape, classes, where its files go, and the size of its frame caches."""
     from suite.data.manage import dataset_rows
 
     rows = dataset_rows(data_root)
@@ -291,7 +307,9 @@ def data_list(data_root: Path = DATA_ROOT) -> None:
 
 @command(data_app, name="check")
 def data_check(name: str = typer.Argument(..., help="Dataset name."), data_root: Path = DATA_ROOT) -> None:
-    """Read every raw file of a dataset and name the missing or corrupt ones (exit 2 if any)."""
+    """Name a dataset's missing or corrupt files.
+
+    Reads every raw file; exits with code 2 if any is missing or corrupt."""
     from suite.data.manage import check_dataset
     from suite.progress import progress_bar
 
@@ -312,8 +330,9 @@ def data_check(name: str = typer.Argument(..., help="Dataset name."), data_root:
 
 @command(data_app, name="download")
 def data_download(name: str = typer.Argument(..., help="Dataset name."), data_root: Path = DATA_ROOT) -> None:
-    """Download a dataset with its library's own downloader and checksums (the only command
-    that downloads)."""
+    """Download a dataset (the only command that downloads).
+
+    Uses the dataset library's own downloader and checksums."""
     from suite.data.manage import download_dataset
 
     console.print(f"{name}: downloaded to {download_dataset(name, data_root)}")

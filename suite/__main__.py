@@ -1,0 +1,5 @@
+"""`python -m suite`: the `suite` command line (the form `torchrun -m suite` needs)."""
+
+from suite.cli import main
+
+main()
