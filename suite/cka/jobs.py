@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from suite.checkpoint import Checkpoint, load_model
 from suite.cka.compare import compare_layers, compare_models, compare_time
+from suite.cka.core import MIN_SAMPLES
 from suite.cka.features import check_time_mode
 from suite.results.cka import CKAResult
 from suite.config import select_device
@@ -96,10 +97,11 @@ def paired_loaders(ckpt_static: Checkpoint, ckpt_event: Checkpoint | None, data_
 
 
 def _check_options(time: str, batch_size: int) -> None:
-    """The options every CKA run shares: the time reduction and a batch of >= 4 samples."""
+    """The options every CKA run shares: the time reduction and a batch of >= MIN_SAMPLES."""
     check_time_mode(time)
-    if batch_size < 4:
-        raise SuiteError(f"--batch-size {batch_size} is too small: the unbiased CKA estimator needs >= 4 samples per batch")
+    if batch_size < MIN_SAMPLES:
+        raise SuiteError(f"--batch-size {batch_size} is too small: the unbiased CKA estimator needs "
+                         f">= {MIN_SAMPLES} samples per batch")
 
 
 @dataclass

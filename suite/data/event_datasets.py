@@ -32,6 +32,7 @@ from suite.data.events import read_aedat4, read_atis_bin
 from suite.data.frames import EventFrames, FrameConfig, frame_cache_dir
 from suite.data.registry import (UNCHANGED, DataSpec, DatasetInfo, Reader, get_dataset_info, list_datasets,
                                  load_dataset, register)
+from suite.data import simulate
 from suite.data.simulate import simulate_saccades
 from suite.data.splits import class_split
 from suite.data.static import CALTECH101_FOLDERS
@@ -190,13 +191,18 @@ register(DatasetInfo(
     build=build_ncaltech101,
     missing=_missing(NCALTECH101_FOLDER, "Caltech101", NCALTECH101_CLASSES, "*.bin"),
     download=_download_ncaltech101, default_timesteps=8, normalisation=UNCHANGED,
-    raw_files=_raw_files(NCALTECH101_FOLDER, "Caltech101/*/*.bin", partial(read_atis_bin, sensor=NCALTECH101_SENSOR)),
+    raw_files=_raw_files(NCALTECH101_FOLDER, "Caltech101/*/*.bin",
+                         partial(read_atis_bin, sensor=NCALTECH101_SENSOR)),
 ))
 
 
 # ----------------------------------------------------------------------------- simulated twins
-SIMULATOR = {"threshold": 0.2, "steps_per_saccade": 10, "duration_us": 300_000,
-             "amplitude": None, "noise_rate": 0.0, "log_eps": 0.1}
+# The simulator's settings for every <static>-dvs dataset (its defaults; part of the frame-cache key)
+SIMULATOR = {"threshold": simulate.THRESHOLD, "steps_per_saccade": simulate.STEPS_PER_SACCADE,
+             "duration_us": simulate.DURATION_US, "amplitude": None, "noise_rate": 0.0,
+             "log_eps": simulate.LOG_EPS}
+# Grey level of a colour image: ITU-R BT.601 luma weights (R, G, B), those of PIL's convert("L")
+LUMINANCE = (0.299, 0.587, 0.114)
 
 
 def _labels(ds: Dataset) -> list[int]:
@@ -230,7 +236,7 @@ class SimulatedEvents:
 
     def events(self, i: int) -> tuple[np.ndarray, tuple[int, int]]:
         x = self.static[i][0]  # [C, H, W] in [0, 1]
-        grey = x[0] if x.shape[0] == 1 else torch.tensordot(torch.tensor([0.299, 0.587, 0.114]), x[:3], 1)
+        grey = x[0] if x.shape[0] == 1 else torch.tensordot(torch.tensor(LUMINANCE), x[:3], 1)
         seed = int(np.random.SeedSequence([*self.seed, i]).generate_state(1)[0])
         events = simulate_saccades(grey.clamp(0, 1).numpy(), seed=seed, **self.simulator)
         return events, (grey.shape[1], grey.shape[0])

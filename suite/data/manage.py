@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from suite.data.frames import cache_bytes
-from suite.data.registry import DataSpec, get_dataset_info, list_datasets, resolve_spec
+from suite.data.registry import SHOW_MISSING, DataSpec, get_dataset_info, list_datasets, resolve_spec
 from suite.errors import SuiteError
 
 
@@ -59,6 +59,6 @@ def download_dataset(name: str, root: str | Path) -> Path:
     info.download(root)
     missing = info.missing(root)
     if missing:
-        raise SuiteError(f"download of {name} finished but {', '.join(missing[:5])} are still missing "
+        raise SuiteError(f"download of {name} finished but {', '.join(missing[:SHOW_MISSING])} are still missing "
                          f"under {root / info.folder}; obtain it from {info.source}")
     return root / info.folder

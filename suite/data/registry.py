@@ -22,6 +22,7 @@ Reader = Callable[[Path], object]
 # statistics); UNCHANGED leaves event frames (min(count, 4) / 4) as they are.
 MIDRANGE = ((0.5,), (0.5,))
 UNCHANGED = ((0.0,), (1.0,))
+SHOW_MISSING = 5  # a missing-data message names this many files, then counts the rest
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def require_files(info: DatasetInfo, root: Path) -> None:
     """Raise the one missing-data message: which files, where, and how to get them."""
     missing = info.missing(Path(root))
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        shown = ", ".join(missing[:SHOW_MISSING]) + (
+            f" and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else "")
         where = Path(root) / info.folder
         how = (f"run `suite data download {info.name}` or obtain it from {info.source}"
                if info.download is not None else f"obtain it from {info.source}")

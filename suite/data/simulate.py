@@ -12,6 +12,14 @@ import numpy as np
 
 from suite.data.events import EVENT_DTYPE, make_events
 
+# Defaults, after how N-MNIST was recorded (Orchard et al. 2015):
+THRESHOLD = 0.2  # log-intensity change per event, about 20% contrast: the order of a DVS pixel's sensitivity
+STEPS_PER_SACCADE = 10  # renderings per saccade leg, so event times resolve a tenth of a saccade
+DURATION_US = 300_000  # three saccades of about 100 ms each, as in N-MNIST's recordings
+AMPLITUDE_FRACTION = 1 / 8  # saccade amplitude as a fraction of the image side: a few pixels on 16-32 px images
+LOG_EPS = 0.1  # log(I + LOG_EPS): black pixels (I = 0) get a finite log intensity
+CROSSING_SLACK = 1e-9  # a change of exactly n thresholds is n crossings despite float rounding
+
 
 def saccade_path(steps_per_saccade: int, amplitude: float) -> np.ndarray:
     """Image offsets (dx, dy) in pixels [3 * steps + 1, 2] along the N-MNIST triangle:
@@ -36,14 +44,14 @@ def shift_image(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     return top * (1 - fy) + bottom * fy
 
 
-def simulate_saccades(image: np.ndarray, threshold: float = 0.2, steps_per_saccade: int = 10,
-                      duration_us: int = 300_000, amplitude: float | None = None,
-                      noise_rate: float = 0.0, log_eps: float = 0.1, seed: int = 0) -> np.ndarray:
+def simulate_saccades(image: np.ndarray, threshold: float = THRESHOLD, steps_per_saccade: int = STEPS_PER_SACCADE,
+                      duration_us: int = DURATION_US, amplitude: float | None = None,
+                      noise_rate: float = 0.0, log_eps: float = LOG_EPS, seed: int = 0) -> np.ndarray:
     """Events (EVENT_DTYPE: x, y, t µs, p 1=ON 0=OFF, sorted by t) of `image` [H, W] in [0, 1]
     seen during three saccades lasting `duration_us` in all.
 
     The image is rendered at 3 * steps_per_saccade + 1 offsets of `saccade_path` (amplitude in
-    pixels, default max(H, W) / 8); at each step a pixel whose log(I + log_eps) differs from its
+    pixels, default max(H, W) * AMPLITUDE_FRACTION); at each step a pixel whose log(I + log_eps) differs from its
     reference by n >= 1 thresholds emits n events of that sign, timed by linear interpolation
     inside the step, and its reference moves by n thresholds (a DVS pixel). `noise_rate` adds
     uniformly random events (per pixel per second). Same inputs and seed, same events.
@@ -52,7 +60,7 @@ def simulate_saccades(image: np.ndarray, threshold: float = 0.2, steps_per_sacca
     if image.ndim != 2 or not np.all(np.isfinite(image)) or image.min() < 0 or image.max() > 1:
         raise ValueError("simulate_saccades needs a 2-D image with values in [0, 1]")
     h, w = image.shape
-    path = saccade_path(steps_per_saccade, max(h, w) / 8 if amplitude is None else amplitude)
+    path = saccade_path(steps_per_saccade, max(h, w) * AMPLITUDE_FRACTION if amplitude is None else amplitude)
     times = np.round(np.linspace(0, duration_us, len(path))).astype(np.int64)
     level = np.log(shift_image(image, *path[0]) + log_eps)
     reference = level.copy()
@@ -60,7 +68,7 @@ def simulate_saccades(image: np.ndarray, threshold: float = 0.2, steps_per_sacca
     for k in range(1, len(path)):
         previous, level = level, np.log(shift_image(image, *path[k]) + log_eps)
         diff = level - reference
-        n = np.floor(np.abs(diff) / threshold + 1e-9).astype(np.int64)
+        n = np.floor(np.abs(diff) / threshold + CROSSING_SLACK).astype(np.int64)
         pixels = np.flatnonzero(n)
         if pixels.size == 0:
             continue
@@ -78,7 +86,7 @@ def simulate_saccades(image: np.ndarray, threshold: float = 0.2, steps_per_sacca
         reference.flat[pixels] += sign * counts * threshold
     if noise_rate > 0:
         rng = np.random.default_rng(seed)
-        m = rng.poisson(noise_rate * h * w * duration_us * 1e-6)
+        m = rng.poisson(noise_rate * h * w * duration_us * 1e-6)  # noise_rate is per pixel per second
         chunks.append(make_events(rng.integers(0, w, m), rng.integers(0, h, m),
                                   rng.integers(0, duration_us, m), rng.integers(0, 2, m)))
     if not chunks:

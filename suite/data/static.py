@@ -31,6 +31,11 @@ class IndexedDataset(Dataset):
 
 
 # ----------------------------------------------------------------------------- digits
+DIGITS_LEVELS = 16  # scikit-learn's digits are counts 0..16 (4x4 blocks of a 32x32 bitmap)
+DIGITS_SIZES = (8, 16, 32)  # the native 8x8 and two bilinear upsamplings
+DIGITS_TEST_FRACTION = 0.25
+
+
 @lru_cache(maxsize=8)
 def digits_arrays(size: int, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """scikit-learn's 1797 8x8 digits, bilinearly upsampled to size x size, values in [0, 1],
@@ -39,20 +44,22 @@ def digits_arrays(size: int, seed: int) -> dict[str, tuple[torch.Tensor, torch.T
     from sklearn.model_selection import train_test_split
 
     bunch = load_digits()
-    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)  # [N,1,8,8]
+    images = torch.from_numpy(bunch.images.astype(np.float32) / DIGITS_LEVELS).unsqueeze(1)  # [N,1,8,8]
     if size != 8:
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
     images = images.clamp_(0.0, 1.0)
     labels = torch.from_numpy(bunch.target.astype(np.int64))
     idx = np.arange(len(labels))
-    train_idx, test_idx = train_test_split(idx, test_size=0.25, stratify=bunch.target, random_state=seed)
+    train_idx, test_idx = train_test_split(idx, test_size=DIGITS_TEST_FRACTION, stratify=bunch.target,
+                                           random_state=seed)
     train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
     return {"train": (images[train_idx], labels[train_idx]), "test": (images[test_idx], labels[test_idx])}
 
 
 def build_digits(spec: DataSpec, root: Path, split: str, augment: bool) -> Dataset:
-    if spec.size not in (8, 16, 32):
-        raise SuiteError(f"digits size must be 8, 16 or 32, got {spec.size}")
+    if spec.size not in DIGITS_SIZES:
+        allowed = ", ".join(map(str, DIGITS_SIZES[:-1])) + f" or {DIGITS_SIZES[-1]}"
+        raise SuiteError(f"digits size must be {allowed}, got {spec.size}")
     if spec.channels not in (1, 3):
         raise SuiteError(f"digits channels must be 1 or 3, got {spec.channels}")
     x, y = digits_arrays(spec.size, spec.seed)[split]
@@ -80,14 +87,18 @@ def _cifar_missing(folder: str, names: list[str]):
     return missing
 
 
+CIFAR_SIDE = 32
+CIFAR_CROP_PADDING = 4  # the standard CIFAR augmentation: pad 4, random 32x32 crop, flip (He et al. 2016)
+
+
 def _cifar_build(cls_name: str):
     def build(spec: DataSpec, root: Path, split: str, augment: bool) -> Dataset:
         import torchvision
         import torchvision.transforms as T
 
         size = spec.size
-        steps = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if augment else []
-        if size != 32:
+        steps = [T.RandomCrop(CIFAR_SIDE, padding=CIFAR_CROP_PADDING), T.RandomHorizontalFlip()] if augment else []
+        if size != CIFAR_SIDE:
             steps.append(T.Resize(size, antialias=True))
         steps.append(T.ToTensor())
         cls = getattr(torchvision.datasets, cls_name)
@@ -122,7 +133,7 @@ def _cifar_download(cls_name: str):
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 register(DatasetInfo(
-    name="cifar10", kind="static", channels=3, size=32, classes=CIFAR10_CLASSES,
+    name="cifar10", kind="static", channels=3, size=CIFAR_SIDE, classes=CIFAR10_CLASSES,
     folder="cifar-10-batches-py", source="https://www.cs.toronto.edu/~kriz/cifar.html",
     build=_cifar_build("CIFAR10"), download=_cifar_download("CIFAR10"),
     missing=_cifar_missing("cifar-10-batches-py",
@@ -132,7 +143,7 @@ register(DatasetInfo(
 ))
 
 register(DatasetInfo(
-    name="cifar100", kind="static", channels=3, size=32, classes=tuple(f"class{i}" for i in range(100)),
+    name="cifar100", kind="static", channels=3, size=CIFAR_SIDE, classes=tuple(f"class{i}" for i in range(100)),
     folder="cifar-100-python", source="https://www.cs.toronto.edu/~kriz/cifar.html",
     build=_cifar_build("CIFAR100"), download=_cifar_download("CIFAR100"),
     missing=_cifar_missing("cifar-100-python", ["train", "test", "meta"]),

@@ -53,6 +53,9 @@ def cache_dir() -> Path:
     return Path(root) / "suite" if root else Path.home() / ".cache" / "suite"
 
 
+COMPILE_TIMEOUT_S = 120  # a compiler stuck this long is given up on; the LIF then runs on PyTorch ops
+
+
 def _build(cc: str) -> Path:
     """Compile SOURCE into the cache, with OpenMP if the compiler has it."""
     try:
@@ -71,7 +74,7 @@ def _compile(cc: str, flags: list[str]) -> Path:
         return out
     with atomic_path(out) as tmp:  # readable by whoever shares the cache, as the umask allows
         subprocess.run([cc, *flags, str(SOURCE), "-o", str(tmp), "-lm"], check=True, capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=COMPILE_TIMEOUT_S)
     return out
 
 

@@ -40,12 +40,14 @@ from suite.results.h5 import open_h5, read_config, write_h5
 
 KIND = "attack"
 TOLERANCE = 1e-6  # float32 rounding of clean + delta in torchattacks' projection
+ON_GRID = 1e-6  # eps * 255 this close to an integer k is k/255 (8/255 is not exact in floats)
+SAME = 1e-9  # stored float64 values (eps, accuracies) that differ by less are equal: rounding only
 
 
 def format_eps(eps: float) -> str:
     """8/255 for multiples of 1/255, else the decimal ("0.03")."""
     k = eps * 255
-    return f"{round(k)}/255" if eps > 0 and abs(k - round(k)) < 1e-6 else f"{eps:g}"
+    return f"{round(k)}/255" if eps > 0 and abs(k - round(k)) < ON_GRID else f"{eps:g}"
 
 
 @dataclass
@@ -94,7 +96,7 @@ class AttackStore:
 
     def entry(self, method: str, eps: float) -> AttackEntry:
         for e in self.entries:
-            if e.method == method and abs(e.eps - eps) < 1e-9:
+            if e.method == method and abs(e.eps - eps) < SAME:
                 return e
         have = ", ".join(e.label for e in self.entries)
         raise SuiteError(f"the store has no {method} eps={format_eps(eps)}; it holds: {have}")
@@ -189,7 +191,7 @@ def read_store(path: str | os.PathLike) -> AttackStore:
         raise SuiteError(f"{path} is not a consistent attack store (indices, labels and predictions differ in length)")
     verify_bounds(store, where=str(path))
     for e in store.entries:
-        if abs(_accuracy(e.pred, labels) - e.robust_acc) > 1e-9:
+        if abs(_accuracy(e.pred, labels) - e.robust_acc) > SAME:
             raise SuiteError(f"{path}: stored robust accuracy of {e.label} does not match its predictions")
     return store
 
