@@ -43,16 +43,24 @@ def parse_fraction_list(text: str, name: str = "value") -> list[float]:
 
 
 def select_device(name: str = "auto") -> torch.device:
-    """The one device-selection function: "auto" is CUDA when present, else CPU."""
+    """The one device-selection function: "auto" is CUDA when present, else CPU; "cpu" forces
+    the CPU. Under torchrun (LOCAL_RANK set), "auto" and "cuda" mean this process's own GPU,
+    cuda:LOCAL_RANK; naming one GPU there would put every process of the node on it."""
     name = (name or "auto").lower()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
         raise SuiteError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SuiteError(f"device {name!r} requested but CUDA is not available here")
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        if device.index is not None and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:
+            raise SuiteError(f"--device {name} under torchrun would put every process of this node on one "
+                             "GPU; use --device cuda (each process takes cuda:LOCAL_RANK)")
+        if device.index is None:
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return device
 
 
