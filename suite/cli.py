@@ -190,7 +190,9 @@ def cka_cmd(
     """Compare layers with Centered Kernel Alignment (CKA).
 
     Model vs model, a model vs itself, time steps, clean vs adversarial, static vs event.
-    Writes OUT/NAME.h5 and a PNG heatmap."""
+    Writes OUT/NAME.h5 and a PNG heatmap. Under torchrun the processes share the batches;
+    rank 0 writes the files and prints."""
+    from suite import distributed
     from suite.cka.jobs import parse_compare, run_cka
 
     kind = parse_compare([compare, *ctx.args])
@@ -201,6 +203,8 @@ def cka_cmd(
     run = run_cka(compare=kind, model=model, model2=model2, dataset=dataset, layers=layers, time=time,
                   samples=samples, batch_size=batch_size, seed=seed, device=device, data_root=data_root,
                   out=out, name=name, split=split, n_boot=bootstrap)
+    if not distributed.is_main():
+        return
     title = f"CKA {kind}: {run.label_a}" + (f" vs {run.label_b}" if run.label_b != run.label_a else "")
     console.print(f"result: {run.path}\nfigure: {show_cka(run.result, run.path, title)}")
 
@@ -208,6 +212,7 @@ def cka_cmd(
 def _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, device, data_root, out, name,
                method, other_model) -> None:
     """`suite cka --compare clean adv`: one result per eps, a diagonal table and a figure."""
+    from suite import distributed
     from suite.cka.jobs import run_clean_adv
     from suite.report.figures import clean_adv_figure
     from suite.report.tables import clean_adv_table
@@ -219,6 +224,8 @@ def _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, devic
     runs = run_clean_adv(attack=attack, model=model, other_model=other_model, method=method, layers=layers,
                          time=time, batch_size=batch_size, device=device, data_root=data_root, out=out,
                          name=name, n_boot=bootstrap)
+    if not distributed.is_main():
+        return
     title = f"clean vs adversarial CKA: {runs[0].label_a}"
     console.print(clean_adv_table(runs, title))
     figure = clean_adv_figure(runs, title=title)

@@ -107,9 +107,15 @@ def barrier() -> None:
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum `tensor` over all processes, in place; returns it (unchanged in a single process)."""
+    """Sum `tensor` over all processes, in place; returns it (unchanged in a single process).
+    NCCL reduces CUDA tensors only, so there a CPU tensor goes through this process's GPU."""
     if world_size() > 1:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        if dist.get_backend() == "nccl" and tensor.device.type != "cuda":
+            buf = tensor.to(torch.device("cuda", torch.cuda.current_device()))
+            dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+            tensor.copy_(buf)
+        else:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
 
 

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from suite.results.attacks import AttackStore, format_eps
 from suite.cka.compare import Progress, compare_models
 from suite.cka.features import LayerSpec
+from suite.data.loaders import shard_loader
 from suite.results.cka import CKAResult
 from suite.errors import SuiteError
 
@@ -43,8 +44,8 @@ def clean_vs_adv(model: nn.Module, store: AttackStore, layers: LayerSpec = None,
     if clean.shape[0] != store.n_samples:
         raise SuiteError(f"{clean.shape[0]} clean inputs for a store of {store.n_samples} samples")
 
-    def loader(x: Tensor) -> DataLoader:
-        return DataLoader(TensorDataset(x), batch_size=batch_size, shuffle=False)
+    def loader(x: Tensor) -> DataLoader:  # under torchrun: this process's batches
+        return shard_loader(DataLoader(TensorDataset(x), batch_size=batch_size, shuffle=False))
 
     results = {}
     for entry in store.for_method(method):

@@ -1,8 +1,14 @@
 """CKA comparisons over a data loader: model vs model, a model vs itself, time step vs time step.
 
-Every comparison streams minibatches: features of one batch are captured, turned into
-U-centred Grams, folded into a `MinibatchCKA` accumulator and dropped. Models are moved to
-`device` and run in eval mode under torch.no_grad; their train/eval mode is restored after.
+Every comparison streams minibatches: each hooked layer's output becomes its U-centred Gram
+inside its forward hook and is dropped there (`grams.LayerGrams`), so memory is O(layers x
+n²), not O(layers x n x d); the batch's HSIC values are folded into a `MinibatchCKA`
+accumulator. Models are moved to `device` and run in eval mode under torch.no_grad; their
+train/eval mode is restored after.
+
+Under torchrun each rank passes its own share of the batches (`distributed.shard_loader`)
+and the accumulators are summed over the ranks (`MinibatchCKA.all_reduce`), so every rank
+returns the result over all batches. In one process that step does nothing.
 
 Small batches: the unbiased estimator needs n >= 4 samples per batch. A *final* batch with
 fewer than 4 samples (the remainder of a dataset) is dropped; `n_samples` counts only the
@@ -13,13 +19,16 @@ else is an error, since dropping it would silently change the result.
 from __future__ import annotations
 
 import itertools
+from contextlib import nullcontext
 from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor, nn
 
-from suite.cka.core import MIN_SAMPLES, MinibatchCKA
-from suite.cka.features import LayerSpec, extract_entries, layer_names, resolve_layers, timesteps
+from suite import distributed
+from suite.cka.core import MIN_SAMPLES, MinibatchCKA, batch_hsic
+from suite.cka.features import LayerSpec, layer_names, resolve_layers, timesteps
+from suite.cka.grams import LayerGrams, sample_count
 from suite.results.cka import CKAResult
 from suite.errors import SuiteError
 
@@ -62,6 +71,10 @@ class _SmallBatchGuard:
             return False
         return True
 
+    def total(self) -> int:
+        """Samples dropped over all ranks (only the last batch of all can be small)."""
+        return int(distributed.all_reduce_sum(torch.tensor([float(self.n_dropped)], dtype=torch.float64)))
+
 
 class _EvalMode:
     """Context: models in eval mode on `device`, train/eval flags restored on exit."""
@@ -82,6 +95,11 @@ class _EvalMode:
 
 def _to(x, device: torch.device):
     return x.to(device, non_blocking=True) if isinstance(x, Tensor) else x
+
+
+def _rows(K: Tensor, rows: list[int]) -> Tensor:
+    """Rows of a Gram stack; the stack itself (no copy) when that is all of them in order."""
+    return K if rows == list(range(K.shape[0])) else K[rows]
 
 
 def compare_models(
@@ -112,27 +130,30 @@ def compare_models(
     entries_a = layer_names(names_a, timesteps(model_a), time)
     entries_b = layer_names(names_b, timesteps(model_b), time)
     one_pass = model_a is model_b and loader_b is None
+    same_names = one_pass and names_a == names_b  # a self-comparison: one Gram stack serves both sides
     acc = MinibatchCKA(len(entries_a), len(entries_b), keep_batches=n_boot > 0,
                        names_a=entries_a, names_b=entries_b)
-    union = names_a + [n for n in names_b if n not in names_a]  # one_pass: layers of both sides
+    union = names_a + [n for n in names_b if n not in names_a]  # the same model on both sides
     guard = _SmallBatchGuard()
 
-    with _EvalMode(model_a, model_b, device=device), torch.no_grad():
+    with _EvalMode(model_a, model_b, device=device), torch.no_grad(), \
+            LayerGrams(model_a, union if model_a is model_b else names_a, time) as grams_a, \
+            (nullcontext(grams_a) if model_a is model_b else LayerGrams(model_b, names_b, time)) as grams_b:
+        rows_a, rows_b = grams_a.rows(names_a), grams_b.rows(names_b)
         for batch, batch_b in _pairs(loader, loader_b):
             x = _to(_inputs(batch), device)
-            if one_pass:
-                got = extract_entries(model_a, x, union, time)
-                got_b = got
-            else:
-                got = extract_entries(model_a, x, names_a, time)
-                x_b = x if batch_b is None else _to(_inputs(batch_b), device)
-                got_b = extract_entries(model_b, x_b, names_b, time)
-            feats_a = [e for n in names_a for e in got[n]]  # La x [B, D]
-            feats_b = feats_a if (one_pass and names_a == names_b) else [e for n in names_b for e in got_b[n]]
-            if guard.keep(feats_a[0].shape[0]):
-                acc.update(feats_a, feats_b)
+            x_b = x if batch_b is None else _to(_inputs(batch_b), device)
+            n, n_b = sample_count(x), sample_count(x_b)
+            if n != n_b:
+                raise SuiteError(f"model a saw {n} samples and model b {n_b} in the same batch")
+            if guard.keep(n):
+                K = grams_a.run(x)  # [entries, n²]
+                Ka = _rows(K, rows_a)
+                Kb = None if same_names else _rows(K if one_pass else grams_b.run(x_b), rows_b)
+                acc.add(*batch_hsic(Ka, Kb), n)
             if progress is not None:
                 progress(1)
+    acc.all_reduce()
 
     ci_lo, ci_hi = acc.bootstrap_ci(n_boot) if n_boot > 0 else (None, None)
     return CKAResult(
@@ -140,7 +161,7 @@ def compare_models(
         n_samples=acc.n_samples, n_batches=acc.n_batches,
         hsic_ab=acc.hsic_ab, hsic_aa=acc.hsic_aa, hsic_bb=acc.hsic_bb,
         ci_lo=ci_lo, ci_hi=ci_hi, compare=compare, time=time,
-        config={"compare": compare, "time": time, "n_dropped": guard.n_dropped,
+        config={"compare": compare, "time": time, "n_dropped": guard.total(),
                 "n_boot": n_boot, "layers_a": names_a, "layers_b": names_b},
     )
 
@@ -181,14 +202,18 @@ def compare_time(
                          names_b=[f"{n}@{s}" for s in steps]) for n in names]
     guard = _SmallBatchGuard()
 
-    with _EvalMode(model, device=device), torch.no_grad():
+    with _EvalMode(model, device=device), torch.no_grad(), LayerGrams(model, names, "each") as grams:
         for batch, _ in _pairs(loader, None):
-            got = extract_entries(model, _to(_inputs(batch), device), names, "each")  # name -> T x [B, D]
-            if guard.keep(got[names[0]][0].shape[0]):
-                for name, acc in zip(names, accs):
-                    acc.update(got[name])  # self-comparison: Grams computed once
+            x = _to(_inputs(batch), device)
+            n = sample_count(x)
+            if guard.keep(n):
+                K = grams.run(x)  # [L*T, n²]: layer l's time steps are rows l*T .. l*T+T-1
+                for l, acc in enumerate(accs):
+                    acc.add(*batch_hsic(K[l * T : (l + 1) * T]), n)  # self-comparison
             if progress is not None:
                 progress(1)
+    for acc in accs:
+        acc.all_reduce()
 
     ci = [acc.bootstrap_ci(n_boot) for acc in accs] if n_boot > 0 else None
     return CKAResult(
@@ -201,6 +226,6 @@ def compare_time(
         ci_lo=torch.stack([c[0] for c in ci]) if ci else None,
         ci_hi=torch.stack([c[1] for c in ci]) if ci else None,
         compare="time", time="each",
-        config={"compare": "time", "time": "each", "timesteps": T, "n_dropped": guard.n_dropped,
+        config={"compare": "time", "time": "each", "timesteps": T, "n_dropped": guard.total(),
                 "n_boot": n_boot, "layers": names},
     )

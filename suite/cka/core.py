@@ -39,11 +39,13 @@ in float32 on raw Grams, and never removes its hooks.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
 from torch import Tensor
 
+from suite import distributed
 from suite.errors import SuiteError
 
 MIN_SAMPLES = 4  # the unbiased estimator divides by n(n-3) and (n-1)(n-2)
@@ -90,9 +92,29 @@ def u_centre(K: Tensor) -> Tensor:
     return Kt
 
 
+def u_gram(x: Tensor, name: str = "?") -> Tensor:
+    """One layer's U-centred linear Gram, flattened: x [n, ...] -> [n²] float64."""
+    return u_centre(gram(x, name)).flatten()
+
+
 def _u_grams(feats: Sequence[Tensor], names: Sequence[str]) -> Tensor:
     """Flattened U-centred linear Grams of every layer: L x [n, ...] -> [L, n²] float64."""
-    return torch.stack([u_centre(gram(x, name)).flatten() for x, name in zip(feats, names)])
+    return torch.stack([u_gram(x, name) for x, name in zip(feats, names)])
+
+
+def batch_hsic(Ka: Tensor, Kb: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Unbiased HSIC of one batch for every layer pair, from flattened U-centred Grams.
+
+    Ka [La, n²], Kb [Lb, n²] (None or Ka itself: a self-comparison, the self-HSIC computed
+    once) -> hsic_ab [La, Lb], hsic_aa [La], hsic_bb [Lb], float64 on the CPU.
+    """
+    n = math.isqrt(Ka.shape[1])
+    same = Kb is None or Kb is Ka
+    Kb = Ka if same else Kb
+    hsic_ab = (Ka @ Kb.T) / (n * (n - 3))  # [La, Lb]
+    hsic_aa = (Ka * Ka).sum(dim=1) / (n * (n - 3))  # [La]
+    hsic_bb = hsic_aa if same else (Kb * Kb).sum(dim=1) / (n * (n - 3))  # [Lb]
+    return hsic_ab.cpu(), hsic_aa.cpu(), hsic_bb.cpu()
 
 
 def _batch_size(feats: Sequence[Tensor], names: Sequence[str], side: str) -> int:
@@ -124,11 +146,11 @@ def _names(names: Sequence[str] | None, count: int, side: str) -> list[str]:
 class MinibatchCKA:
     """Accumulates unbiased HSIC over minibatches for La x Lb layer pairs.
 
-    update(feats_a, feats_b) adds one batch; compute() gives CKA [La, Lb] float64.
-    Sums (`sum_ab` [La, Lb], `sum_aa` [La], `sum_bb` [Lb]) add exactly, so `merge` and
-    `state_dict` support distributed and resumed runs; `hsic_ab`/`hsic_aa`/`hsic_bb` are the
-    per-batch means. With keep_batches=True the per-batch HSIC values are kept for
-    `bootstrap_ci`.
+    update(feats_a, feats_b) adds one batch (or `add` its HSIC values, see `batch_hsic`);
+    compute() gives CKA [La, Lb] float64. Sums (`sum_ab` [La, Lb], `sum_aa` [La], `sum_bb`
+    [Lb]) add exactly, so `all_reduce` (torchrun), `merge` and `state_dict` (resumed runs)
+    combine partial runs; `hsic_ab`/`hsic_aa`/`hsic_bb` are the per-batch means. With
+    keep_batches=True the per-batch HSIC values are kept for `bootstrap_ci`.
     """
 
     def __init__(
@@ -166,12 +188,14 @@ class MinibatchCKA:
             raise SuiteError(f"model a saw {n} samples and model b {n_b} in the same batch")
 
         Ka = _u_grams(feats_a, self.names_a)  # [La, n²]
-        Kb = Ka if same else _u_grams(feats_b, self.names_b)  # [Lb, n²]
-        hsic_ab = (Ka @ Kb.T) / (n * (n - 3))  # [La, Lb]
-        hsic_aa = (Ka * Ka).sum(dim=1) / (n * (n - 3))  # [La]
-        hsic_bb = hsic_aa if same else (Kb * Kb).sum(dim=1) / (n * (n - 3))  # [Lb]
+        Kb = None if same else _u_grams(feats_b, self.names_b)  # [Lb, n²]
+        self.add(*batch_hsic(Ka, Kb), n)
 
-        hsic_ab, hsic_aa, hsic_bb = hsic_ab.cpu(), hsic_aa.cpu(), hsic_bb.cpu()
+    def add(self, hsic_ab: Tensor, hsic_aa: Tensor, hsic_bb: Tensor, n: int) -> None:
+        """Add one batch of n samples given its HSIC values (`batch_hsic`): the one accumulation step."""
+        if hsic_ab.shape != (self.n_layers_a, self.n_layers_b):
+            raise SuiteError(f"HSIC of {tuple(hsic_ab.shape)} layer pairs for an accumulator of "
+                             f"{self.n_layers_a} x {self.n_layers_b}")
         self.sum_ab += hsic_ab
         self.sum_aa += hsic_aa
         self.sum_bb += hsic_bb
@@ -211,26 +235,27 @@ class MinibatchCKA:
         return self
 
     def all_reduce(self) -> None:
-        """Sum the accumulators across torch.distributed ranks (no-op when not launched)."""
-        import torch.distributed as dist
+        """Sum the accumulators over the torchrun processes; nothing to do in one process.
 
-        if not (dist.is_available() and dist.is_initialized()):
+        Each process has accumulated its share of the batches (contiguous blocks in rank
+        order, `distributed.shard`); afterwards every process holds the float64 sums over all
+        batches, the single-process sums up to the order of additions. With keep_batches the
+        per-batch HSIC values are gathered too, in rank order, which is batch order, so
+        `bootstrap_ci` resamples exactly the batches of a one-process run.
+        """
+        if distributed.world_size() == 1:
             return
-        if self.keep_batches:
-            raise SuiteError("bootstrap intervals are not supported across processes")
-        flat = torch.cat([
+        La, Lb = self.n_layers_a, self.n_layers_b
+        flat = distributed.all_reduce_sum(torch.cat([
             self.sum_ab.flatten(), self.sum_aa, self.sum_bb,
             torch.tensor([self.n_samples, self.n_batches], dtype=torch.float64),
-        ])
-        if dist.get_backend() == "nccl":
-            flat = flat.cuda()
-        dist.all_reduce(flat)
-        flat = flat.cpu()
-        La, Lb = self.n_layers_a, self.n_layers_b
+        ]))
         self.sum_ab = flat[: La * Lb].view(La, Lb).clone()
         self.sum_aa = flat[La * Lb : La * Lb + La].clone()
         self.sum_bb = flat[La * Lb + La : La * Lb + La + Lb].clone()
         self.n_samples, self.n_batches = int(flat[-2]), int(flat[-1])
+        if self.keep_batches:
+            self.batches = [b for share in distributed.all_gather_objects(self.batches) for b in share]
 
     def state_dict(self) -> dict:
         return {

@@ -1,6 +1,11 @@
 """CKA runs from checkpoints: build the loaders, run one comparison, save it to reports/.
 
 This is what `suite cka` calls; each comparison itself lives in suite.cka.compare.
+
+Under torchrun (`torchrun --nproc_per_node N -m suite cka ...`) every process loads the
+models and takes a contiguous block of whole batches (`data.loaders.shard_loader`); the
+HSIC sums are added over the processes, so the result is that of one process over all the
+batches. Rank 0 writes the result file and shows progress; the others write nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from pathlib import Path
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from suite import distributed
 from suite.checkpoint import Checkpoint, load_model
 from suite.cka.compare import compare_layers, compare_models, compare_time
 from suite.cka.core import MIN_SAMPLES
@@ -18,7 +24,7 @@ from suite.cka.features import check_time_mode
 from suite.results.cka import CKAResult
 from suite.config import select_device
 from suite.data import DataSpec, get_dataset_info, resolve_spec
-from suite.data.loaders import eval_loader, subset_indices
+from suite.data.loaders import eval_loader, shard_loader, subset_indices
 from suite.data.paired import NAME_PAIRS, load_paired
 from suite.errors import SuiteError
 from suite.progress import progress_bar
@@ -134,38 +140,43 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
         raise SuiteError("--compare models needs --model2 (the second checkpoint)")
     ensure_out_dir(out)
     dev = select_device(device)
-    model_a, ckpt_a = load_model(model, dev)
-    model_b, ckpt_b = load_model(model2, dev) if model2 is not None else (model_a, ckpt_a)
-    config = {"compare": compare, "model": str(model), "model_config": ckpt_a.model_config.to_dict(),
-              "split": split, "samples": samples, "batch_size": batch_size, "seed": seed, "layers": layers}
-    if model2 is not None:
-        config.update(model2=str(model2), model2_config=ckpt_b.model_config.to_dict())
-    loader_b = None
-    if compare == "static-event":
-        loader, loader_b = paired_loaders(ckpt_a, ckpt_b if model2 is not None else None, data_root, split,
-                                          samples, batch_size, seed)
-        config.update(data_spec=ckpt_a.data_spec.to_dict(), event_input="frames" if model2 else "event-count image")
-    else:
-        spec = ckpt_a.data_spec_for(dataset)
-        loader = eval_loader(spec, data_root, split, samples, batch_size, seed)
-        config.update(data_spec=spec.to_dict())
-
-    with progress_bar(show_progress) as bar:
-        task = bar.add_task(f"cka {compare}", total=len(loader), info="")
-        advance = lambda n: bar.update(task, advance=n)  # noqa: E731
-        common = dict(device=dev, progress=advance, n_boot=n_boot)
-        if compare == "time":
-            result = compare_time(model_a, loader, layers, **common)
-        elif compare == "layers":
-            result = compare_layers(model_a, loader, layers, time=time, **common)
+    with distributed.session(dev):
+        model_a, ckpt_a = load_model(model, dev)
+        model_b, ckpt_b = load_model(model2, dev) if model2 is not None else (model_a, ckpt_a)
+        config = {"compare": compare, "model": str(model), "model_config": ckpt_a.model_config.to_dict(),
+                  "split": split, "samples": samples, "batch_size": batch_size, "seed": seed, "layers": layers}
+        if model2 is not None:
+            config.update(model2=str(model2), model2_config=ckpt_b.model_config.to_dict())
+        loader_b = None
+        if compare == "static-event":
+            loader, loader_b = paired_loaders(ckpt_a, ckpt_b if model2 is not None else None, data_root, split,
+                                              samples, batch_size, seed)
+            config.update(data_spec=ckpt_a.data_spec.to_dict(),
+                          event_input="frames" if model2 else "event-count image")
+            loader_b = shard_loader(loader_b)
         else:
-            result = compare_models(model_a, model_b, loader, layers, layers, time=time, loader_b=loader_b,
-                                    compare=compare, **common)
-    two = model2 is not None
-    label_a = Path(model).stem
-    label_b = Path(model2).stem if two else label_a
-    stem = name or f"cka-{compare}-{label_a}" + (f"-vs-{label_b}" if two else "")
-    path = result.save(Path(out) / f"{stem}.h5", config)
+            spec = ckpt_a.data_spec_for(dataset)
+            loader = eval_loader(spec, data_root, split, samples, batch_size, seed)
+            config.update(data_spec=spec.to_dict())
+        loader = shard_loader(loader)
+        config["processes"] = distributed.world_size()
+
+        with progress_bar(show_progress and distributed.is_main()) as bar:
+            task = bar.add_task(f"cka {compare}", total=len(loader), info="")
+            advance = lambda n: bar.update(task, advance=n)  # noqa: E731
+            common = dict(device=dev, progress=advance, n_boot=n_boot)
+            if compare == "time":
+                result = compare_time(model_a, loader, layers, **common)
+            elif compare == "layers":
+                result = compare_layers(model_a, loader, layers, time=time, **common)
+            else:
+                result = compare_models(model_a, model_b, loader, layers, layers, time=time, loader_b=loader_b,
+                                        compare=compare, **common)
+        two = model2 is not None
+        label_a = Path(model).stem
+        label_b = Path(model2).stem if two else label_a
+        stem = name or f"cka-{compare}-{label_a}" + (f"-vs-{label_b}" if two else "")
+        path = distributed.broadcast_from_main(lambda: result.save(Path(out) / f"{stem}.h5", config))
     return CKARun(result, path, label_a, label_b)
 
 
@@ -188,23 +199,27 @@ def run_clean_adv(*, attack: Path, model: Path | None = None, other_model: bool 
     model = Path(model) if model is not None else Path(store.config.get("checkpoint", ""))
     ensure_out_dir(out)
     dev = select_device(device)
-    net, ckpt = load_model(model, dev)
-    if not other_model:
-        check_model(store, ckpt.model_config)
-    check_data(store, ckpt.data_spec)
-    clean = store.clean if store.clean is not None else rebuild_clean(store, data_root)
-    n_batches = -(-store.n_samples // batch_size) * len(store.for_method(method or store.methods[0]))
-    with progress_bar(show_progress) as bar:
-        task = bar.add_task("cka clean adv", total=n_batches, info="")
-        results = clean_vs_adv(net, store, layers=layers, time=time, batch_size=batch_size, device=dev,
-                               method=method, clean=clean, n_boot=n_boot,
-                               progress=lambda n: bar.update(task, advance=n))
-    label = Path(model).stem
-    base = name or f"cka-clean-adv-{Path(attack).stem}" + (f"-on-{label}" if other_model else "")
-    config = {"compare": "clean-adv", "attack": str(attack), "model": str(model),
-              "model_config": ckpt.model_config.to_dict(), "batch_size": batch_size, "layers": layers}
-    runs = []
-    for eps, result in results.items():
-        stem = f"{base}-{result.config['method']}-eps{format_eps(eps).replace('/', '_')}"
-        runs.append(CKARun(result, result.save(Path(out) / f"{stem}.h5", config), label, label))
+    with distributed.session(dev):
+        net, ckpt = load_model(model, dev)
+        if not other_model:
+            check_model(store, ckpt.model_config)
+        check_data(store, ckpt.data_spec)
+        clean = store.clean if store.clean is not None else rebuild_clean(store, data_root)
+        n_batches = len(distributed.shard(range(0, store.n_samples, batch_size))) \
+            * len(store.for_method(method or store.methods[0]))
+        with progress_bar(show_progress and distributed.is_main()) as bar:
+            task = bar.add_task("cka clean adv", total=n_batches, info="")
+            results = clean_vs_adv(net, store, layers=layers, time=time, batch_size=batch_size, device=dev,
+                                   method=method, clean=clean, n_boot=n_boot,
+                                   progress=lambda n: bar.update(task, advance=n))
+        label = Path(model).stem
+        base = name or f"cka-clean-adv-{Path(attack).stem}" + (f"-on-{label}" if other_model else "")
+        config = {"compare": "clean-adv", "attack": str(attack), "model": str(model),
+                  "model_config": ckpt.model_config.to_dict(), "batch_size": batch_size, "layers": layers,
+                  "processes": distributed.world_size()}
+        runs = []
+        for eps, result in results.items():
+            stem = f"{base}-{result.config['method']}-eps{format_eps(eps).replace('/', '_')}"
+            path = distributed.broadcast_from_main(lambda: result.save(Path(out) / f"{stem}.h5", config))
+            runs.append(CKARun(result, path, label, label))
     return runs

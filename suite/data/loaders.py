@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, SequentialSampler, Subset
 
+from suite import distributed
 from suite.data.registry import DataSpec, load_dataset
 from suite.data.static import IndexedDataset
 from suite.errors import SuiteError
@@ -35,3 +36,19 @@ def eval_loader(spec: DataSpec, root: str | Path, split: str = "test", samples: 
     dataset = load_dataset(spec, root, split)
     return DataLoader(indexed_subset(dataset, subset_indices(len(dataset), samples, seed)),
                       batch_size=batch_size, shuffle=False)
+
+
+def shard_loader(loader: DataLoader) -> DataLoader:
+    """This process's batches of an ordered loader under torchrun (the loader itself in one
+    process): a contiguous block of whole batches (`distributed.shard`), each batch exactly
+    the one a single process would see, so the processes together see every batch once."""
+    if distributed.world_size() == 1:
+        return loader
+    if not isinstance(loader.sampler, SequentialSampler) or loader.batch_size is None or loader.drop_last:
+        raise SuiteError("only an ordered loader with a fixed batch size and no drop_last can be shared "
+                         "between processes")
+    size, n = loader.batch_size, len(loader.dataset)
+    mine = [i for start in distributed.shard(range(0, n, size)) for i in range(start, min(start + size, n))]
+    return DataLoader(Subset(loader.dataset, mine), batch_size=size, shuffle=False,
+                      num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+                      pin_memory=loader.pin_memory)
