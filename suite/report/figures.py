@@ -51,11 +51,13 @@ def _save(fig, path: Path) -> Path:
 
 
 def robustness_figure(rows: list[dict], path: str | Path, title: str = "robustness") -> Path:
-    """Robust accuracy against eps, one line per (method, grad)."""
+    """Robust accuracy against eps, one line per (model, method, grad); rows of several stores
+    share the axes when each row names its `model` (e.g. "SNN", "ANN")."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for key in dict.fromkeys((r["method"], r["grad"]) for r in rows):
-        pts = [r for r in rows if (r["method"], r["grad"]) == key]
-        ax.plot([r["eps"] * 255 for r in pts], [r["robust_acc"] for r in pts], marker="o", label=" ".join(key))
+    for key in dict.fromkeys((r.get("model", ""), r["method"], r["grad"]) for r in rows):
+        pts = [r for r in rows if (r.get("model", ""), r["method"], r["grad"]) == key]
+        label = " ".join(k for k in key if k)
+        ax.plot([r["eps"] * 255 for r in pts], [r["robust_acc"] for r in pts], marker="o", label=label)
     ax.set_xlabel("eps (x 1/255)")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)
@@ -77,6 +79,34 @@ def clean_adv_figure(runs, path: str | Path | None = None, title: str = "clean v
         ax.plot(range(len(names)), values, marker="o", label=f"eps {run.result.config.get('eps_label', '?')}")
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     ax.set_ylabel("CKA(clean, adversarial)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, Path(path))
+
+
+def diagonal_figure(results: dict[str, CKAResult], path: str | Path, title: str = "CKA diagonal") -> Path:
+    """CKA of each layer with the same layer of the other side (the heatmap's diagonal), one line
+    per result: SNN vs ANN across depths or widths, with and without residual connections,
+    static vs event. Results with different layers share a relative-depth axis (0 to 1)."""
+    diagonals = {}
+    for label, result in results.items():
+        names = [n for n in result.layers_a if n in result.layers_b]
+        diagonals[label] = (names, [float(result.matrix[result.layers_a.index(n), result.layers_b.index(n)])
+                                    for n in names])
+    same = len({tuple(names) for names, _ in diagonals.values()}) == 1
+    longest = max(len(names) for names, _ in diagonals.values())
+    fig, ax = plt.subplots(figsize=(max(5, 0.35 * longest + 2), 3.5))
+    for label, (names, values) in diagonals.items():
+        xs = range(len(names)) if same else [i / max(len(names) - 1, 1) for i in range(len(names))]
+        ax.plot(list(xs), values, marker="o", markersize=3, label=label)
+    if same:
+        names = next(iter(diagonals.values()))[0]
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    else:
+        ax.set_xlabel("relative depth (first layer 0, last layer 1)")
+    ax.set_ylabel("CKA (same layer)")
     ax.set_ylim(-0.05, 1.05)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
