@@ -274,6 +274,44 @@ def attack_cmd(
     console.print(f"store: {run.path}\nfigure: {show_attack(run, model.stem)}")
 
 
+@command(name="experiment")
+def experiment_cmd(
+    recipe: str = typer.Argument(..., help="A shipped recipe (width-depth, residual, temporal, event, adversarial, "
+                                 "all) or a recipe file (.toml)."),
+    models: Path = typer.Option(Path("runs"), "--models", help="Checkpoints to reuse when their model, data and "
+                                "training config match; new ones are trained into this folder."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default reports/experiments/NAME)."),
+    dataset: Optional[str] = typer.Option(None, help="Override the recipe's static dataset (e.g. cifar10)."),
+    arch: Optional[str] = typer.Option(None, help="Override the recipe's (base) architecture."),
+    epochs: Optional[int] = typer.Option(None, help="Override the training epochs."),
+    timesteps: Optional[str] = typer.Option(None, help="Override T (temporal: a list such as 2,4,8)."),
+    width: Optional[float] = typer.Option(None, help="Override the (base) width multiplier."),
+    show: bool = typer.Option(False, "--show", help="Print the recipe as TOML (to copy and edit) and exit."),
+    device: str = DEVICE,
+    data_root: Path = DATA_ROOT,
+) -> None:
+    """Run one of the paper's analyses end to end: train or reuse models, run attacks and CKA,
+    write results, figures and OUT/experiment-NAME.json, and print each finding next to the
+    paper's claim. An interrupted experiment resumes where it stopped."""
+    from suite.experiments import load_recipe, run_experiment
+    from suite.experiments.recipe import parse_timesteps, recipe_source
+
+    if show:
+        typer.echo(recipe_source(recipe)[0], nl=False)
+        return
+    overrides = {k: v for k, v in dict(dataset=dataset, arch=arch, epochs=epochs, width=width).items() if v is not None}
+    if timesteps is not None:
+        overrides["timesteps"] = parse_timesteps(timesteps)
+    loaded = load_recipe(recipe, overrides)
+    run = run_experiment(loaded, out=out, models=models, device=device, data_root=data_root,
+                         log=lambda line: console.print(line, markup=False, soft_wrap=True))
+    console.print(f"findings of {run.experiment.recipe}:", markup=False)
+    for finding in run.experiment.findings:
+        console.print(f"- {finding.sentence}", markup=False, soft_wrap=True)
+    console.print(f"findings file: {run.path}", markup=False, soft_wrap=True)
+    console.print(f"done in {run.seconds:.0f} s; {len(run.trained)} model(s) trained", markup=False)
+
+
 @command(name="report")
 def report_cmd(
     file: Path = typer.Argument(..., help="A CKA result (.h5) written by `suite cka`."),

@@ -28,7 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from suite.attacks.run import METHODS, parse_alpha, parse_eps
+from suite.attacks.config import AttackConfig, parse_alpha, parse_eps
+from suite.attacks.methods import METHODS
 from suite.cka.jobs import event_partner
 from suite.data import get_dataset_info
 from suite.errors import SuiteError
@@ -115,20 +116,23 @@ def recipe_text(name: str) -> str:
     return (resources.files("suite.experiments") / "recipes" / f"{name}.toml").read_text(encoding="utf-8")
 
 
+def recipe_source(name_or_file: str | Path) -> tuple[str, str]:
+    """The TOML text of a recipe and where it came from: a shipped name or a .toml file."""
+    text_name = str(name_or_file)
+    if not (text_name.endswith(".toml") or Path(text_name).is_file()):
+        return recipe_text(text_name), f"{text_name} (shipped)"
+    path = Path(text_name)
+    if not path.is_file():
+        raise SuiteError(f"recipe file not found: {path}")
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"cannot read recipe {path}: {exc}") from None
+
+
 def load_recipe(name_or_file: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
     """Read, override and validate a recipe: a shipped name or a path to a .toml file."""
-    text_name = str(name_or_file)
-    if text_name.endswith(".toml") or Path(text_name).is_file():
-        path = Path(text_name)
-        if not path.is_file():
-            raise SuiteError(f"recipe file not found: {path}")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SuiteError(f"cannot read recipe {path}: {exc}") from None
-        origin = str(path)
-    else:
-        text, origin = recipe_text(text_name), f"{text_name} (shipped)"
+    text, origin = recipe_source(name_or_file)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -203,6 +207,17 @@ def parse_recipe(raw: dict[str, Any], origin: str, overrides: dict[str, Any] | N
     if len(set(keys)) != len(keys):
         raise SuiteError(f"{where}: two findings share a key")
     return Recipe(kind, name, description, settings, findings, [], origin)
+
+
+def parse_timesteps(text: str) -> list[int]:
+    """--timesteps "2,4,8" -> [2, 4, 8] (positive whole numbers)."""
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise SuiteError(f"--timesteps {text!r} is not a whole number or a list like 2,4,8") from None
+    if not values or min(values) < 1:
+        raise SuiteError(f"--timesteps {text!r} must list positive whole numbers")
+    return values
 
 
 def _allowed(section: str, key: str | None, kind: str) -> bool:
@@ -304,12 +319,18 @@ def _check_settings(settings: dict, kind: str, where: str) -> None:
             if m not in METHODS:
                 raise SuiteError(f"{where}: [attack] methods: unknown method {m!r}; choose from {', '.join(METHODS)}")
         try:
-            parse_eps(",".join(str(e) for e in attack["eps"]))
-            parse_alpha(str(attack["alpha"]))
+            attack_config(attack, seed=train["seed"])
         except SuiteError as exc:
             raise SuiteError(f"{where}: [attack] {exc}") from None
         for key in ("steps", "samples", "batch_size"):
             _positive(where, f"[attack] {key}", attack[key], minimum=1)
+
+
+def attack_config(attack: dict[str, Any], seed: int) -> AttackConfig:
+    """The AttackConfig of an [attack] section (eps and alpha parsed from their text), BPTT for SNNs."""
+    return AttackConfig(methods=tuple(attack["methods"]), eps=parse_eps(",".join(attack["eps"])),
+                        alpha=parse_alpha(attack["alpha"]), steps=attack["steps"], samples=attack["samples"],
+                        batch_size=attack["batch_size"], grad="bptt", seed=seed)
 
 
 def _dataset(where: str, key: str, name: str):

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from suite.attacks.jobs import run_attack
-from suite.attacks.run import AttackConfig
 from suite.cka.jobs import CKARun, run_cka, run_clean_adv
 from suite.config import select_device
 from suite.experiments import measures
 from suite.experiments.findings import make_finding
-from suite.experiments.recipe import FindingSpec, Recipe, load_recipe
+from suite.experiments.recipe import FindingSpec, Recipe, attack_config, load_recipe
 from suite.experiments.steps import Workspace
 from suite.models.resnet import DEPTHS
 from suite.report.figures import (clean_adv_figure, cka_figure, diagonal_figure, robustness_figure)
@@ -117,8 +116,16 @@ def _cka(recipe: Recipe, ws: Workspace, step_id: str, compare: str, model: Path,
 
     (path,) = ws.step(step_id, [model] + ([model2] if model2 else []), params, run)
     ws.add("results", path)
-    ws.add("figures", cka_figure(CKAResult.load(path), path.with_suffix(".png"), title or f"CKA {step_id}"))
+    png = path.with_suffix(".png")
+    if not _up_to_date(png, path):
+        cka_figure(CKAResult.load(path), png, title or f"CKA {step_id}")
+    ws.add("figures", png)
     return path
+
+
+def _up_to_date(figure: Path, *sources: Path) -> bool:
+    """A figure newer than every file it shows need not be drawn again (a resumed run)."""
+    return figure.is_file() and all(figure.stat().st_mtime_ns >= s.stat().st_mtime_ns for s in sources)
 
 
 def _block_layers(arch: str) -> tuple[str, int]:
@@ -229,9 +236,7 @@ def event(recipe: Recipe, ws: Workspace) -> list[Finding]:
 def adversarial(recipe: Recipe, ws: Workspace) -> list[Finding]:
     """PGD/FGSM over several eps on the SNN (BPTT) and the ANN; clean-vs-adversarial CKA."""
     attack, cka = recipe.section("attack"), recipe.section("cka")
-    config = AttackConfig(methods=",".join(attack["methods"]), eps=",".join(attack["eps"]), alpha=attack["alpha"],
-                          steps=attack["steps"], samples=attack["samples"], batch_size=attack["batch_size"],
-                          grad="bptt", seed=recipe.section("train")["seed"])
+    config = attack_config(attack, seed=recipe.section("train")["seed"])
     method = "pgd" if "pgd" in config.methods else config.methods[0]
     stores, runs, rows = {}, {}, []
     for label in ("SNN", "ANN"):

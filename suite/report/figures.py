@@ -107,7 +107,8 @@ def diagonal_figure(results: dict[str, CKAResult], path: str | Path, title: str 
     else:
         ax.set_xlabel("relative depth (first layer 0, last layer 1)")
     ax.set_ylabel("CKA (same layer)")
-    ax.set_ylim(-0.05, 1.05)
+    lowest = min((v for _, values in diagonals.values() for v in values if v == v), default=0.0)
+    ax.set_ylim(min(-0.05, lowest - 0.05), 1.05)  # the unbiased estimator can go below 0
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)

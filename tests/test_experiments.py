@@ -1,0 +1,297 @@
+"""`suite experiment`: recipes checked key by key, checkpoints and steps reused, findings
+measured from the result files."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+
+import pytest
+import torch
+
+from suite.errors import SuiteError
+from suite.experiments import load_recipe, recipe_names, run_experiment
+from suite.experiments import runner as runner_module
+from suite.experiments import steps as steps_module
+from suite.experiments.findings import verdict
+from suite.experiments.measures import diagonal_series, periodicity, time_first_vs_last
+from suite.experiments.recipe import parse_recipe
+from suite.results.cka import CKAResult
+from suite.results.experiment import read_experiment
+from tests.conftest import cli
+from tests.helpers import make_checkpoint
+from tests.test_cli_train import assert_one_line_error
+
+SHIPPED = ("width-depth", "residual", "temporal", "event", "adversarial", "all")
+
+
+def tiny_temporal(**changes):
+    """A temporal recipe small enough for a test: ResNet-20 at width 0.25 on 8x8 digits, T=2,
+    one epoch, CKA on 16 samples."""
+    raw = {"recipe": "temporal", "name": "tiny",
+           "data": {"dataset": "digits", "size": 8},
+           "train": {"arch": "resnet20", "width": 0.25, "timesteps": [2], "epochs": 1},
+           "cka": {"samples": 16, "batch_size": 8},
+           "finding": [{"key": "deeper", "measure": "time-first-vs-last", "claim": "reports that deeper layers change more",
+                        "source": "abstract", "rule": "below", "margin": 0.05}]}
+    for key, value in changes.items():
+        raw[key] = value
+    return parse_recipe(raw, "tiny test recipe")
+
+
+# ----------------------------------------------------------------------------- recipes
+def test_every_recipe_of_the_issue_is_shipped_and_valid():
+    assert set(SHIPPED) <= set(recipe_names())
+    for name in SHIPPED:
+        recipe = load_recipe(name)
+        assert recipe.kind == name
+        assert recipe.recipes if name == "all" else recipe.findings
+
+
+def test_all_runs_every_other_recipe():
+    assert set(load_recipe("all").recipes) == set(SHIPPED) - {"all"}
+
+
+@pytest.mark.parametrize("toml, needle", [
+    ('recipe = "temporal"\ncolour = "red"\n', "unknown key 'colour'"),
+    ('recipe = "temporal"\n[train]\nepoch = 3\n', "unknown key [train] epoch"),
+    ('recipe = "temporal"\n[train]\narch = "resnet21"\n', "architecture 'resnet21' is unknown"),
+    ('recipe = "temporal"\n[train]\nepochs = "many"\n', "[train] epochs = 'many' should be a whole number"),
+    ('recipe = "temporal"\n[train]\nepochs = 0\n', "[train] epochs must be at least 1"),
+    ('recipe = "temporal"\n[data]\ndataset = "imagenet"\n', "unknown dataset"),
+    ('recipe = "temporal"\n[data]\ndataset = "digits-dvs"\n', "is event data"),
+    ('recipe = "sideways"\n', "recipe = 'sideways' is not one of"),
+    ('recipe = "temporal"\n[grid]\nwidths = [1.0]\n', "section [grid] does not apply"),
+    ('recipe = "residual"\n[train]\narch = "vgg11"\n', "needs ResNet"),
+    ('recipe = "adversarial"\n[attack]\neps = ["8/0"]\n', "divides by zero"),
+    ('recipe = "adversarial"\n[attack]\nmethods = ["cw"]\n', "unknown method 'cw'"),
+    ('recipe = "temporal"\n[[finding]]\nkey = "k"\nmeasure = "checkerboard"\nclaim = "c"\nsource = "s"\nrule = "none"\n',
+     "measure 'checkerboard' is not one of recipe 'temporal'"),
+    ('recipe = "temporal"\n[[finding]]\nkey = "k"\nmeasure = "time-first-vs-last"\nclaim = "c"\nsource = "s"\n'
+     'rule = "maybe"\n', "rule 'maybe' is not one of"),
+    ('recipe = "temporal"\n[[finding]]\nkey = "k"\nmeasure = "time-first-vs-last"\nclaim = "c"\nsource = "s"\n'
+     'rule = "above"\n', "needs a margin"),
+    ('recipe = "temporal"\n[train\n', "not valid TOML"),
+])
+def test_bad_recipe_is_one_error_line_and_exit_2(runner, tmp_path, toml, needle):
+    path = tmp_path / "mine.toml"
+    path.write_text(toml)
+    with pytest.raises(SuiteError) as err:
+        load_recipe(path)
+    assert needle in str(err.value) and str(path) in str(err.value)
+    code, out = cli(runner, "experiment", path, "--models", tmp_path / "runs", "--out", tmp_path / "out")
+    assert_one_line_error(code, out, "error:", needle)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()
+
+
+def test_unknown_experiment_name_lists_the_recipes(runner):
+    code, out = cli(runner, "experiment", "widths")
+    assert_one_line_error(code, out, "unknown experiment 'widths'", "temporal")
+
+
+def test_show_prints_a_recipe_that_loads_back(runner, tmp_path):
+    code, out = cli(runner, "experiment", "residual", "--show")
+    assert code == 0, out
+    (tmp_path / "copy.toml").write_text(out.replace('name = "residual"', 'name = "my-residual"'))
+    assert load_recipe(tmp_path / "copy.toml").name == "my-residual"
+
+
+def test_overrides_take_a_recipe_to_other_settings():
+    recipe = load_recipe("event", {"dataset": "caltech101", "arch": "resnet38", "epochs": 3, "width": 1.0,
+                                   "timesteps": [8]})
+    assert recipe.section("data")["event_dataset"] == "ncaltech101"
+    assert recipe.section("train")["arch"] == "resnet38"
+    assert (recipe.section("train")["epochs"], recipe.section("train")["width"]) == (3, 1.0)
+    assert recipe.section("train")["timesteps"] == 8
+    assert load_recipe("temporal", {"timesteps": [2, 16]}).section("train")["timesteps"] == [2, 16]
+    with pytest.raises(SuiteError, match="one value"):
+        load_recipe("residual", {"timesteps": [2, 4]})
+
+
+def test_bad_timesteps_option_is_one_error_line(runner):
+    code, out = cli(runner, "experiment", "temporal", "--timesteps", "2,x")
+    assert_one_line_error(code, out, "--timesteps '2,x'")
+
+
+# ----------------------------------------------------------------------------- verdicts and measures
+@pytest.mark.parametrize("rule, d, expected", [
+    ("above", 0.06, "agrees"), ("above", -0.06, "disagrees"), ("above", 0.05, "inconclusive"),
+    ("above", -0.05, "inconclusive"), ("below", -0.06, "agrees"), ("below", 0.06, "disagrees"),
+    ("below", 0.0, "inconclusive"), ("none", -0.9, "inconclusive"), ("above", None, "inconclusive"),
+])
+def test_verdict_rules(rule, d, expected):
+    assert verdict(rule, d, 0.05) == expected
+
+
+def time_result(first_off: float, last_off: float, T: int = 3) -> CKAResult:
+    """A time comparison over layers conv1, layer1.0, layer3.2 whose off-diagonal entries are
+    the given values (diagonal 1)."""
+    mats = []
+    for off in (0.2, first_off, last_off):
+        m = torch.full((T, T), off, dtype=torch.float64)
+        m.fill_diagonal_(1.0)
+        mats.append(m)
+    matrix = torch.stack(mats)
+    names = ["conv1", "layer1.0", "layer3.2"]
+    return CKAResult(matrix=matrix, layers_a=names, layers_b=names, n_samples=16, hsic_ab=matrix.clone(),
+                     hsic_aa=torch.ones(3, T), hsic_bb=torch.ones(3, T), compare="time", time="each")
+
+
+def test_temporal_finding_follows_the_result_file(tmp_path):
+    path = time_result(0.9, 0.5).save(tmp_path / "t.h5", command="test")
+    m = time_first_vs_last(path, 3)
+    assert m.values["first_block"] == pytest.approx(0.9) and m.values["last_block"] == pytest.approx(0.5)
+    assert m.d == pytest.approx(-0.4)
+    assert "layer1.0 0.90 vs last block layer3.2 0.50" in m.text
+    time_result(0.6, 0.95).save(path, command="test")  # same file, other numbers
+    m = time_first_vs_last(path, 3)
+    assert m.d == pytest.approx(0.35) and "0.60" in m.text and "0.95" in m.text
+
+
+def test_periodicity_contrast_on_a_hand_made_pattern(tmp_path):
+    # 8 layers, period 2: same place -> 0.9, one off -> 0.3 (diagonal 1).
+    # lag(2) = 0.9; lag(1) = lag(3) = 0.3; contrast = 0.9 - 0.3 = 0.6.
+    n = 8
+    m = torch.tensor([[1.0 if i == j else 0.9 if (i - j) % 2 == 0 else 0.3 for j in range(n)] for i in range(n)],
+                     dtype=torch.float64)
+    names = [f"l{i}" for i in range(n)]
+    path = CKAResult(matrix=m, layers_a=names, layers_b=names, n_samples=8, hsic_ab=m, hsic_aa=torch.ones(n),
+                     hsic_bb=torch.ones(n), compare="layers").save(tmp_path / "p.h5", command="test")
+    p = periodicity(path, 2)
+    assert (p["same_place"], p["one_off"], p["contrast"]) == pytest.approx((0.9, 0.3, 0.6))
+    # a smooth decay with distance (0.9 ** |i - j|) has no period: lag(2) is between lag(1) and lag(3)
+    smooth = torch.tensor([[0.9 ** abs(i - j) for j in range(n)] for i in range(n)], dtype=torch.float64)
+    CKAResult(matrix=smooth, layers_a=names, layers_b=names, n_samples=8, hsic_ab=smooth, hsic_aa=torch.ones(n),
+              hsic_bb=torch.ones(n), compare="layers").save(path, command="test")
+    # 0.81 - (0.9 + 0.729) / 2 = -0.0045
+    assert periodicity(path, 2)["contrast"] == pytest.approx(-0.0045)
+
+
+def test_diagonal_series_quotes_each_file(tmp_path):
+    names = ["conv1", "layer1.0", "layer2.0"]
+    paths = {}
+    for label, value in (("resnet20", 0.8), ("resnet38", 0.5)):
+        m = torch.full((3, 3), 0.1, dtype=torch.float64)
+        m.fill_diagonal_(value)
+        paths[label] = CKAResult(matrix=m, layers_a=names, layers_b=names, n_samples=8, hsic_ab=m,
+                                 hsic_aa=torch.ones(3), hsic_bb=torch.ones(3)).save(tmp_path / f"{label}.h5",
+                                                                                    command="test")
+    m = diagonal_series(paths, "depth", "width 0.5")
+    assert m.d == pytest.approx(-0.3)
+    assert "resnet20 0.80, resnet38 0.50" in m.text
+
+
+# ----------------------------------------------------------------------------- running recipes
+def test_matching_checkpoint_is_reused_and_findings_come_from_the_result_file(tmp_path, monkeypatch):
+    """A checkpoint with the recipe's model, data and training config is used as is (whatever
+    its name); a second run redoes no step; editing the result file changes the finding."""
+    models, out = tmp_path / "runs", tmp_path / "out"
+    ckpt = make_checkpoint(models / "someone-elses-name.pt", "snn", size=8, timesteps=2, width=0.25)
+    before = ckpt.stat().st_mtime_ns
+    monkeypatch.setattr(steps_module, "train_one", lambda *a, **k: pytest.fail("trained instead of reusing"))
+    first = run_experiment(tiny_temporal(), out=out, models=models, device="cpu", show_progress=False)
+    assert first.trained == [] and ckpt.stat().st_mtime_ns == before
+    written = read_experiment(first.path)
+    assert written.files["checkpoints"] == [ckpt]
+    result_path = out / "cka-time-someone-elses-name.h5"
+    (finding,) = written.findings
+    assert finding.key == "deeper-T2" and finding.files == [result_path]
+    assert written.files["results"] == [result_path] and result_path.with_suffix(".png") in written.files["figures"]
+    result = CKAResult.load(result_path)
+    blocks = [n for n in result.layers_a if n.startswith("layer") and n.count(".") == 1]
+    first_off = float(result.matrix[result.layers_a.index(blocks[0])][0, 1])  # T=2: the one pair t0, t1
+    assert finding.measured["first_block"] == pytest.approx(first_off, abs=1e-12)
+
+    monkeypatch.setattr(runner_module, "run_cka", lambda *a, **k: pytest.fail("CKA rerun"))
+    second = run_experiment(tiny_temporal(), out=out, models=models, device="cpu", show_progress=False)
+    assert [f.sentence for f in second.experiment.findings] == [finding.sentence]
+
+    # make the last block nearly static over time (0.97) and the first block changing (0.40):
+    # d = 0.97 - 0.40 = +0.57 > 0.05, so rule "below" disagrees
+    result.matrix[result.layers_a.index(blocks[0])] = torch.tensor([[1.0, 0.40], [0.40, 1.0]], dtype=torch.float64)
+    result.matrix[result.layers_a.index(blocks[-1])] = torch.tensor([[1.0, 0.97], [0.97, 1.0]], dtype=torch.float64)
+    result.save(result_path, command="edited by the test")
+    third = run_experiment(tiny_temporal(), out=out, models=models, device="cpu", show_progress=False)
+    (edited,) = third.experiment.findings
+    assert (edited.measured["first_block"], edited.measured["last_block"]) == pytest.approx((0.40, 0.97))
+    assert "layer1.0 0.40 vs last block layer3.2 0.97 (d = last - first = +0.57)" in edited.sentence
+    assert edited.verdict == "disagrees"
+
+
+def test_other_training_config_is_not_reused(tmp_path, monkeypatch):
+    models = tmp_path / "runs"
+    make_checkpoint(models / "digits-resnet20-snn-T2-w0.25-s0.pt", "snn", size=8, timesteps=2, width=0.25)
+    calls = []
+
+    def fake_train(settings, **kw):
+        calls.append((settings, kw))
+        raise SuiteError("stop here")
+
+    monkeypatch.setattr(steps_module, "train_one", fake_train)
+    with pytest.raises(SuiteError, match="stop here"):
+        run_experiment(tiny_temporal(train={"arch": "resnet20", "width": 0.25, "timesteps": [2], "epochs": 2}),
+                       out=tmp_path / "out", models=models, device="cpu", show_progress=False)
+    (settings, kw), = calls
+    assert settings.epochs == 2 and kw["resume"] is False
+    # the name is taken by the 1-epoch run, so the new one gets a plan hash, never overwriting it
+    assert re.fullmatch(r"digits-resnet20-snn-T2-w0\.25-s0-[0-9a-f]{8}", kw["name"]), kw["name"]
+
+
+def test_unfinished_checkpoint_of_the_same_plan_is_resumed(tmp_path, monkeypatch):
+    from suite.checkpoint import save_checkpoint
+    from suite.settings import TrainConfig
+    from suite.workflows import training_plan
+
+    recipe = tiny_temporal(train={"arch": "resnet20", "width": 0.25, "timesteps": [2], "epochs": 3})
+    spec, model_cfg, cfg = training_plan(runner_module._settings(recipe, kind="snn", timesteps=2))
+    assert cfg == TrainConfig(epochs=3)
+    from suite.models import build_model
+    save_checkpoint(tmp_path / "runs" / "half.pt", model_cfg, spec, asdict(cfg), 1, [],
+                    {"model": build_model(model_cfg).state_dict()})
+    calls = []
+
+    def fake_train(settings, **kw):
+        calls.append(kw)
+        raise SuiteError("stop here")
+
+    monkeypatch.setattr(steps_module, "train_one", fake_train)
+    with pytest.raises(SuiteError, match="stop here"):
+        run_experiment(recipe, out=tmp_path / "out", models=tmp_path / "runs", device="cpu", show_progress=False)
+    (kw,) = calls
+    assert kw["resume"] is True and kw["name"] == "half"
+
+
+@pytest.mark.slow
+def test_tiny_recipe_end_to_end_then_reused(tmp_path, monkeypatch):
+    """First run trains (one epoch) and measures; the second trains nothing (the checkpoint's
+    mtime is unchanged) and gives the same findings."""
+    models, out = tmp_path / "runs", tmp_path / "out"
+    first = run_experiment(tiny_temporal(), out=out, models=models, device="cpu", show_progress=False)
+    (ckpt,) = first.trained
+    assert ckpt == models / "digits-resnet20-snn-T2-w0.25-s0.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    written = read_experiment(first.path)
+    assert written.recipe == "tiny" and written.config["train"]["timesteps"] == [2]
+    assert [f.key for f in written.findings] == ["deeper-T2"]
+    monkeypatch.setattr(steps_module, "train_one", lambda *a, **k: pytest.fail("retrained"))
+    second = run_experiment(tiny_temporal(), out=out, models=models, device="cpu", show_progress=False)
+    assert second.trained == [] and ckpt.stat().st_mtime_ns == stamp
+    assert [f.sentence for f in second.experiment.findings] == [f.sentence for f in written.findings]
+
+
+def test_cli_prints_every_finding_sentence(runner, tmp_path):
+    models = tmp_path / "runs"
+    make_checkpoint(models / "snn.pt", "snn", size=8, timesteps=2, width=0.25)
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text('recipe = "temporal"\nname = "tiny"\n[data]\nsize = 8\n[train]\nwidth = 0.25\n'
+                      'timesteps = [2]\nepochs = 1\n[cka]\nsamples = 16\nbatch_size = 8\n'
+                      '[[finding]]\nkey = "k"\nmeasure = "time-first-vs-last"\nclaim = "reports x"\n'
+                      'source = "abstract"\nrule = "below"\nmargin = 0.05\n')
+    code, out = cli(runner, "experiment", recipe, "--models", models, "--out", tmp_path / "out", "--device", "cpu")
+    assert code == 0, out
+    written = read_experiment(tmp_path / "out" / "experiment-tiny.json")
+    assert written.findings
+    for finding in written.findings:
+        assert f"- {finding.sentence}" in out
+    assert json.loads((tmp_path / "out" / "experiment-tiny.json").read_text())["recipe"] == "tiny"
