@@ -290,9 +290,11 @@ def experiment_cmd(
     device: str = DEVICE,
     data_root: Path = DATA_ROOT,
 ) -> None:
-    """Run one of the paper's analyses end to end: train or reuse models, run attacks and CKA,
-    write results, figures and OUT/experiment-NAME.json, and print each finding next to the
-    paper's claim. An interrupted experiment resumes where it stopped."""
+    """Run one of the paper's analyses end to end.
+
+    Trains or reuses models, runs attacks and CKA, writes results, figures and
+    OUT/experiment-NAME.json, and prints each finding next to the paper's claim. An
+    interrupted experiment resumes where it stopped."""
     from suite.experiments import load_recipe, run_experiment
     from suite.experiments.recipe import parse_timesteps, recipe_source
 

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = [[], ["train"], ["demo"], ["cka"], ["attack"], ["report"], ["data"], ["data", "list"],
+COMMANDS = [[], ["train"], ["demo"], ["cka"], ["attack"], ["experiment"], ["report"], ["data"], ["data", "list"],
             ["data", "check"], ["data", "download"]]
 
 
