@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from suite.models.twin import ModelConfig, TwinNet, make_act
+from suite.models.twin import GlobalAvgPool, ModelConfig, TwinNet, make_act
 
 DEPTHS = {20: ("basic", 3), 38: ("basic", 6), 56: ("basic", 9), 110: ("basic", 18), 164: ("bottleneck", 18)}
 
@@ -85,7 +85,7 @@ class PreActResNet(TwinNet):
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages
         self.bn, self.act = nn.BatchNorm2d(cin), make_act(cfg)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = GlobalAvgPool()
         self.fc = nn.Linear(cin, cfg.num_classes)
 
     def representation_layers(self) -> list[str]:

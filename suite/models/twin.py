@@ -70,6 +70,15 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class GlobalAvgPool(nn.Module):
+    """Mean over height and width, [N, C, H, W] -> [N, C, 1, 1]. The same as
+    nn.AdaptiveAvgPool2d(1), whose CUDA backward has no deterministic implementation (so
+    `torch.use_deterministic_algorithms` refuses it); a mean's backward is deterministic."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3), keepdim=True)
+
+
 def make_act(cfg: ModelConfig) -> nn.Module:
     """The activation of a twin: ReLU for the ANN, a LIF layer for the SNN."""
     if cfg.kind == "ann":

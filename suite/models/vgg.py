@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from suite.models.twin import ModelConfig, TwinNet, make_act
+from suite.models.twin import GlobalAvgPool, ModelConfig, TwinNet, make_act
 
 CONFIGS = {
     11: [64, "P", 128, "P", 256, 256, "P", 512, 512, "P", 512, 512, "P"],
@@ -45,7 +45,7 @@ class VGG(TwinNet):
                 layers.append(ConvBNAct(cfg, cin, cout))
                 cin = cout
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = GlobalAvgPool()
         self.fc = nn.Linear(cin, cfg.num_classes)
 
     def representation_layers(self) -> list[str]:
