@@ -102,18 +102,30 @@ def train_cmd(
     out: Path = typer.Option(Path("runs"), help="Folder for the checkpoint."),
     name: Optional[str] = typer.Option(None, help="Checkpoint file name (default from the settings)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch."),
+    amp: bool = typer.Option(TRAIN.amp, "--amp/--no-amp", help="Mixed precision on CUDA (bfloat16 where supported)."),
+    sync_bn: bool = typer.Option(TRAIN.sync_bn, "--sync-bn", help="Under torchrun: BatchNorm statistics over all GPUs."),
+    deterministic: bool = typer.Option(TRAIN.deterministic, "--deterministic", help="Deterministic kernels, so a resumed "
+                                       "CUDA run ends with the same weights (slower)."),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Folder for TensorBoard logs: loss, "
+                                               "accuracy, learning rate, firing rates (needs tensorboard)."),
 ) -> None:
     """Train an SNN or its ANN twin.
 
-    Writes OUT/NAME.pt after every epoch; --resume continues from it."""
+    Writes OUT/NAME.pt after every epoch; --resume continues from it. Under torchrun
+    (`torchrun --nproc_per_node N -m suite train ...`) the processes train one model together:
+    --batch-size is the global batch, and rank 0 prints and writes."""
+    from suite import distributed
     from suite.settings import TrainSettings
     from suite.workflows import train_one
 
     settings = TrainSettings(dataset=dataset, arch=arch, kind=kind, timesteps=timesteps, width=width,
                              residual=not no_residual, surrogate=surrogate, tau=tau, threshold=threshold,
                              size=size, epochs=epochs, batch_size=batch_size, lr=lr, tet=tet, workers=workers,
-                             seed=seed)
-    result = train_one(settings, device=device, data_root=data_root, out=out, name=name, resume=resume)
+                             seed=seed, amp=amp, sync_bn=sync_bn, deterministic=deterministic)
+    result = train_one(settings, device=device, data_root=data_root, out=out, name=name, resume=resume,
+                       tensorboard=tensorboard)
+    if not distributed.is_main():
+        return
     table = Table(title=f"training: {result.checkpoint.name}")
     for col in ("epoch", "train loss", "train acc", "test acc", "lr"):
         table.add_column(col, justify="right")
@@ -259,10 +271,12 @@ def attack_cmd(
 ) -> None:
     """Attack a model with FGSM/PGD; print robust accuracy.
 
-    Runs torchattacks and writes an adversarial store (HDF5) and its robustness curve.
+    Runs torchattacks and writes an adversarial store (HDF5) and its robustness curve. Under
+    torchrun the processes share the batches; rank 0 writes the store and prints.
 
     Sanity checks always run: perturbations within eps and inputs in [0, 1]; robust accuracy
     not rising with eps; PGD at least as strong as FGSM. --check adds the large-eps test."""
+    from suite import distributed
     from suite.attacks.jobs import run_attack
     from suite.attacks.config import AttackConfig, parse_alpha, parse_eps, parse_methods
 
@@ -271,6 +285,8 @@ def attack_cmd(
                           batch_size=batch_size, seed=seed, split=split)
     run = run_attack(model=model, config=config, source=source, dataset=dataset, check=check, device=device,
                      data_root=data_root, out=out, name=name)
+    if not distributed.is_main():
+        return
     console.print(f"store: {run.path}\nfigure: {show_attack(run, model.stem)}")
 
 

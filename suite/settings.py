@@ -19,14 +19,16 @@ class TrainConfig:
     """Optimisation settings; stored in checkpoints. Checked when built."""
 
     epochs: int = 10
-    batch_size: int = 64
+    batch_size: int = 64  # global: split evenly over the processes of a torchrun
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
     seed: int = 0
     tet: bool = False  # Temporal Efficient Training loss (Deng et al. 2022) for SNNs
-    amp: bool = True  # bfloat16 autocast, on CUDA only
+    amp: bool = True  # mixed precision, on CUDA only: bfloat16 where supported, else float16
     workers: int = 0
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
+    deterministic: bool = False  # deterministic kernels (exact resume on CUDA; slower there)
 
     def __post_init__(self) -> None:
         """The one check of the optimisation settings: a TrainConfig is valid once built."""
@@ -62,11 +64,15 @@ class TrainSettings:
     tet: bool = _OPTIM.tet
     workers: int = _OPTIM.workers
     seed: int = _OPTIM.seed
+    amp: bool = _OPTIM.amp
+    sync_bn: bool = _OPTIM.sync_bn
+    deterministic: bool = _OPTIM.deterministic
 
     def train_config(self) -> TrainConfig:
         """The optimisation settings (checked when built)."""
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed,
-                           tet=self.tet, workers=self.workers)
+                           tet=self.tet, workers=self.workers, amp=self.amp, sync_bn=self.sync_bn,
+                           deterministic=self.deterministic)
 
     def run_name(self) -> str:
         """Checkpoint name from the settings, e.g. digits-resnet20-snn-T4-w0.5-s0."""

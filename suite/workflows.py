@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from suite import distributed
 from suite.config import select_device
 from suite.data import DataSpec, get_dataset_info, resolve_spec
 from suite.files import ensure_out_dir
@@ -30,12 +31,15 @@ def training_plan(settings: TrainSettings) -> tuple[DataSpec, ModelConfig, Train
 
 def train_one(settings: TrainSettings, *, device: str = "auto", data_root: Path = Path("datasets"),
               out: Path = Path("runs"), name: str | None = None, resume: bool = False,
-              show_progress: bool = True) -> TrainResult:
-    """Check the settings, then train one model; write OUT/NAME.pt (NAME: `settings.run_name()`)."""
+              tensorboard: Path | None = None, show_progress: bool = True) -> TrainResult:
+    """Check the settings, then train one model; write OUT/NAME.pt (NAME: `settings.run_name()`).
+    Under torchrun every process calls this and they train one model together (suite.train);
+    `tensorboard`: a folder for TensorBoard logs."""
     spec, model_cfg, cfg = training_plan(settings)
     dev = select_device(device)
     ensure_out_dir(out)
     stem = name or settings.run_name()
     path = Path(out) / (stem if stem.endswith(SUFFIX) else stem + SUFFIX)  # `--name r.pt` means r.pt
-    return train(model_cfg, spec, cfg, path, data_root=data_root, device=dev, resume=resume,
-                 show_progress=show_progress)
+    with distributed.session(dev):
+        return train(model_cfg, spec, cfg, path, data_root=data_root, device=dev, resume=resume,
+                     show_progress=show_progress, tensorboard=tensorboard)

@@ -29,3 +29,41 @@ def make_checkpoint(path: Path, kind: str = "snn", dataset: str = "digits", size
     save_checkpoint(path, cfg, spec, asdict(TrainConfig(epochs=1)), 1, [{"epoch": 1, "test_acc": 0.1}],
                     {"model": model.state_dict()})
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the OS picks it)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_torchrun_worker(index: int, world: int, port: int, scenario, folder: str) -> None:
+    """Set the variables torchrun sets for worker `index`, then run `scenario(rank, folder)`."""
+    import os
+
+    os.environ.update(RANK=str(index), LOCAL_RANK=str(index), WORLD_SIZE=str(world),
+                      LOCAL_WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    scenario(index, Path(folder))
+
+
+def run_processes(scenario, folder: Path, world: int = 2, timeout: float = 240.0) -> None:
+    """Run `scenario(rank, folder)` in `world` fresh processes that see torchrun's environment
+    (gloo on 127.0.0.1, a free port). A failure in any of them raises here with its traceback;
+    processes still running after `timeout` seconds are killed and the test fails."""
+    import time
+
+    import torch.multiprocessing as mp
+
+    ctx = mp.start_processes(_as_torchrun_worker, args=(world, free_port(), scenario, str(folder)),
+                             nprocs=world, join=False, start_method="spawn")
+    deadline = time.monotonic() + timeout
+    while not ctx.join(timeout=1.0):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                if p.is_alive():
+                    p.kill()
+            raise TimeoutError(f"{world} processes did not finish within {timeout:.0f} s")

@@ -3,6 +3,11 @@
 Samples are the first N of the split (as RobustBench does), so runs with different N nest.
 Every (method, eps) attacks the same clean batches; eps 0 is the clean pass (no attack call,
 adversarial = clean). How each method is called and seeded: suite.attacks.methods.
+
+Under torchrun each process attacks a contiguous share of whole batches (suite.distributed);
+the batch results are gathered in batch order, so the store is the one a single process makes
+with the same seed and batch size (each batch's RNG seed is keyed by its first sample), and
+every process gets it (rank 0 writes it).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from suite import distributed
 from suite.attacks.config import AttackConfig
 from suite.attacks.gradients import attack_model, describe_gradient
 from suite.attacks.methods import batch_seed, craft
@@ -99,7 +105,7 @@ def _store_config(model: nn.Module, source: nn.Module | None, config: AttackConf
         "model": model.cfg.to_dict() if hasattr(model, "cfg") else None,
         "source_model": source.cfg.to_dict() if source is not None and hasattr(source, "cfg") else None,
         "gradient": describe_gradient(model, config.grad, config.attack_surrogate, source),
-        "split": config.split, "n_samples": n, "device": str(device),
+        "split": config.split, "n_samples": n, "device": str(device), "processes": distributed.world_size(),
         **(meta or {}),
     }
 
@@ -112,18 +118,21 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
 
     `model` is the evaluated target (moved to `device`, run in eval mode, restored after);
     `source` the crafting model for grad="transfer". `meta` (checkpoint path, data spec,
-    split, ...) is added to the store's config. Returns the store, not yet written.
+    split, ...) is added to the store's config. Returns the store, not yet written. Under
+    torchrun every process calls this alike, attacks its share of the batches and returns
+    the whole store.
     """
     device = torch.device(device)
     n = _sample_count(dataset, config)
+    distributed.init(device)
     attacker = attack_model(model, config.grad, config.attack_surrogate, source).to(device)
-    starts = range(0, n, config.batch_size)
+    starts = distributed.shard(range(0, n, config.batch_size))  # whole batches: the same seeds as one process
     runs = [(m, e) for m in config.methods for e in config.eps]
     batches = []
     was_training = model.training
     model.to(device).eval()
     try:
-        with progress_bar(progress) as bar:
+        with progress_bar(progress and distributed.is_main()) as bar:
             task = bar.add_task("attack", total=len(starts) * len(runs), info="")
 
             def step(run: Run) -> None:  # before each run: show it; count the run before it as done
@@ -136,6 +145,7 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
                 bar.advance(task)
     finally:
         model.train(was_training)
+    batches = [b for share in distributed.all_gather_objects(batches) for b in share]  # rank order = batch order
     return _assemble(batches, runs, n, _store_config(model, source, config, n, device, meta), keep_clean)
 
 

@@ -1,0 +1,172 @@
+"""The CUDA code paths, exercised on CPU where the same code runs: mixed-precision steps,
+channels_last tensors through the LIF, the deterministic pooling and mode, firing-rate
+counting, TensorBoard's absence, and the training flags on the command line.
+
+What only a GPU can show (bf16 speed, NCCL, cuDNN's deterministic kernels) is in
+benchmarks/gpu_check.py.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from suite.checkpoint import load_checkpoint
+from suite.models import LIF, ModelConfig, build_model
+from suite.models.firing import FiringRates
+from suite.models.twin import GlobalAvgPool
+from suite.train import amp_dtype, deterministic_algorithms, memory_format, train_step
+from tests.conftest import cli
+from tests.test_cli_train import FAST, assert_one_line_error
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+def tiny(kind: str = "snn", seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(arch="resnet20", kind=kind, in_channels=1, input_size=8, width=0.25,
+                                   timesteps=2, threshold=0.25))
+
+
+def step(model: nn.Module, autocast_dtype=None, scaler=None):
+    """One SGD step (lr 0.1) on `batch()`; returns the loss and the weight change of every parameter."""
+    x, y = batch()
+    before = [p.detach().clone() for p in model.parameters()]
+    loss, _ = train_step(model, model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, tet=False,
+                         autocast_dtype=autocast_dtype, scaler=scaler)
+    return loss, torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)])
+
+
+def batch(n: int = 8):
+    gen = torch.Generator().manual_seed(1)
+    return torch.rand(n, 1, 8, 8, generator=gen), torch.randint(0, 10, (n,), generator=gen)
+
+
+def test_amp_is_bf16_where_the_gpu_has_it_else_fp16_and_off_on_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert amp_dtype(CUDA, True) == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert amp_dtype(CUDA, True) == torch.float16
+    assert amp_dtype(CUDA, False) is None
+    assert amp_dtype(CPU, True) is None
+
+
+def test_channels_last_on_cuda_only():
+    assert memory_format(CUDA) == torch.channels_last
+    assert memory_format(CPU) == torch.contiguous_format
+
+
+def _lif_inputs(model: nn.Module) -> list[torch.dtype]:
+    seen = []
+    for m in model.modules():
+        if isinstance(m, LIF):
+            m.register_forward_hook(lambda mod, args, out: seen.append(args[0].dtype))
+    return seen
+
+
+def test_bf16_autocast_step_runs_the_lif_in_bf16_and_keeps_float32_weights():
+    """The CUDA AMP step (torch.autocast to bfloat16) run on CPU: the LIF layers see bfloat16,
+    weights and gradients stay float32 and move."""
+    model = tiny("snn")
+    dtypes = _lif_inputs(model)
+    loss, change = step(model, torch.bfloat16)
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in model.parameters())
+    assert torch.isfinite(loss) and change.abs().max() > 0
+
+
+def same_update(change: torch.Tensor, reference: torch.Tensor) -> bool:
+    """The same step to reduced precision: cosine > 0.9 and length within 20%. (On this
+    20-layer ANN with BatchNorm over 8 samples, bf16 gives cosine 0.96, fp16 0.99; a wrong
+    sign or a gradient left scaled by 2^10 is far outside.)"""
+    cosine = torch.dot(change, reference) / (change.norm() * reference.norm())
+    return bool(cosine > 0.9) and 0.8 < (change.norm() / reference.norm()).item() < 1.2
+
+
+def test_bf16_step_agrees_with_float32_to_bf16_precision():
+    """On the ANN twin (smooth: no spikes to flip) the bf16 step's loss is the float32 one to
+    bf16's 8-bit mantissa (relative 1e-2), and its update is the same step."""
+    loss32, change32 = step(tiny("ann"))
+    loss16, change16 = step(tiny("ann"), torch.bfloat16)
+    assert loss16.item() == pytest.approx(loss32.item(), rel=1e-2)
+    assert same_update(change16, change32)
+
+
+def test_fp16_step_goes_through_the_gradient_scaler():
+    """GPUs without bfloat16 get float16 and a GradScaler: the loss is scaled by 2^10 for
+    backward and the gradients unscaled before the step, so the update is the float32 one
+    (without the unscaling it would be 1024 times longer)."""
+    _, change32 = step(tiny("ann"))
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 10, growth_interval=1)
+    _, change16 = step(tiny("ann"), torch.float16, scaler)
+    assert scaler.get_scale() == 2.0 ** 11  # the scaler took the step: finite gradients, scale grown
+    assert same_update(change16, change32)
+
+
+def test_lif_takes_channels_last_input():
+    """On CUDA activations are channels_last; the LIF must give the same spikes and
+    gradients as for contiguous input (gradient tolerance 1e-6)."""
+    lif = LIF(3, tau=2.0, threshold=0.5)
+    x = torch.rand(3 * 4, 5, 6, 7, generator=torch.Generator().manual_seed(2)) * 1.2  # [T*B, C, H, W]
+    a = x.clone().requires_grad_()
+    b = x.clone().contiguous(memory_format=torch.channels_last).requires_grad_()
+    sa, sb = lif(a), lif(b)
+    assert torch.equal(sa, sb) and 0 < sa.mean() < 1
+    g = torch.rand_like(sa)
+    sa.backward(g)
+    sb.backward(g.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(a.grad, b.grad, atol=1e-6, rtol=0)
+
+
+def test_global_pool_is_adaptive_average_pooling_without_its_cuda_backward():
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64)
+    assert torch.allclose(GlobalAvgPool()(x), nn.AdaptiveAvgPool2d(1)(x), atol=1e-15)
+    for arch in ("resnet20", "vgg11"):
+        model = build_model(ModelConfig(arch=arch, kind="ann", in_channels=1, input_size=8, width=0.25))
+        assert not any(isinstance(m, nn.AdaptiveAvgPool2d) for m in model.modules()), arch
+
+
+def test_deterministic_mode_is_scoped_and_changes_no_cpu_result():
+    assert not torch.are_deterministic_algorithms_enabled()
+    loss_free, change_free = step(tiny("snn"))
+    with deterministic_algorithms(True, CPU):
+        assert torch.are_deterministic_algorithms_enabled()
+        loss_fixed, change_fixed = step(tiny("snn"))
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert torch.equal(loss_free, loss_fixed) and torch.equal(change_free, change_fixed)
+
+
+def test_firing_rate_is_the_fraction_of_spikes():
+    """LIF with T=2, tau=2 (leak 0.5), threshold 1 on constant inputs, worked by hand:
+    x = 0.6: u0 = 0.6, u1 = 0.3 + 0.6 = 0.9: no spike.  x = 0.7: u0 = 0.7, u1 = 1.05: one spike
+    at t=1, rate 1/2. Half the neurons at each value: (0 + 1/2) / 2 = 0.25."""
+    model = nn.Sequential(nn.Identity(), LIF(2, tau=2.0, threshold=1.0))
+    x = torch.tensor([0.6, 0.7]).repeat(2 * 3, 1)  # [T*B, 2] with B=3
+    rates = FiringRates(model)
+    model(x)
+    assert rates.take() == {"1": pytest.approx(0.25, abs=1e-12)}
+    model(torch.full((4, 2), 1.2))  # u0 = 1.2 spikes; u1 = 0.6 (reset) * 0 + 1.2 spikes: rate 1
+    model(torch.full((4, 2), 0.1))  # never: rate 0; the two calls average to 0.5
+    assert rates.take() == {"1": pytest.approx(0.5, abs=1e-12)}
+    rates.remove()
+    model(x)
+    assert rates.take() == {}
+
+
+def test_tensorboard_missing_is_one_error_line(runner, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now fails
+    code, out = cli(runner, "train", *FAST, "--epochs", "1", "--out", tmp_path, "--tensorboard", tmp_path / "tb")
+    assert_one_line_error(code, out, "--tensorboard needs the tensorboard package", "pip install")
+    assert not (tmp_path / "tb").exists() and not list(tmp_path.glob("*.pt"))
+
+
+def test_training_flags_are_recorded_in_the_checkpoint(runner, tmp_path):
+    code, out = cli(runner, "train", *FAST, "--epochs", "1", "--out", tmp_path, "--name", "m", "--no-amp",
+                    "--deterministic", "--sync-bn", "--device", "cpu")
+    assert code == 0, out
+    cfg = load_checkpoint(tmp_path / "m.pt").train_config
+    assert (cfg["amp"], cfg["deterministic"], cfg["sync_bn"]) == (False, True, True)
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after training
