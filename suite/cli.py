@@ -65,9 +65,16 @@ def show_cka(result, path: Path | None, title: str) -> Path | None:
 def show_attack(run, label: str) -> Path:
     """Print an attack run's robustness and checks tables; write its robustness curve."""
     from suite.report.figures import robustness_figure
-    from suite.report.tables import checks_table, robustness_table
+    from suite.report.tables import budgets_table, checks_table, robustness_table
 
     rows = run.store.summary()
+    config = run.store.config
+    if config.get("budgets"):
+        console.print(budgets_table(config, f"attack budgets: {label}"))
+    free = [a["name"] for a in config.get("attacks", []) if a.get("gradient_free")]
+    if free:
+        console.print(f"{', '.join(free)}: gradient-free, queries the target itself; --grad and "
+                      f"--attack-surrogate do not apply to it")
     console.print(robustness_table(rows, f"robustness: {label}"))
     console.print(checks_table(run.checks, f"sanity checks: {label}"))
     return robustness_figure(rows, run.path.with_suffix(".png"), f"robustness: {label}")
@@ -247,44 +254,53 @@ def _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, devic
 @command(name="attack")
 def attack_cmd(
     model: Path = typer.Option(..., "--model", help="Checkpoint of the model to attack."),
-    method: str = typer.Option("pgd", help="fgsm, pgd, or both: fgsm,pgd."),
+    method: str = typer.Option("pgd", help="One or more of fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, square "
+                               "(gradient-free), autoattack; e.g. pgd,square. Several methods add a worst-case row."),
     eps: str = typer.Option("8/255", help="Budget(s) in units of the [0, 1] input range: 8/255, 0.03, "
                             "or a list 0,2/255,8/255 for a robustness curve (0 = clean pass). For event "
                             "frames, 1 is the full frame range (4 events per pixel and bin)."),
     alpha: str = typer.Option("2/255", help="PGD step size, same units as --eps."),
     steps: int = typer.Option(10, help="PGD steps."),
+    iterations: int = typer.Option(100, help="APGD-CE/DLR/T and FAB-T iterations (AutoAttack standard: 100)."),
+    queries: int = typer.Option(5000, help="Square queries (AutoAttack standard: 5000)."),
     random_start: bool = typer.Option(True, "--random-start/--no-random-start", help="PGD random start in the eps ball."),
     grad: str = typer.Option("bptt", help="SNN gradient: bptt (through time), bptr (through the spike rate), "
-                             "transfer (crafted on --source)."),
-    attack_surrogate: Optional[str] = typer.Option(None, help="Surrogate the attacker uses (bptt); default: the training one."),
+                             "transfer (crafted on --source). Square ignores it."),
+    attack_surrogate: Optional[str] = typer.Option(None, help="Surrogate(s) the attacker uses (bptt), e.g. "
+                                                   "atan,fast_sigmoid,triangular: each gradient attack runs once per "
+                                                   "surrogate; default: the training one."),
     source: Optional[Path] = typer.Option(None, help="Checkpoint that crafts the examples (--grad transfer)."),
     dataset: Optional[str] = typer.Option(None, help="Dataset (default: the checkpoint's)."),
     split: str = typer.Option("test", help="Dataset split."),
     samples: Optional[int] = typer.Option(256, help="Attack the first N samples of the split."),
     batch_size: int = typer.Option(64, help="Batch size."),
     check: bool = typer.Option(False, "--check", help="Also run PGD at eps 64/255: near-zero accuracy expected, else gradient masking."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its finished batches."),
     seed: int = SEED,
     device: str = DEVICE,
     data_root: Path = DATA_ROOT,
     out: Path = typer.Option(Path("attacks"), help="Folder for the adversarial store."),
     name: Optional[str] = typer.Option(None, help="Store file name without .h5."),
 ) -> None:
-    """Attack a model with FGSM/PGD; print robust accuracy.
+    """Attack a model (FGSM, PGD, APGD, FAB-T, Square, AutoAttack); print robust accuracy.
 
-    Runs torchattacks and writes an adversarial store (HDF5) and its robustness curve. Under
+    Runs torchattacks and writes an adversarial store (HDF5) and its robustness curve, with the
+    budgets used, a worst-case row when several attacks ran, and the masking verdict. Under
     torchrun the processes share the batches; rank 0 writes the store and prints.
 
     Sanity checks always run: perturbations within eps and inputs in [0, 1]; robust accuracy
-    not rising with eps; PGD at least as strong as FGSM. --check adds the large-eps test."""
+    not rising with eps; PGD at least as strong as FGSM; Square not beating the white-box
+    attacks; surrogates agreeing. --check adds the large-eps test."""
     from suite import distributed
+    from suite.attacks.config import AttackConfig, parse_alpha, parse_eps, parse_methods, parse_surrogates
     from suite.attacks.jobs import run_attack
-    from suite.attacks.config import AttackConfig, parse_alpha, parse_eps, parse_methods
 
-    config = AttackConfig(methods=parse_methods(method), eps=parse_eps(eps), alpha=parse_alpha(alpha), steps=steps, random_start=random_start,
-                          grad=grad, attack_surrogate=attack_surrogate, samples=samples,
+    config = AttackConfig(methods=parse_methods(method), eps=parse_eps(eps), alpha=parse_alpha(alpha), steps=steps,
+                          iterations=iterations, queries=queries, random_start=random_start, grad=grad,
+                          attack_surrogates=parse_surrogates(attack_surrogate), samples=samples,
                           batch_size=batch_size, seed=seed, split=split)
     run = run_attack(model=model, config=config, source=source, dataset=dataset, check=check, device=device,
-                     data_root=data_root, out=out, name=name)
+                     data_root=data_root, out=out, name=name, resume=resume)
     if not distributed.is_main():
         return
     console.print(f"store: {run.path}\nfigure: {show_attack(run, model.stem)}")

@@ -51,8 +51,11 @@ def test_store_round_trip(store, tmp_path):
 def test_summary_has_one_row_per_method_and_eps(store):
     rows = store.summary()
     assert [(r["method"], r["eps_label"]) for r in rows] == [("fgsm", "0"), ("fgsm", "8/255"),
-                                                             ("pgd", "0"), ("pgd", "8/255")]
-    assert {r["grad"] for r in rows} == {"bptt"} and {r["attack_surrogate"] for r in rows} == {"atan"}
+                                                             ("pgd", "0"), ("pgd", "8/255"),
+                                                             ("worst", "0"), ("worst", "8/255")]
+    attacks = [r for r in rows if r["method"] != "worst"]
+    assert {r["grad"] for r in attacks} == {"bptt"} and {r["attack_surrogate"] for r in attacks} == {"atan"}
+    assert {r["grad"] for r in rows if r["method"] == "worst"} == {"worst case over 2 attacks"}
     assert all(r["linf_max"] <= r["eps"] + 1e-6 for r in rows)
     assert rows[0]["robust_acc"] == rows[0]["clean_acc"] == store.clean_acc
 

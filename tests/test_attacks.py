@@ -89,8 +89,8 @@ def test_alpha_above_eps_with_one_step_is_an_error():
 
 @pytest.mark.parametrize("kw, words", [
     (dict(steps=0), "steps must be >= 1"), (dict(methods=("cw",)), "unknown attack method 'cw'"),
-    (dict(grad="bptx"), "unknown gradient mode"), (dict(grad="bptr", attack_surrogate="atan"), "bptr uses"),
-    (dict(attack_surrogate="nope"), "unknown surrogate"), (dict(eps=(1.5,)), "outside"),
+    (dict(grad="bptx"), "unknown gradient mode"), (dict(grad="bptr", attack_surrogates=("atan",)), "bptr uses"),
+    (dict(attack_surrogates=("atan", "nope")), "unknown surrogate"), (dict(eps=(1.5,)), "outside"),
 ])
 def test_bad_config_is_one_clear_error(kw, words):
     with pytest.raises(SuiteError, match=words):
@@ -188,7 +188,7 @@ def test_transfer_never_backpropagates_the_target():
 def test_attack_surrogate_does_not_touch_the_target():
     model = tiny_model("snn", surrogate="atan")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    store = run_attacks(model, self_labelled(model), config(attack_surrogate="fast_sigmoid"))
+    store = run_attacks(model, self_labelled(model), config(attack_surrogates=("fast_sigmoid",)))
     assert {m.surrogate for m in model.modules() if isinstance(m, LIF)} == {"atan"}
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.requires_grad for p in model.parameters()) and not model.training

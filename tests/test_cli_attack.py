@@ -29,7 +29,7 @@ def test_attack_writes_store_table_and_figure(runner, tmp_path, ckpts):
     assert code == 0, out
     path = tmp_path / "attacks" / "snn-fgsm-pgd-bptt.h5"
     store = read_store(path)
-    assert store.methods == ["fgsm", "pgd"] and store.n_samples == 16
+    assert store.methods == ["fgsm", "pgd", "worst"] and store.n_samples == 16
     assert [c["name"] for c in store.config["checks"]][0] == "bounds"
     assert path.with_suffix(".png").is_file()
     assert "robust acc" in out and "sanity checks" in out
@@ -59,6 +59,11 @@ def test_clean_adv_cka_is_one_at_eps_zero(runner, tmp_path, ckpts):
     (["--grad", "transfer"], "needs a source model (--source)"),
     (["--source", "snn.pt"], "only applies to gradient mode transfer, not bptt"),
     (["--attack-surrogate", "nope"], "unknown surrogate 'nope'"),
+    (["--attack-surrogate", "atan,fast_sigmoid,nope"], "unknown surrogate 'nope'"),
+    (["--method", "square", "--queries", "0"], "queries must be >= 1, got 0"),
+    (["--method", "apgd-ce", "--iterations", "0"], "iterations must be >= 1, got 0"),
+    (["--method", "pgd,apgd"], "unknown attack method 'apgd'"),
+    (["--resume"], "no partial results"),
 ])
 def test_attack_bad_input(runner, tmp_path, ckpts, args, needle):
     code, out = attack(runner, tmp_path, "--model", ckpts["snn"], *args)
@@ -90,3 +95,33 @@ def test_clean_adv_needs_a_store(runner, tmp_path, ckpts):
     assert_one_line_error(code, out, "needs --attack")
     code, out = cli(runner, "cka", "--compare", "clean", "adv", "--attack", tmp_path / "missing.h5")
     assert_one_line_error(code, out, "file not found")
+
+
+def test_new_methods_store_budgets_worst_case_verdict_and_feed_clean_adv_cka(runner, tmp_path, ckpts):
+    code, out = attack(runner, tmp_path, "--model", ckpts["ann"], "--method", "apgd-ce,square,autoattack",
+                       "--eps", "0,8/255", "--iterations", 2, "--queries", 10)
+    assert code == 0, out
+    path = tmp_path / "attacks" / "ann-apgd-ce-square-autoattack-bptt.h5"
+    store = read_store(path)
+    assert store.methods == ["apgd-ce", "square", "autoattack", "worst"]
+    assert store.config["budgets"]["autoattack"]["iterations"] == 2
+    assert store.config["budgets"]["square"]["queries"] == 10
+    assert store.config["verdict"]["message"] and store.config["checks"][-1]["name"] == "masking verdict"
+    assert len(store.entry("worst", 8 / 255).broken_by) == 16
+    assert not path.with_suffix(".partial").exists()  # removed once the store is written
+    assert store.summary()[-1]["grad"] == "worst case over 3 attacks"
+    for words in ("attack budgets", "square: gradient-free", "masking verdict", "iterations 2"):
+        assert words in out, words
+    for method in ("worst", "autoattack", "square"):
+        code, out = cli(runner, "cka", "--compare", "clean", "adv", "--attack", path, "--method", method,
+                        "--batch-size", 8, "--out", tmp_path / "reports")
+        assert code == 0, out
+        zero = CKAResult.load(tmp_path / "reports" / f"{path.stem.replace('ann', 'cka-clean-adv-ann', 1)}-{method}-eps0.h5")
+        torch.testing.assert_close(zero.matrix.diagonal(), torch.ones(12, dtype=torch.float64), atol=1e-6, rtol=0)
+        assert (tmp_path / "reports" / f"cka-clean-adv-{path.stem}-{method}-eps8_255.h5").is_file()
+
+
+def test_leftover_partial_results_need_resume(runner, tmp_path, ckpts):
+    (tmp_path / "attacks" / "snn-fgsm-bptt.partial").mkdir(parents=True)
+    code, out = attack(runner, tmp_path, "--model", ckpts["snn"], "--method", "fgsm")
+    assert_one_line_error(code, out, "pass --resume to continue it")

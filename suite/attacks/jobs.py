@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from suite import distributed
-from suite.attacks.checks import Check, large_eps_check, store_checks
+from suite.attacks.checks import Check, large_eps_check, masking_checks, masking_verdict, store_checks
 from suite.attacks.config import AttackConfig
 from suite.attacks.gradients import check_grad_mode
+from suite.attacks.resume import PartialRun
 from suite.attacks.run import attack_checkpoint
 from suite.results.attacks import AttackStore, write_store
 from suite.checkpoint import load_model
@@ -26,36 +27,49 @@ class AttackRun:
 
 
 def default_store_name(model: Path, config: AttackConfig) -> str:
-    """<checkpoint>-<methods>-<grad>[-<attack surrogate>], e.g. digits-resnet20-snn-T4-w0.5-s0-pgd-bptt."""
-    parts = [Path(model).stem, "-".join(config.methods), config.grad]
-    if config.attack_surrogate:
-        parts.append(config.attack_surrogate)
-    return "-".join(parts)
+    """<checkpoint>-<methods>-<grad>[-<attack surrogates>], e.g. digits-resnet20-snn-T4-w0.5-s0-pgd-bptt."""
+    return "-".join([Path(model).stem, "-".join(config.methods), config.grad, *config.attack_surrogates])
 
 
 def run_attack(*, model: Path, config: AttackConfig, source: Path | None = None, dataset: str | None = None,
                check: bool = False, device: str = "auto", data_root: Path = Path("datasets"),
-               out: Path = Path("attacks"), name: str | None = None, show_progress: bool = True) -> AttackRun:
-    """Attack `model` as `config` says, run the sanity checks, write the store atomically.
+               out: Path = Path("attacks"), name: str | None = None, show_progress: bool = True,
+               resume: bool = False) -> AttackRun:
+    """Attack `model` as `config` says, run the sanity checks and the masking verdict, write the
+    store atomically.
 
     Checks that always run: bounds, robust accuracy not rising with eps, PGD at least as
-    strong as FGSM (when both ran). `check=True` adds PGD at eps 64/255 (>= 20 steps), which
-    must leave under 10% correct, else gradient masking is reported in plain words.
-    Under torchrun the processes share the batches (suite.attacks.run); rank 0 writes the store.
+    strong as FGSM, and the masking checks the store allows (suite.attacks.checks).
+    `check=True` adds PGD at eps 64/255 (>= 20 steps), which must leave under 10% correct.
+    Finished batches are saved in OUT/NAME.partial/ until the store is written; `resume=True`
+    continues an interrupted run from them (suite.attacks.resume). Under torchrun the
+    processes share the batches (suite.attacks.run); rank 0 writes the store.
     """
-    check_grad_mode(config.grad, config.attack_surrogate, has_source=source is not None)
+    check_grad_mode(config.grad, None, has_source=source is not None)
     ensure_out_dir(out)
+    path = Path(out) / f"{name or default_store_name(model, config)}.h5"
+    partial = path.with_suffix(".partial")
     dev = select_device(device)
     with distributed.session(dev):
         store = attack_checkpoint(str(model), config, data_root=str(data_root), device=dev,
                                   source_checkpoint=str(source) if source else None, progress=show_progress,
-                                  dataset=dataset)
+                                  dataset=dataset, partial=partial, resume=resume)
         checks = store_checks(store)
         if check:
             target = load_model(model, dev)[0]
             src = load_model(source, dev)[0] if source else None
             checks.append(large_eps_check(target, store, device=dev, source=src))
+        transfer = config.grad == "transfer"
+        verdict = masking_verdict(checks, transfer)
+        store.config["verdict"] = {"masking_suspected": None if verdict.passed is None else not verdict.passed,
+                                   "message": verdict.message,
+                                   "evidence": [c.name for c in masking_checks(checks, transfer) if not c.passed]}
+        checks.append(verdict)
         store.config["checks"] = [asdict(c) for c in checks]
-        path = Path(out) / f"{name or default_store_name(model, config)}.h5"
-        distributed.broadcast_from_main(lambda: write_store(path, store))
+
+        def write() -> None:
+            write_store(path, store)
+            PartialRun.remove_folder(partial)
+
+        distributed.broadcast_from_main(write)
     return AttackRun(store, path, checks)

@@ -1,35 +1,148 @@
-"""The attack methods: what each name runs through torchattacks, and the seeded call on one batch.
+"""The attack methods: what each name runs through torchattacks, its budget, and the seeded call
+on one batch.
 
-torchattacks as used here: untargeted, inputs and outputs in [0, 1] (the twins normalise
-inside, so `set_normalization_used` is not needed), model in eval mode during the attack
-(its default `set_model_training_mode(False)`), device taken from the attacker's parameters.
-FGSM: x + eps * sign(grad), clamped to [0, 1]. PGD: optional uniform start in the eps ball,
-then `steps` times x + alpha * sign(grad), projected to the eps ball and [0, 1].
+torchattacks as used here: untargeted L-inf, inputs and outputs in [0, 1] (the twins normalise
+inside, so `set_normalization_used` is not needed), model in eval mode during the attack (its
+default `set_model_training_mode(False)`), device taken from the attacker's parameters.
 
-Determinism: before each call the torch RNG is seeded from (seed, method, eps, first index
-of the batch) inside `torch.random.fork_rng`, so the same seed and batch size give the same
-examples (PGD's random start included) whatever else ran before, and the caller's RNG state
-is left untouched.
+    fgsm        x + eps * sign(grad), clamped to [0, 1]
+    pgd         optional uniform start in the eps ball, then `steps` times x + alpha * sign(grad),
+                projected to the eps ball and [0, 1] (Madry et al. 2018)
+    apgd-ce     APGD on the cross-entropy (Croce & Hein 2020): PGD with momentum and a step size
+                that halves itself on stagnation; `iterations` steps, 1 restart
+    apgd-dlr    APGD on the difference-of-logits-ratio loss (invariant to logit scale)
+    apgd-t      targeted APGD-DLR against each of the 9 most likely wrong classes in turn
+    fab-t       targeted FAB (minimal-perturbation attack) against the same 9 classes
+    square      Square Attack (Andriushchenko et al. 2020): random square-shaped changes kept
+                when the margin loss falls; `queries` forward passes, no gradient at all
+    autoattack  the standard AutoAttack (Croce & Hein 2020): apgd-ce, apgd-t, fab-t, square in
+                turn, each on the samples every earlier one left correct
+
+AutoAttack's standard budgets (github.com/fra31/auto-attack, `set_version('standard')`): 100
+iterations for APGD-CE, APGD-T and FAB-T, 1 restart each, 9 target classes, Square with 5000
+queries and p_init 0.8, its schedule not rescaled. `iterations` and `queries` default to them;
+torchattacks' own `AutoAttack` uses 10 iterations instead (its APGD, APGDT and FAB defaults), so
+the suite composes the four torchattacks attacks itself, with these budgets. The composition is
+torchattacks' `MultiAttack` rule (tests compare the two), except that "still correct" is judged
+by the evaluated model and Square queries the evaluated model (see `craft`).
+
+Gradient-free methods (square) ignore the gradient mode: they query the evaluated model itself.
+
+Determinism: every torchattacks call gets a seed from (seed, method, eps, first index of the
+batch), set as torch's RNG seed inside `torch.random.fork_rng` and passed to the attacks that
+reseed themselves (APGD, APGDT, FAB, Square), so the same seed and batch size give the same
+examples whatever else ran before, and the caller's RNG state is left untouched.
 """
 
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torchattacks
 from torch import Tensor, nn
 
+from suite.errors import SuiteError
+
 if TYPE_CHECKING:
     from suite.attacks.config import AttackConfig
 
-# name -> factory(model, eps, config) of a torchattacks attack
-METHODS: dict[str, Callable[[nn.Module, float, "AttackConfig"], torchattacks.Attack]] = {
-    "fgsm": lambda model, eps, cfg: torchattacks.FGSM(model, eps=eps),
-    "pgd": lambda model, eps, cfg: torchattacks.PGD(model, eps=eps, alpha=cfg.alpha, steps=cfg.steps,
-                                                    random_start=cfg.random_start),
+STANDARD_ITERATIONS = 100  # AutoAttack standard: APGD-CE, APGD-T and FAB-T iterations
+STANDARD_QUERIES = 5000  # AutoAttack standard: Square's query budget
+TARGET_CLASSES = 9  # AutoAttack standard: APGD-T and FAB-T try the 9 most likely wrong classes
+RESTARTS = 1  # AutoAttack standard: one run per attack (and per target class)
+APGD_RHO = 0.75  # APGD's step-size halving threshold (the paper's and both libraries' value)
+SQUARE_P_INIT = 0.8  # Square's initial fraction of pixels per square (AutoAttack's value)
+AUTOATTACK = ("apgd-ce", "apgd-t", "fab-t", "square")  # the standard version, in its order
+
+Factory = Callable[[nn.Module, float, "AttackConfig", int, int], "torchattacks.attack.Attack"]
+
+
+def _targets(n_classes: int) -> int:
+    return min(TARGET_CLASSES, n_classes - 1)
+
+
+def _apgd(loss: str) -> Factory:
+    return lambda model, eps, cfg, n_classes, seed: torchattacks.APGD(
+        model, norm="Linf", eps=eps, steps=cfg.iterations, n_restarts=RESTARTS, seed=seed, loss=loss,
+        eot_iter=1, rho=APGD_RHO)
+
+
+def _apgd_t(model, eps, cfg, n_classes, seed):
+    attack = torchattacks.APGDT(model, norm="Linf", eps=eps, steps=cfg.iterations, n_restarts=RESTARTS,
+                                seed=seed, eot_iter=1, rho=APGD_RHO, n_classes=n_classes)
+    attack.n_target_classes = _targets(n_classes)  # torchattacks would try every wrong class
+    return attack
+
+
+def _fab_t(model, eps, cfg, n_classes, seed):
+    attack = torchattacks.FAB(model, norm="Linf", eps=eps, steps=cfg.iterations, n_restarts=RESTARTS,
+                              seed=seed, multi_targeted=True, n_classes=n_classes)
+    attack.n_target_classes = _targets(n_classes)
+    return attack
+
+
+def _square(model, eps, cfg, n_classes, seed):
+    return torchattacks.Square(model, norm="Linf", eps=eps, n_queries=cfg.queries, n_restarts=RESTARTS,
+                               p_init=SQUARE_P_INIT, loss="margin", resc_schedule=False, seed=seed)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One attack method: the torchattacks attack it builds (None: a composite of `components`),
+    whether it uses gradients, the fewest classes it needs, and its budget in words and numbers."""
+
+    make: Factory | None
+    budget: Callable[["AttackConfig", int], dict[str, Any]]
+    gradient_free: bool = False
+    min_classes: int = 2
+    components: tuple[str, ...] = ()
+
+
+def _iterations(loss: str | None = None, targeted: bool = False):
+    def budget(cfg, n_classes):
+        b = {"iterations": cfg.iterations, "restarts": RESTARTS}
+        if loss:
+            b["loss"] = loss
+        if targeted:
+            b["target_classes"] = _targets(n_classes)
+        return b
+    return budget
+
+
+METHODS: dict[str, Method] = {
+    "fgsm": Method(lambda model, eps, cfg, n, seed: torchattacks.FGSM(model, eps=eps), lambda cfg, n: {"steps": 1}),
+    "pgd": Method(lambda model, eps, cfg, n, seed: torchattacks.PGD(model, eps=eps, alpha=cfg.alpha, steps=cfg.steps,
+                                                                    random_start=cfg.random_start),
+                  lambda cfg, n: {"steps": cfg.steps, "alpha": cfg.alpha, "random_start": cfg.random_start}),
+    "apgd-ce": Method(_apgd("ce"), _iterations("ce")),
+    # DLR divides by the gap between the 1st and 3rd largest logits: 3 classes at least
+    "apgd-dlr": Method(_apgd("dlr"), _iterations("dlr"), min_classes=3),
+    # the targeted DLR loss reads the 4th largest logit
+    "apgd-t": Method(_apgd_t, _iterations("dlr-targeted", targeted=True), min_classes=4),
+    "fab-t": Method(_fab_t, _iterations(targeted=True)),
+    "square": Method(_square, lambda cfg, n: {"queries": cfg.queries, "restarts": RESTARTS, "p_init": SQUARE_P_INIT},
+                     gradient_free=True),
+    "autoattack": Method(None, lambda cfg, n: {
+        "components": list(AUTOATTACK), "iterations": cfg.iterations, "queries": cfg.queries,
+        "restarts": RESTARTS, "target_classes": _targets(n),
+        "standard": cfg.iterations >= STANDARD_ITERATIONS and cfg.queries >= STANDARD_QUERIES},
+        min_classes=4, components=AUTOATTACK),
 }
+
+
+def budgets(config: "AttackConfig", n_classes: int) -> dict[str, dict[str, Any]]:
+    """The budget of every method of `config`, as used (stored with the results and printed)."""
+    return {m: METHODS[m].budget(config, n_classes) for m in config.methods}
+
+
+def check_classes(methods: tuple[str, ...], n_classes: int) -> None:
+    """Refuse methods whose loss needs more classes than the model has."""
+    for m in methods:
+        if n_classes < METHODS[m].min_classes:
+            raise SuiteError(f"{m} needs at least {METHODS[m].min_classes} classes; the model has {n_classes}")
 
 
 def batch_seed(seed: int, method: str, eps: float, start: int) -> int:
@@ -38,14 +151,66 @@ def batch_seed(seed: int, method: str, eps: float, start: int) -> int:
     return zlib.crc32(f"{seed}:{method}:{eps!r}:{start}".encode())
 
 
-def craft(attacker: nn.Module, method: str, x: Tensor, y: Tensor, eps: float,
-          config: "AttackConfig", seed: int) -> Tensor:
-    """Adversarial inputs for one batch (eps 0: a copy of x, no attack call)."""
-    if eps == 0:
-        return x.detach().clone()
-    attack = METHODS[method](attacker, eps, config)
+def _seeded(attack: "torchattacks.attack.Attack", x: Tensor, y: Tensor, seed: int) -> Tensor:
     devices = [x.device.index if x.device.index is not None else torch.cuda.current_device()] \
         if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        return attack(x, y)
+        return attack(x, y).detach()
+
+
+class _Images(nn.Module):
+    """Presents a model on inputs [B, *shape] (event frames [B, T, C, H, W]) as one on images
+    [B, prod(shape[:-2]), H, W]: APGD, FAB and Square assume 4-d inputs. L-inf balls, clamping
+    and random draws are elementwise, so the attack is the same one."""
+
+    def __init__(self, model: nn.Module, shape: torch.Size):
+        super().__init__()
+        self.model, self.shape = model, shape
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x.reshape(x.shape[0], *self.shape))
+
+
+def craft(attacker: nn.Module, method: str, x: Tensor, y: Tensor, eps: float, config: "AttackConfig",
+          seed: int, n_classes: int = 10) -> Tensor:
+    """Adversarial inputs for one batch from a single (non-composite) method (eps 0: a copy of x,
+    no attack call). `attacker` is what the method differentiates or queries."""
+    if eps == 0:
+        return x.detach().clone()
+    if x.dim() != 4:
+        flat = x.reshape(x.shape[0], -1, *x.shape[-2:])
+        return craft(_Images(attacker, x.shape[1:]), method, flat, y, eps, config, seed, n_classes).reshape(x.shape)
+    return _seeded(METHODS[method].make(attacker, eps, config, n_classes, seed), x, y, seed)
+
+
+@torch.no_grad()
+def _wrong(judge: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    return judge(x).argmax(dim=1) != y
+
+
+def craft_composite(attackers: Callable[[str], nn.Module], judge: nn.Module, method: str, x: Tensor, y: Tensor,
+                    eps: float, config: "AttackConfig", seed: Callable[[str], int],
+                    n_classes: int = 10) -> tuple[Tensor, list[str]]:
+    """A composite method (autoattack) on one batch: each component in turn attacks the samples
+    that `judge` (the evaluated model, [B, ...] -> logits [B, classes]) still classifies
+    correctly; a sample keeps the first example that fools the judge. Returns the examples
+    [B, ...] and, per sample, the component that broke it ("clean" if the clean input is
+    already wrong, "" if none did). `attackers(component)` and `seed(component)` give each
+    component its model and seed."""
+    adv = x.detach().clone()
+    wrong = _wrong(judge, x, y)
+    broken_by = ["clean" if w else "" for w in wrong.tolist()]
+    if eps == 0:
+        return adv, broken_by
+    for component in METHODS[method].components:
+        left = (~wrong).nonzero().flatten()
+        if left.numel() == 0:
+            break
+        a = craft(attackers(component), component, x[left], y[left], eps, config, seed(component), n_classes)
+        fooled = _wrong(judge, a, y[left])
+        adv[left[fooled]] = a[fooled]
+        wrong[left[fooled]] = True
+        for i in left[fooled].tolist():
+            broken_by[i] = component
+    return adv, broken_by

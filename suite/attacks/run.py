@@ -1,8 +1,11 @@
 """Running attacks over a dataset: batches of the first N samples, predictions, an `AttackStore`.
 
-Samples are the first N of the split (as RobustBench does), so runs with different N nest.
-Every (method, eps) attacks the same clean batches; eps 0 is the clean pass (no attack call,
-adversarial = clean). How each method is called and seeded: suite.attacks.methods.
+Samples are the first N of the split (as RobustBench does), so runs with different N nest: a
+batch's examples depend only on the seed, the attack, eps and the batch's first index.
+Every (attack, eps) attacks the same clean batches; eps 0 is the clean pass (no attack call,
+adversarial = clean). With several attacks the store also gets a worst-case entry per eps
+(suite.attacks.worst). How each method is called and seeded: suite.attacks.methods; which
+model each attack uses: suite.attacks.plan; saving finished batches: suite.attacks.resume.
 
 Under torchrun each process attacks a contiguous share of whole batches (suite.distributed);
 the batch results are gathered in batch order, so the store is the one a single process makes
@@ -13,7 +16,8 @@ every process gets it (rank 0 writes it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -21,27 +25,48 @@ from torch.utils.data import Dataset
 
 from suite import distributed
 from suite.attacks.config import AttackConfig
-from suite.attacks.gradients import attack_model, describe_gradient
-from suite.attacks.methods import batch_seed, craft
+from suite.attacks.gradients import check_grad_mode, describe_gradient
+from suite.attacks.methods import METHODS, batch_seed, budgets, check_classes, craft, craft_composite
+from suite.attacks.plan import Attack, Attackers, describe_attack, plan_attacks
+from suite.attacks.resume import PartialRun, weights_hash
+from suite.attacks.worst import worst_case
 from suite.errors import SuiteError
 from suite.models import mean_logits
 from suite.progress import progress_bar
 from suite.results.attacks import AttackEntry, AttackStore, format_eps
 
-Run = tuple[str, float]  # (method, eps)
+Run = tuple[Attack, float]  # (attack, eps)
 
 
 @dataclass
 class BatchResult:
-    """What one batch of clean samples gave: labels, clean predictions and, per run, the
-    adversarial inputs, the target's predictions on them and their L-inf distances."""
+    """What one batch of clean samples gave: labels, clean predictions and, per run (attack
+    name, eps), the adversarial inputs, the target's predictions on them, their L-inf distances
+    and, for composite attacks, which component broke each sample."""
 
     labels: Tensor  # [b] int64
     clean_pred: Tensor  # [b] int64
     clean: Tensor | None  # [b, ...] float32, or None when not kept
-    adv: dict[Run, Tensor] = field(default_factory=dict)  # [b, ...]
-    pred: dict[Run, Tensor] = field(default_factory=dict)  # [b]
-    linf: dict[Run, Tensor] = field(default_factory=dict)  # [b]
+    adv: dict[tuple[str, float], Tensor] = field(default_factory=dict)  # [b, ...]
+    pred: dict[tuple[str, float], Tensor] = field(default_factory=dict)  # [b]
+    linf: dict[tuple[str, float], Tensor] = field(default_factory=dict)  # [b]
+    broken_by: dict[tuple[str, float], list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain tensors, lists and strings (what `torch.load(weights_only=True)` reads back)."""
+        return {"labels": self.labels, "clean_pred": self.clean_pred, "clean": self.clean,
+                "runs": [{"name": k[0], "eps": k[1], "adv": self.adv[k], "pred": self.pred[k],
+                          "linf": self.linf[k], "broken_by": self.broken_by.get(k)} for k in self.adv]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "BatchResult":
+        b = cls(labels=d["labels"], clean_pred=d["clean_pred"], clean=d["clean"])
+        for r in d["runs"]:
+            key = (r["name"], float(r["eps"]))
+            b.adv[key], b.pred[key], b.linf[key] = r["adv"], r["pred"], r["linf"]
+            if r["broken_by"] is not None:
+                b.broken_by[key] = list(r["broken_by"])
+        return b
 
 
 def _batch(dataset: Dataset, indices: range) -> tuple[Tensor, Tensor]:
@@ -67,44 +92,74 @@ def _sample_count(dataset: Dataset, config: AttackConfig) -> int:
     return n
 
 
-def _attack_batch(model: nn.Module, attacker: nn.Module, x: Tensor, y: Tensor, start: int,
-                  runs: list[Run], config: AttackConfig, keep_clean: bool, step) -> BatchResult:
+def _num_classes(model: nn.Module, dataset: Dataset) -> int:
+    """The model's number of classes: its config's, else the width of its logits on one sample."""
+    n = getattr(getattr(model, "cfg", None), "num_classes", None)
+    if n is None:
+        x, _ = _batch(dataset, range(1))
+        device = next(model.parameters()).device
+        n = mean_logits(model(x.to(device)), model).shape[1]
+    return int(n)
+
+
+def _attack_batch(attackers: Attackers, x: Tensor, y: Tensor, start: int, runs: list[Run],
+                  config: AttackConfig, n_classes: int, keep_clean: bool,
+                  step: Callable[[Run], None]) -> BatchResult:
     """Every run on one batch x [b, ...] (on the device), y [b]; results on the CPU.
     `step(run)` is called before each run (progress)."""
+    model = attackers.model
     result = BatchResult(labels=y.cpu(), clean_pred=predict(model, x).cpu(), clean=x.cpu() if keep_clean else None)
     for run in runs:
-        method, eps = run
+        attack, eps = run
         step(run)
-        a = craft(attacker, method, x, y, eps, config, batch_seed(config.seed, method, eps, start))
-        result.adv[run] = a.cpu()
-        result.pred[run] = predict(model, a).cpu()
-        result.linf[run] = (a - x).abs().flatten(1).amax(dim=1).cpu()
+        key = (attack.name, eps)
+        if METHODS[attack.method].components:
+            a, result.broken_by[key] = craft_composite(
+                lambda m: attackers.for_method(m, attack.surrogate), attackers.judge, attack.method, x, y, eps,
+                config, lambda m: batch_seed(config.seed, f"{attack.name}/{m}", eps, start), n_classes)
+        else:
+            a = craft(attackers.for_method(attack.method, attack.surrogate), attack.method, x, y, eps, config,
+                      batch_seed(config.seed, attack.name, eps, start), n_classes)
+        result.adv[key] = a.cpu()
+        result.pred[key] = predict(model, a).cpu()
+        result.linf[key] = (a - x).abs().flatten(1).amax(dim=1).cpu()
     return result
 
 
 def _assemble(batches: list[BatchResult], runs: list[Run], n: int, config: dict[str, Any],
               keep_clean: bool) -> AttackStore:
-    """Concatenate the batches (in sample order) into a store."""
+    """Concatenate the batches (in sample order) into a store; several attacks add the worst case."""
     labels = torch.cat([b.labels for b in batches])
+    clean_pred = torch.cat([b.clean_pred for b in batches])
     entries = []
-    for method, eps in runs:
-        pred = torch.cat([b.pred[method, eps] for b in batches])
-        entries.append(AttackEntry(method=method, eps=eps, adv=torch.cat([b.adv[method, eps] for b in batches]),
-                                   pred=pred, linf=torch.cat([b.linf[method, eps] for b in batches]),
-                                   robust_acc=float((pred == labels).double().mean())))
-    return AttackStore(indices=torch.arange(n, dtype=torch.int64), labels=labels,
-                       clean_pred=torch.cat([b.clean_pred for b in batches]), entries=entries, config=config,
+    for attack, eps in runs:
+        key = (attack.name, eps)
+        pred = torch.cat([b.pred[key] for b in batches])
+        composite = bool(METHODS[attack.method].components)
+        entries.append(AttackEntry(
+            method=attack.name, eps=eps, adv=torch.cat([b.adv[key] for b in batches]), pred=pred,
+            linf=torch.cat([b.linf[key] for b in batches]), robust_acc=float((pred == labels).double().mean()),
+            broken_by=[s for b in batches for s in b.broken_by[key]] if composite else None))
+    if len({attack.name for attack, _ in runs}) > 1:
+        entries += worst_case(entries, labels, clean_pred)
+    return AttackStore(indices=torch.arange(n, dtype=torch.int64), labels=labels, clean_pred=clean_pred,
+                       entries=entries, config=config,
                        clean=torch.cat([b.clean for b in batches]) if keep_clean else None)
 
 
-def _store_config(model: nn.Module, source: nn.Module | None, config: AttackConfig, n: int,
-                  device: torch.device, meta: dict[str, Any] | None) -> dict[str, Any]:
-    """The store's JSON config: attack settings, model(s), gradient description, provenance."""
+def _store_config(model: nn.Module, source: nn.Module | None, config: AttackConfig, attacks: list[Attack],
+                  n: int, n_classes: int, device: torch.device, meta: dict[str, Any] | None) -> dict[str, Any]:
+    """The store's JSON config: attack settings and budgets, model(s), each attack's gradient in
+    words, provenance."""
+    gradient_attack = next((a for a in attacks if not a.gradient_free), None)
     return {
         "attack": config.to_dict(),
+        "budgets": budgets(config, n_classes),
+        "attacks": [describe_attack(a, model, config, source) for a in attacks],
         "model": model.cfg.to_dict() if hasattr(model, "cfg") else None,
         "source_model": source.cfg.to_dict() if source is not None and hasattr(source, "cfg") else None,
-        "gradient": describe_gradient(model, config.grad, config.attack_surrogate, source),
+        "gradient": describe_gradient(model, config.grad, gradient_attack.surrogate if gradient_attack else None,
+                                      source),
         "split": config.split, "n_samples": n, "device": str(device), "processes": distributed.world_size(),
         **(meta or {}),
     }
@@ -113,45 +168,65 @@ def _store_config(model: nn.Module, source: nn.Module | None, config: AttackConf
 def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
                 device: str | torch.device = "cpu", source: nn.Module | None = None,
                 meta: dict[str, Any] | None = None, keep_clean: bool = True,
-                progress: bool = False) -> AttackStore:
-    """Attack the first `config.samples` samples of `dataset` with every method and eps.
+                progress: bool = False, partial: str | Path | None = None, resume: bool = False) -> AttackStore:
+    """Attack the first `config.samples` samples of `dataset` with every attack and eps.
 
     `model` is the evaluated target (moved to `device`, run in eval mode, restored after);
     `source` the crafting model for grad="transfer". `meta` (checkpoint path, data spec,
-    split, ...) is added to the store's config. Returns the store, not yet written. Under
-    torchrun every process calls this alike, attacks its share of the batches and returns
-    the whole store.
+    split, ...) is added to the store's config. `partial` (a folder) saves every finished
+    batch there, and `resume=True` continues from the batches already saved
+    (suite.attacks.resume); the caller removes the folder once the store is written.
+    Returns the store, not yet written. Under torchrun every process calls this alike,
+    attacks its share of the batches and returns the whole store.
     """
     device = torch.device(device)
+    check_grad_mode(config.grad, None, has_source=source is not None)
     n = _sample_count(dataset, config)
     distributed.init(device)
-    attacker = attack_model(model, config.grad, config.attack_surrogate, source).to(device)
+    model.to(device)
+    n_classes = _num_classes(model, dataset)
+    check_classes(config.methods, n_classes)
+    attacks = plan_attacks(config)
+    attackers = Attackers(model, config, source, device)
+    runs = [(a, e) for a in attacks for e in config.eps]
+    store_config = _store_config(model, source, config, attacks, n, n_classes, device, meta)
+    saved = None
+    if partial is not None:  # where and how a run is spread does not change its batches
+        identity = {k: v for k, v in store_config.items() if k not in ("device", "processes")}
+        identity.update(keep_clean=keep_clean, weights=weights_hash(model, source))
+        saved = distributed.broadcast_from_main(lambda: PartialRun(partial, identity, resume))
     starts = distributed.shard(range(0, n, config.batch_size))  # whole batches: the same seeds as one process
-    runs = [(m, e) for m in config.methods for e in config.eps]
     batches = []
     was_training = model.training
-    model.to(device).eval()
+    model.eval()
     try:
         with progress_bar(progress and distributed.is_main()) as bar:
             task = bar.add_task("attack", total=len(starts) * len(runs), info="")
 
             def step(run: Run) -> None:  # before each run: show it; count the run before it as done
-                bar.update(task, advance=0 if run == runs[0] else 1, info=f"{run[0]} eps={format_eps(run[1])}")
+                bar.update(task, advance=0 if run == runs[0] else 1, info=f"{run[0].name} eps={format_eps(run[1])}")
 
             for start in starts:
-                x, y = _batch(dataset, range(start, min(start + config.batch_size, n)))
-                batches.append(_attack_batch(model, attacker, x.to(device), y.to(device), start, runs, config,
-                                             keep_clean, step))
-                bar.advance(task)
+                done = saved.load(start) if saved is not None else None
+                if done is not None:
+                    batches.append(BatchResult.from_dict(done))
+                else:
+                    x, y = _batch(dataset, range(start, min(start + config.batch_size, n)))
+                    batches.append(_attack_batch(attackers, x.to(device), y.to(device), start, runs, config,
+                                                 n_classes, keep_clean, step))
+                    if saved is not None:
+                        saved.save(start, batches[-1].to_dict())
+                bar.advance(task, 1 if done is None else len(runs))
     finally:
         model.train(was_training)
     batches = [b for share in distributed.all_gather_objects(batches) for b in share]  # rank order = batch order
-    return _assemble(batches, runs, n, _store_config(model, source, config, n, device, meta), keep_clean)
+    return _assemble(batches, runs, n, store_config, keep_clean)
 
 
 def attack_checkpoint(checkpoint: str, config: AttackConfig, data_root: str = ".",
                       device: str | torch.device = "cpu", source_checkpoint: str | None = None,
-                      keep_clean: bool = True, progress: bool = True, dataset: str | None = None) -> AttackStore:
+                      keep_clean: bool = True, progress: bool = True, dataset: str | None = None,
+                      partial: str | Path | None = None, resume: bool = False) -> AttackStore:
     """Load a checkpoint (and a transfer source), its dataset split (or `dataset`, shaped to
     fit the model), and run the attacks."""
     from suite.checkpoint import load_model
@@ -164,4 +239,4 @@ def attack_checkpoint(checkpoint: str, config: AttackConfig, data_root: str = ".
     meta = {"checkpoint": str(checkpoint), "source_checkpoint": str(source_checkpoint) if source_checkpoint else None,
             "data": resolve_spec(spec).to_dict(), "data_root": str(data_root)}
     return run_attacks(model, data, config, device=device, source=source, meta=meta,
-                       keep_clean=keep_clean, progress=progress)
+                       keep_clean=keep_clean, progress=progress, partial=partial, resume=resume)

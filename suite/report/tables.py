@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import torch
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from suite.results.attacks import format_eps
 from suite.results.cka import CKAResult
 
 MAX_COLUMNS = 24  # wider matrices are summarised, not drawn cell by cell
@@ -100,26 +102,62 @@ def time_summary(result: CKAResult, title: str) -> Table:
 
 def robustness_table(rows: list[dict], title: str = "robustness") -> Table:
     """Clean and robust accuracy per (method, eps), with the measured perturbation size."""
-    table = Table(title=title)
-    for col in ("method", "grad", "eps", "clean acc", "robust acc", "mean L-inf", "max L-inf", "samples"):
-        table.add_column(col, justify="right" if col not in ("method", "grad") else "left")
+    # no vertical rules and one space between columns, so that attack names like
+    # autoattack@fast_sigmoid fit 80 columns: names and numbers are never cut, the gradient
+    # description (last) folds instead
+    samples = sorted({r["n_samples"] for r in rows})
+    title += f" ({', '.join(map(str, samples))} samples)" if samples else ""
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1))
+    table.add_column("method", no_wrap=True, min_width=max([len(r["method"]) for r in rows] + [6]))
+    for col in ("eps", "clean\nacc", "robust\nacc", "mean\nL-inf", "max\nL-inf"):
+        table.add_column(col, justify="right", no_wrap=True, min_width=5 if col == "eps" else 6)
+    grads = []
     for r in rows:
         surrogate = r.get("attack_surrogate")
-        grad = r["grad"] + (f" ({surrogate})" if surrogate not in (None, "?", "", "-") else "")
-        table.add_row(r["method"], grad, r["eps_label"], f"{r['clean_acc']:.1%}", f"{r['robust_acc']:.1%}",
-                      f"{r['linf_mean']:.4f}", f"{r['linf_max']:.4f}", str(r["n_samples"]))
+        named = "@" in r["method"]  # the surrogate is already in the attack's name
+        grads.append(r["grad"] + (f" ({surrogate})" if surrogate not in (None, "?", "", "-") and not named else ""))
+    table.add_column("grad", min_width=max([len(w) for g in grads for w in g.split()] + [4]))
+    for r, grad in zip(rows, grads):
+        table.add_row(r["method"], r["eps_label"], f"{r['clean_acc']:.1%}", f"{r['robust_acc']:.1%}",
+                      f"{r['linf_mean']:.4f}", f"{r['linf_max']:.4f}", grad)
     return table
 
 
 def checks_table(checks, title: str = "sanity checks") -> Table:
     """One row per sanity check: passed or not, and what was found, in plain words."""
     table = Table(title=title, show_lines=True)
-    table.add_column("check")
+    table.add_column("check", overflow="fold")
     table.add_column("result")
     table.add_column("finding", overflow="fold")
     for c in checks:
-        table.add_row(escape(c.name), "[green]pass[/]" if c.passed else "[bold red]FAIL[/]", escape(c.message))
+        result = "[dim]not run[/]" if c.passed is None else "[green]pass[/]" if c.passed else "[bold red]FAIL[/]"
+        table.add_row(escape(c.name), result, escape(c.message))
     return table
+
+
+def budgets_table(config: dict, title: str = "attack budgets") -> Table:
+    """One row per attack of a run: its budget as used, and what it differentiated or queried."""
+    table = Table(title=title)
+    attacks = config.get("attacks", [])
+    table.add_column("attack", no_wrap=True, min_width=max([len(a["name"]) for a in attacks] + [6]))
+    for col in ("budget", "gradient"):
+        table.add_column(col, overflow="fold")
+    budgets = config.get("budgets", {})
+    for a in attacks:
+        budget = ", ".join(f"{k} {_budget_value(k, v)}" for k, v in budgets.get(a["method"], {}).items())
+        grad = a["grad"] + (f" ({a['surrogate']})" if a.get("surrogate") not in (None, "-", "?") else "")
+        table.add_row(escape(a["name"]), escape(budget), escape(grad))
+    return table
+
+
+def _budget_value(key: str, v) -> str:
+    if key == "alpha":  # a step in input units, written like --alpha
+        return format_eps(v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return "+".join(map(str, v))
+    return str(v)
 
 
 def clean_adv_table(runs, title: str = "clean vs adversarial CKA (same layer)") -> Table:

@@ -10,9 +10,12 @@ File layout (root of the HDF5 file, beside the provenance attributes of suite.re
         adv [N, ...] float32     adversarial inputs, in [0, 1]
         pred [N] int64           the target's predictions on them
         linf [N] float32         measured max |adv - clean| per sample (<= eps)
+        broken_by [N] str        (composite and worst-case entries) the attack that fooled the
+                                 model on each sample: "" robust, "clean" already wrong clean
         attributes: method, eps, robust_acc, linf_mean, linf_max
-    attributes: clean_acc, n_samples; root config (JSON): attack config, model config(s),
-    checkpoint path(s), data spec, split, gradient description.
+    attributes: clean_acc, n_samples; root config (JSON): attack config, budgets per method,
+    the attacks (name, method, surrogate, gradient in words), model config(s), checkpoint
+    path(s), data spec, split, gradient description, sanity checks and masking verdict.
 
 Clean inputs: the indices plus the stored data spec always rebuild them (`rebuild_clean`).
 They are also stored by default (`AttackStore.clean`), which makes a store self-contained
@@ -36,7 +39,7 @@ import torch
 from torch import Tensor
 
 from suite.errors import SuiteError
-from suite.results.h5 import open_h5, read_config, write_h5
+from suite.results.h5 import open_h5, read_config, read_strings, write_h5, write_strings
 
 KIND = "attack"
 TOLERANCE = 1e-6  # float32 rounding of clean + delta in torchattacks' projection
@@ -60,6 +63,7 @@ class AttackEntry:
     pred: Tensor  # [N] int64
     linf: Tensor  # [N] float32, measured max |adv - clean|
     robust_acc: float
+    broken_by: list[str] | None = None  # [N] which attack fooled the model (composite, worst case)
 
     @property
     def label(self) -> str:
@@ -104,10 +108,13 @@ class AttackStore:
     def summary(self) -> list[dict[str, Any]]:
         """The robustness curve: one row per (method, eps), in run order."""
         gradient = self.config.get("gradient", {})
+        attacks = {a["name"]: a for a in self.config.get("attacks", [])}
+        worst = {"grad": f"worst case over {len(attacks)} attacks", "surrogate": "-"}
+        grad = lambda e: worst if e.method == "worst" else attacks.get(e.method, gradient)  # noqa: E731
         return [{
             "method": e.method, "eps": e.eps, "eps_label": format_eps(e.eps),
-            "grad": gradient.get("grad", self.config.get("attack", {}).get("grad", "?")),
-            "attack_surrogate": gradient.get("surrogate", "?"),
+            "grad": grad(e).get("grad", self.config.get("attack", {}).get("grad", "?")),
+            "attack_surrogate": grad(e).get("surrogate", "?"),
             "clean_acc": self.clean_acc, "robust_acc": e.robust_acc,
             "linf_mean": float(e.linf.mean()) if e.linf.numel() else 0.0,
             "linf_max": float(e.linf.max()) if e.linf.numel() else 0.0,
@@ -122,7 +129,8 @@ def _accuracy(pred: Tensor, labels: Tensor) -> float:
 def verify_bounds(store: AttackStore, where: str = "attack store") -> None:
     """Every adversarial input within eps of its clean input (as measured) and in [0, 1]."""
     for e in store.entries:
-        if e.adv.shape[0] != store.n_samples or e.pred.shape != store.labels.shape:
+        if e.adv.shape[0] != store.n_samples or e.pred.shape != store.labels.shape or \
+                (e.broken_by is not None and len(e.broken_by) != store.n_samples):
             raise SuiteError(f"{where}: {e.label} holds {e.adv.shape[0]} samples, expected {store.n_samples}")
         if e.adv.numel() == 0:
             continue
@@ -156,6 +164,8 @@ def write_store(path: str | os.PathLike, store: AttackStore, command: str | None
             g.create_dataset("adv", data=_f32(e.adv))
             g.create_dataset("pred", data=e.pred.numpy().astype(np.int64))
             g.create_dataset("linf", data=_f32(e.linf))
+            if e.broken_by is not None:
+                write_strings(g, "broken_by", e.broken_by)
             g.attrs.update(method=e.method, eps=float(e.eps), robust_acc=float(e.robust_acc),
                            linf_mean=float(e.linf.mean()) if e.linf.numel() else 0.0,
                            linf_max=float(e.linf.max()) if e.linf.numel() else 0.0)
@@ -178,6 +188,7 @@ def read_store(path: str | os.PathLike) -> AttackStore:
                     method=str(g.attrs["method"]), eps=float(g.attrs["eps"]),
                     adv=torch.from_numpy(g["adv"][()]), pred=torch.from_numpy(g["pred"][()]),
                     linf=torch.from_numpy(g["linf"][()]), robust_acc=float(g.attrs["robust_acc"]),
+                    broken_by=read_strings(g, "broken_by") if "broken_by" in g else None,
                 ))
             store = AttackStore(
                 indices=torch.from_numpy(f["indices"][()]), labels=labels,
