@@ -282,7 +282,7 @@ def attack_cmd(
     out: Path = typer.Option(Path("attacks"), help="Folder for the adversarial store."),
     name: Optional[str] = typer.Option(None, help="Store file name without .h5."),
 ) -> None:
-    """Attack a model (FGSM, PGD, APGD, FAB-T, Square, AutoAttack); print robust accuracy.
+    """Attack a model (FGSM to AutoAttack); print robust accuracy.
 
     Runs torchattacks and writes an adversarial store (HDF5) and its robustness curve, with the
     budgets used, a worst-case row when several attacks ran, and the masking verdict. Under
