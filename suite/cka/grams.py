@@ -11,7 +11,7 @@ O(E·n·d) of keeping every layer's features until the pass ends. The numbers ar
 
 n is the number of samples in the batch: dim 0 of the model input (inputs are batch-first,
 as every suite model's are). An SNN module runs either once on the merged batch [T*n, ...]
-or T times, once per time step, on [n, ...]. A per-step module formed its Gram at each
+or T times, once per time step, on [n, ...]. A per-step module's Gram is formed at each
 step for time="each"; for "mean" it keeps a running sum of its outputs (one output's size)
 and for "concat" its T outputs, until its last step.
 """
