@@ -156,7 +156,7 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
             loader_b = shard_loader(loader_b)
         else:
             spec = ckpt_a.data_spec_for(dataset)
-            loader = eval_loader(spec, data_root, split, samples, batch_size, seed)
+            loader = eval_loader(spec, data_root, split, samples, batch_size, seed, pin_memory=dev.type == "cuda")
             config.update(data_spec=spec.to_dict())
         loader = shard_loader(loader)
         config["processes"] = distributed.world_size()

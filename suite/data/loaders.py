@@ -29,13 +29,14 @@ def indexed_subset(dataset: Dataset, indices: list[int]) -> Dataset:
 
 
 def eval_loader(spec: DataSpec, root: str | Path, split: str = "test", samples: int | None = None,
-                batch_size: int = 128, seed: int = 0) -> DataLoader:
-    """An ordered loader over a seeded subset of `split` (no augmentation)."""
+                batch_size: int = 128, seed: int = 0, pin_memory: bool = False) -> DataLoader:
+    """An ordered loader over a seeded subset of `split` (no augmentation); `pin_memory` for
+    a CUDA consumer (page-locked batches copy to the GPU without blocking)."""
     if batch_size < 1:
         raise SuiteError(f"--batch-size must be positive, got {batch_size}")
     dataset = load_dataset(spec, root, split)
     return DataLoader(indexed_subset(dataset, subset_indices(len(dataset), samples, seed)),
-                      batch_size=batch_size, shuffle=False)
+                      batch_size=batch_size, shuffle=False, pin_memory=pin_memory)
 
 
 def shard_loader(loader: DataLoader) -> DataLoader:
