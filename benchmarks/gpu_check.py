@@ -207,8 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                 torch.cuda.empty_cache()
     ratio = step_seconds["snn"] / (size.timesteps * step_seconds["ann"])
     time_kind = "GPU" if device.type == "cuda" else "CPU"
-    print(f"LIF share of an SNN training step ({time_kind} time): {share:.1%} "
-          f"({'above' if share > FUSE_ABOVE else 'not above'} the {FUSE_ABOVE:.0%} that calls for a fused kernel)")
+    print(f"LIF share of an SNN training step ({time_kind} time): {share:.1%}")
+    print(f"  {'above' if share > FUSE_ABOVE else 'not above'} the {FUSE_ABOVE:.0%} that calls for a fused LIF kernel")
     print(f"SNN step / (T x ANN step): {step_seconds['snn'] * 1e3:.2f} ms / ({size.timesteps} x "
           f"{step_seconds['ann'] * 1e3:.2f} ms) = {ratio:.2f}")
     return 0
