@@ -2,6 +2,9 @@
 
 A checkpoint is a plain dict of tensors and JSON-like values, saved with `torch.save` to a
 temporary file and renamed, and loaded with `weights_only=True`: loading never runs code.
+Beside the required fields it holds `provenance` (suite.results.provenance, passed in by the
+trainer: command, versions, git commit, device, date of the run that wrote it); checkpoints
+written before it existed load with an empty one.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import re
 import types
 import typing
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,7 @@ class Checkpoint:
     epoch: int
     metrics: list[dict[str, float]]
     state: dict[str, Any]
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def data_spec_for(self, dataset: str | None = None) -> DataSpec:
         """The checkpoint's own data, or `dataset` shaped to fit its model (size, channels, T)."""
@@ -71,12 +75,13 @@ class Checkpoint:
 
 def save_checkpoint(path: str | Path, model_config: ModelConfig, data_spec: DataSpec,
                     train_config: dict[str, Any], epoch: int, metrics: list[dict[str, float]],
-                    state: dict[str, Any]) -> Path:
-    """Write a checkpoint atomically (temporary file + rename)."""
+                    state: dict[str, Any], provenance: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint atomically (temporary file + rename); `provenance` as built by
+    suite.results.provenance.provenance for the run."""
     payload = {
         "format": FORMAT, "version": VERSION, "model_config": model_config.to_dict(),
         "data_spec": data_spec.to_dict(), "train_config": dict(train_config), "epoch": int(epoch),
-        "metrics": list(metrics), "state": state,
+        "metrics": list(metrics), "state": state, "provenance": dict(provenance or {}),
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -103,10 +108,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     weights = payload["state"].get("model")
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise SuiteError(f"{p}: checkpoint field state has no model weights (a dict of tensors)")
+    provenance = payload.get("provenance", {})
+    if not isinstance(provenance, dict):
+        raise SuiteError(f"{p}: checkpoint field provenance is a {type(provenance).__name__}, not a dict")
     return Checkpoint(
         path=p, model_config=_config(ModelConfig, payload["model_config"], p),
         data_spec=_config(DataSpec, payload["data_spec"], p), train_config=payload["train_config"],
-        epoch=payload["epoch"], metrics=payload["metrics"], state=payload["state"],
+        epoch=payload["epoch"], metrics=payload["metrics"], state=payload["state"], provenance=provenance,
     )
 
 

@@ -44,6 +44,7 @@ from suite.errors import SuiteError
 from suite.models import ModelConfig, TwinNet, build_model, mean_logits
 from suite.models.firing import FiringRates
 from suite.progress import progress_bar
+from suite.results.provenance import provenance
 from suite.settings import TrainConfig
 from suite.train_log import TrainLog
 
@@ -373,7 +374,8 @@ def _save(checkpoint: Path, model_cfg: ModelConfig, data: DataSpec, cfg: TrainCo
     if scaler is not None:
         state["scaler"] = scaler.state_dict()
     distributed.broadcast_from_main(
-        lambda: save_checkpoint(checkpoint, model_cfg, data, asdict(cfg), epoch, metrics, state))
+        lambda: save_checkpoint(checkpoint, model_cfg, data, asdict(cfg), epoch, metrics, state,
+                                provenance=provenance(next(model.parameters()).device)))
 
 
 def _restore(path: Path, model_cfg: ModelConfig, data: DataSpec,

@@ -176,7 +176,8 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
         label_a = Path(model).stem
         label_b = Path(model2).stem if two else label_a
         stem = name or f"cka-{compare}-{label_a}" + (f"-vs-{label_b}" if two else "")
-        path = distributed.broadcast_from_main(lambda: result.save(Path(out) / f"{stem}.h5", config))
+        path = distributed.broadcast_from_main(lambda: result.save(Path(out) / f"{stem}.h5", config,
+                                                                   device=str(dev)))
     return CKARun(result, path, label_a, label_b)
 
 
@@ -220,6 +221,7 @@ def run_clean_adv(*, attack: Path, model: Path | None = None, other_model: bool 
         runs = []
         for eps, result in results.items():
             stem = f"{base}-{result.config['method']}-eps{format_eps(eps).replace('/', '_')}"
-            path = distributed.broadcast_from_main(lambda: result.save(Path(out) / f"{stem}.h5", config))
+            path = distributed.broadcast_from_main(lambda: result.save(Path(out) / f"{stem}.h5", config,
+                                                                   device=str(dev)))
             runs.append(CKARun(result, path, label, label))
     return runs

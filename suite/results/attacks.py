@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from suite.errors import SuiteError
-from suite.results.h5 import open_h5, read_config, read_strings, write_h5, write_strings
+from suite.results.h5 import open_h5, read_config, read_provenance, read_strings, write_h5, write_strings
 
 KIND = "attack"
 TOLERANCE = 1e-6  # float32 rounding of clean + delta in torchattacks' projection
@@ -107,19 +107,37 @@ class AttackStore:
 
     def summary(self) -> list[dict[str, Any]]:
         """The robustness curve: one row per (method, eps), in run order."""
-        gradient = self.config.get("gradient", {})
-        attacks = {a["name"]: a for a in self.config.get("attacks", [])}
-        worst = {"grad": f"worst case over {len(attacks)} attacks", "surrogate": "-"}
-        grad = lambda e: worst if e.method == "worst" else attacks.get(e.method, gradient)  # noqa: E731
-        return [{
-            "method": e.method, "eps": e.eps, "eps_label": format_eps(e.eps),
-            "grad": grad(e).get("grad", self.config.get("attack", {}).get("grad", "?")),
-            "attack_surrogate": grad(e).get("surrogate", "?"),
-            "clean_acc": self.clean_acc, "robust_acc": e.robust_acc,
-            "linf_mean": float(e.linf.mean()) if e.linf.numel() else 0.0,
-            "linf_max": float(e.linf.max()) if e.linf.numel() else 0.0,
-            "n_samples": self.n_samples,
-        } for e in self.entries]
+        return _summary_rows(self.config, self.clean_acc, self.n_samples, [
+            (e.method, e.eps, e.robust_acc, float(e.linf.mean()) if e.linf.numel() else 0.0,
+             float(e.linf.max()) if e.linf.numel() else 0.0) for e in self.entries])
+
+
+def _summary_rows(config: dict[str, Any], clean_acc: float, n_samples: int,
+                  entries: list[tuple[str, float, float, float, float]]) -> list[dict[str, Any]]:
+    """Rows of `AttackStore.summary()` from (method, eps, robust_acc, linf_mean, linf_max)."""
+    gradient = config.get("gradient", {})
+    attacks = {a["name"]: a for a in config.get("attacks", [])}
+    worst = {"grad": f"worst case over {len(attacks)} attacks", "surrogate": "-"}
+    grad = lambda method: worst if method == "worst" else attacks.get(method, gradient)  # noqa: E731
+    return [{
+        "method": method, "eps": eps, "eps_label": format_eps(eps),
+        "grad": grad(method).get("grad", config.get("attack", {}).get("grad", "?")),
+        "attack_surrogate": grad(method).get("surrogate", "?"),
+        "clean_acc": clean_acc, "robust_acc": robust_acc, "linf_mean": linf_mean, "linf_max": linf_max,
+        "n_samples": n_samples,
+    } for method, eps, robust_acc, linf_mean, linf_max in entries]
+
+
+@dataclass
+class StoreSummary:
+    """What a store says about robustness, read without its input arrays (`read_summary`)."""
+
+    path: Path
+    config: dict[str, Any]
+    n_samples: int
+    clean_acc: float
+    rows: list[dict[str, Any]]  # as AttackStore.summary()
+    provenance: dict[str, Any]
 
 
 def _accuracy(pred: Tensor, labels: Tensor) -> float:
@@ -146,8 +164,10 @@ def verify_bounds(store: AttackStore, where: str = "attack store") -> None:
                 raise SuiteError(f"{where}: {e.label} stored L-inf norms do not match the inputs")
 
 
-def write_store(path: str | os.PathLike, store: AttackStore, command: str | None = None) -> Path:
-    """Write atomically through suite.results.h5.write_h5 after verifying the bounds."""
+def write_store(path: str | os.PathLike, store: AttackStore, command: str | None = None,
+                device: str | None = None) -> Path:
+    """Write atomically through suite.results.h5.write_h5 after verifying the bounds; `device`
+    (what the attack ran on; default: the store config's) goes into the provenance."""
     verify_bounds(store, where=f"refusing to write {path}")
 
     def fill(f: h5py.File) -> None:
@@ -170,7 +190,8 @@ def write_store(path: str | os.PathLike, store: AttackStore, command: str | None
                            linf_mean=float(e.linf.mean()) if e.linf.numel() else 0.0,
                            linf_max=float(e.linf.max()) if e.linf.numel() else 0.0)
 
-    out = write_h5(path, KIND, store.config, fill, command=command)
+    device = device if device is not None else store.config.get("device")
+    out = write_h5(path, KIND, store.config, fill, command=command, device=device)
     store.path = out
     return out
 
@@ -205,6 +226,35 @@ def read_store(path: str | os.PathLike) -> AttackStore:
         if abs(_accuracy(e.pred, labels) - e.robust_acc) > SAME:
             raise SuiteError(f"{path}: stored robust accuracy of {e.label} does not match its predictions")
     return store
+
+
+def read_summary(path: str | os.PathLike) -> StoreSummary:
+    """The robustness rows of a store, for reports: labels and predictions are read and the
+    stored accuracies checked against them, the [N, ...] input arrays are not (`read_store`
+    reads and verifies those). A missing, corrupt or foreign file is a SuiteError."""
+    f = open_h5(path, kind=KIND)
+    try:
+        with f:
+            labels = torch.from_numpy(f["labels"][()])
+            clean_pred = torch.from_numpy(f["clean_pred"][()])
+            entries = []
+            for k in sorted(f["attacks"], key=int):
+                g = f["attacks"][k]
+                pred = torch.from_numpy(g["pred"][()])
+                robust_acc = float(g.attrs["robust_acc"])
+                if pred.shape != labels.shape or abs(_accuracy(pred, labels) - robust_acc) > SAME:
+                    raise SuiteError(f"{path}: stored robust accuracy of {g.attrs['method']} "
+                                     f"eps={format_eps(float(g.attrs['eps']))} does not match its predictions")
+                entries.append((str(g.attrs["method"]), float(g.attrs["eps"]), robust_acc,
+                                float(g.attrs["linf_mean"]), float(g.attrs["linf_max"])))
+            config, origin = read_config(f), read_provenance(f)
+    except (KeyError, OSError, ValueError, TypeError) as exc:
+        raise SuiteError(f"{path} is not a complete attack store ({exc})") from None
+    if clean_pred.shape != labels.shape:
+        raise SuiteError(f"{path} is not a consistent attack store (labels and predictions differ in length)")
+    n, clean_acc = int(labels.numel()), _accuracy(clean_pred, labels)
+    return StoreSummary(path=Path(path), config=config, n_samples=n, clean_acc=clean_acc,
+                        rows=_summary_rows(config, clean_acc, n, entries), provenance=origin)
 
 
 def check_model(store: AttackStore, model_config) -> None:

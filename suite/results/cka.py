@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from suite.errors import SuiteError
-from suite.results.h5 import open_h5, read_config, read_strings, write_h5, write_strings
+from suite.results.h5 import open_h5, read_config, read_provenance, read_strings, write_h5, write_strings
 
 KIND = "cka"
 
@@ -47,10 +47,12 @@ class CKAResult:
     compare: str = "models"
     time: str = "mean"
     config: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)  # filled by `load` (suite.results.h5)
 
     def save(self, path: str | os.PathLike, config: dict[str, Any] | None = None,
-             command: str | None = None) -> Path:
-        """Write atomically through suite.results.h5.write_h5; `config` adds to `self.config`."""
+             command: str | None = None, device: str | None = None) -> Path:
+        """Write atomically through suite.results.h5.write_h5; `config` adds to `self.config`;
+        `device` (what the CKA ran on) goes into the provenance."""
         full_config = {**self.config, **(config or {})}
 
         def fill(f: h5py.File) -> None:
@@ -68,7 +70,7 @@ class CKAResult:
             f.attrs["compare"] = self.compare
             f.attrs["time"] = self.time
 
-        return write_h5(path, KIND, full_config, fill, command=command)
+        return write_h5(path, KIND, full_config, fill, command=command, device=device)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CKAResult":
@@ -91,6 +93,7 @@ class CKAResult:
                     compare=str(f.attrs.get("compare", "models")),
                     time=str(f.attrs.get("time", "mean")),
                     config=read_config(f),
+                    provenance=read_provenance(f),
                 )
         except (KeyError, OSError, ValueError) as exc:
             raise SuiteError(f"{path} is not a complete CKA result ({exc})") from None

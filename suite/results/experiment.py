@@ -37,12 +37,12 @@ from typing import Any
 
 from suite.errors import SuiteError
 from suite.files import atomic_path
+from suite.results.provenance import PROVENANCE_KEYS
 
 FORMAT = "suite-experiment"
 SCHEMA_VERSION = 1
 VERDICTS = ("agrees", "disagrees", "inconclusive")
 FILE_GROUPS = ("results", "figures", "checkpoints")
-PROVENANCE_KEYS = ("command", "suite_version", "torch_version", "cuda_version", "git_commit", "device", "created")
 
 
 def experiment_filename(name: str) -> str:

@@ -1,13 +1,13 @@
 """HDF5 helpers: schema version, provenance attributes, checked opening.
 
 Every result file carries root attributes `schema_version`, `suite_version`, `created`,
-`command`, `kind` and a JSON `config`. Files are written atomically (suite.files.atomic_path),
-so a crash never leaves a half-written result.
+`command`, `kind`, a JSON `config` and a JSON `provenance` (suite.results.provenance: command,
+suite/torch/CUDA versions, git commit, device, date). Files are written atomically
+(suite.files.atomic_path), so a crash never leaves a half-written result.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 from pathlib import Path
@@ -16,10 +16,9 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
-from suite import __version__
 from suite.errors import SuiteError
 from suite.files import atomic_path
-from suite.results.provenance import command_line
+from suite.results.provenance import PROVENANCE_KEYS, provenance
 
 SCHEMA_VERSION = 1
 
@@ -30,19 +29,41 @@ def write_h5(
     config: dict[str, Any],
     fill: Callable[[h5py.File], None],
     command: str | None = None,
+    device: str | None = None,
 ) -> Path:
-    """Write an HDF5 result atomically: provenance attributes, then `fill(file)` adds the data."""
+    """Write an HDF5 result atomically: provenance attributes, then `fill(file)` adds the data.
+    `command` replaces the running command line; `device` is what the result was computed on."""
     target = Path(path)
+    origin = provenance(device)
+    if command is not None:
+        origin["command"] = command
     with atomic_path(target) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["schema_version"] = SCHEMA_VERSION
-            f.attrs["suite_version"] = __version__
-            f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            f.attrs["command"] = command if command is not None else command_line()
+            f.attrs["suite_version"] = origin["suite_version"]
+            f.attrs["created"] = origin["created"]
+            f.attrs["command"] = origin["command"]
             f.attrs["kind"] = kind
             f.attrs["config"] = json.dumps(config, sort_keys=True, default=str)
+            f.attrs["provenance"] = json.dumps(origin, sort_keys=True)
             fill(f)
     return target
+
+
+def read_provenance(f: h5py.File) -> dict[str, Any]:
+    """The provenance of a result file (every key of PROVENANCE_KEYS; None where not recorded,
+    e.g. torch version and device in files written before provenance was stored whole)."""
+    stored = f.attrs.get("provenance")
+    try:
+        origin = json.loads(stored) if stored is not None else {}
+    except (TypeError, ValueError):
+        origin = {}
+    if not isinstance(origin, dict):
+        origin = {}
+    for key in ("command", "suite_version", "created"):
+        if origin.get(key) is None and key in f.attrs:
+            origin[key] = str(f.attrs[key])
+    return {key: origin.get(key) for key in PROVENANCE_KEYS}
 
 
 def open_h5(path: str | os.PathLike, kind: str | None = None) -> h5py.File:

@@ -18,6 +18,8 @@ import torch
 
 from suite import __version__
 
+PROVENANCE_KEYS = ("command", "suite_version", "torch_version", "cuda_version", "git_commit", "device", "created")
+
 
 def command_line() -> str:
     """The command line that is running, shell-quoted (`suite experiment temporal`)."""
@@ -40,14 +42,15 @@ def git_commit() -> str | None:
     return head + ("+dirty" if dirty else "") if head else None
 
 
-def provenance(device: str | torch.device) -> dict[str, Any]:
-    """Command, suite/torch/CUDA versions, git commit, device and date (UTC, ISO 8601)."""
+def provenance(device: str | torch.device | None) -> dict[str, Any]:
+    """Command, suite/torch/CUDA versions, git commit, device and date (UTC, ISO 8601), under
+    PROVENANCE_KEYS; `device` None when the run used none (a merge of stored results)."""
     return {
         "command": command_line(),
         "suite_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # a str subclass, which weights-only loading refuses
         "cuda_version": torch.version.cuda,
         "git_commit": git_commit(),
-        "device": str(device),
+        "device": str(device) if device is not None else None,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
