@@ -54,17 +54,17 @@ def command(app_: typer.Typer = app, name: str | None = None, **settings):
 
 def show_cka(result, path: Path | None, title: str) -> Path | None:
     """Print a CKA result's tables; write its figure beside `path` (None: no figure)."""
-    from suite.report.figures import cka_figure
+    from suite.report.figures import cka_figure, save_figure
     from suite.report.tables import cka_tables
 
     for table in cka_tables(result, title):
         console.print(table)
-    return cka_figure(result, path.with_suffix(".png"), title) if path is not None else None
+    return save_figure(cka_figure(result, title), path.with_suffix(".png"))[0] if path is not None else None
 
 
 def show_attack(run, label: str) -> Path:
     """Print an attack run's robustness and checks tables; write its robustness curve."""
-    from suite.report.figures import robustness_figure
+    from suite.report.figures import robustness_curves, save_figure
     from suite.report.tables import budgets_table, checks_table, robustness_table
 
     rows = run.store.summary()
@@ -77,7 +77,18 @@ def show_attack(run, label: str) -> Path:
                       f"--attack-surrogate do not apply to it")
     console.print(robustness_table(rows, f"robustness: {label}"))
     console.print(checks_table(run.checks, f"sanity checks: {label}"))
-    return robustness_figure(rows, run.path.with_suffix(".png"), f"robustness: {label}")
+    return save_figure(robustness_curves([(label, rows)], f"robustness: {label}"), run.path.with_suffix(".png"))[0]
+
+
+def show_clean_adv(runs, title: str) -> Path:
+    """Print clean-vs-adversarial CKA per layer and eps; write the figure beside the results
+    (their common name without the -eps part, .png)."""
+    from suite.report.figures import clean_adv_lines, save_figure
+    from suite.report.tables import clean_adv_table
+
+    console.print(clean_adv_table(runs, title))
+    path = runs[0].path.with_name(runs[0].path.stem.rsplit("-eps", 1)[0] + ".png")
+    return save_figure(clean_adv_lines([r.result for r in runs], title), path)[0]
 
 
 # ----------------------------------------------------------------------------- shared options
@@ -155,8 +166,6 @@ def demo_cmd(
     SNN/ANN twins, CKA between them and over time, PGD at 8/255 with clean-vs-adversarial
     CKA, and an SNN on simulated events."""
     from suite.demo import run_demo
-    from suite.report.figures import clean_adv_figure
-    from suite.report.tables import clean_adv_table
 
     summary = run_demo(out=out, device=device, data_root=data_root, epochs=epochs)
     table = Table(title="demo: digits, ResNet-20 twins (width 0.5, T=4)")
@@ -172,9 +181,7 @@ def demo_cmd(
     for label, run in summary.attacks.items():
         figures.append(show_attack(run, label))
     for label, runs in summary.clean_adv.items():
-        title = f"clean vs adv CKA: {label}"
-        console.print(clean_adv_table(runs, title))
-        figures.append(clean_adv_figure(runs, title=title))
+        figures.append(show_clean_adv(runs, f"clean vs adv CKA: {label}"))
     console.print("figures:\n  " + "\n  ".join(str(f) for f in figures))
     console.print(f"[bold]demo finished in {summary.seconds:.0f} s[/]; files under "
                   + ", ".join(str(p) for p in summary.folders.values() if p.exists()))
@@ -233,8 +240,6 @@ def _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, devic
     """`suite cka --compare clean adv`: one result per eps, a diagonal table and a figure."""
     from suite import distributed
     from suite.cka.jobs import run_clean_adv
-    from suite.report.figures import clean_adv_figure
-    from suite.report.tables import clean_adv_table
 
     if attack is None:
         fail("--compare clean adv needs --attack (an adversarial store written by `suite attack`)")
@@ -245,9 +250,7 @@ def _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, devic
                          name=name, n_boot=bootstrap)
     if not distributed.is_main():
         return
-    title = f"clean vs adversarial CKA: {runs[0].label_a}"
-    console.print(clean_adv_table(runs, title))
-    figure = clean_adv_figure(runs, title=title)
+    figure = show_clean_adv(runs, f"clean vs adversarial CKA: {runs[0].label_a}")
     console.print("results: " + ", ".join(str(r.path) for r in runs) + f"\nfigure: {figure}")
 
 
@@ -348,18 +351,28 @@ def experiment_cmd(
 
 @command(name="report")
 def report_cmd(
-    file: Path = typer.Argument(..., help="A CKA result (.h5) written by `suite cka`."),
-    figure: bool = typer.Option(True, "--figure/--no-figure", help="Also write FILE.png."),
+    paths: Optional[List[Path]] = typer.Argument(None, help="Result files or folders (default: reports/, attacks/, runs/)."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML page (figures inline, opens offline)."),
+    figures: Optional[Path] = typer.Option(None, "--figures", help="Also write every figure into this folder."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Figure formats for --figures: png, pdf, svg, or a list (png,pdf). Default png."),
 ) -> None:
-    """Show a CKA result as tables and write its figure.
+    """Summarise results in the terminal, an HTML page or figure files.
 
-    The tables: the CKA matrix (or per-layer time steps) and its highlights."""
-    from suite.results.cka import CKAResult
+    Per file: what was compared (models, data, eps, T, samples), the CKA diagonal or the
+    robustness table, notable layers. Files that cannot be read are named and skipped."""
+    from suite.report.figures import parse_formats
+    from suite.report.make import make_report
+    from suite.report.terminal import print_report
 
-    result = CKAResult.load(file)
-    path = show_cka(result, file if figure else None, f"CKA {result.compare}: {file.stem}")
-    if path is not None:
-        console.print(f"figure: {path}")
+    if fmt is not None and figures is None:
+        fail("--format sets the formats of --figures DIR; give --figures too")
+    formats = parse_formats(fmt) if fmt is not None else ("png",)
+    report = make_report(paths, html=html, figures=figures, formats=formats)
+    print_report(console, report.sections, report.collection.problems)
+    if report.figures:
+        console.print("figures:\n  " + "\n  ".join(str(f) for f in report.figures), soft_wrap=True)
+    if report.page is not None:
+        console.print(f"page: {report.page}", soft_wrap=True)
 
 
 @command(data_app, name="list")

@@ -17,7 +17,7 @@ from suite.data.frames import EventFrames, FrameConfig, frame_cache_dir
 from suite.errors import SuiteError
 from suite.files import atomic_path
 from suite.models import lif_kernel
-from suite.report.figures import cka_figure
+from suite.report.figures import cka_figure, save_figure
 from suite.results.h5 import write_h5
 from tests.helpers import make_checkpoint
 
@@ -97,7 +97,7 @@ def test_hdf5_result_gets_the_umask_mode(tmp_path, umask):
 
 
 def test_figure_gets_the_umask_mode(tmp_path, umask):
-    path = cka_figure(tiny_cka(), tmp_path / "cka.png")
+    path, = save_figure(cka_figure(tiny_cka()), tmp_path / "cka.png")
     assert mode(path) == ORDINARY[umask]
     assert no_temporaries(tmp_path)
 

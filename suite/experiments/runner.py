@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from suite.attacks.jobs import run_attack
-from suite.cka.jobs import CKARun, run_cka, run_clean_adv
+from suite.cka.jobs import run_cka, run_clean_adv
 from suite.config import select_device
 from suite.experiments import measures
 from suite.experiments.findings import make_finding
 from suite.experiments.recipe import FindingSpec, Recipe, attack_config, load_recipe
 from suite.experiments.steps import Workspace
 from suite.models.resnet import DEPTHS
-from suite.report.figures import (clean_adv_figure, cka_figure, diagonal_figure, robustness_figure)
+from suite.report.figures import clean_adv_lines, cka_figure, diagonal_figure, robustness_curves, save_figure
 from suite.results.attacks import read_store
 from suite.results.cka import CKAResult
 from suite.results.experiment import Experiment, Finding, write_experiment
@@ -118,7 +118,7 @@ def _cka(recipe: Recipe, ws: Workspace, step_id: str, compare: str, model: Path,
     ws.add("results", path)
     png = path.with_suffix(".png")
     if not _up_to_date(png, path):
-        cka_figure(CKAResult.load(path), png, title or f"CKA {step_id}")
+        save_figure(cka_figure(CKAResult.load(path), title or f"CKA {step_id}"), png)
     ws.add("figures", png)
     return path
 
@@ -169,8 +169,9 @@ def residual(recipe: Recipe, ws: Workspace) -> list[Finding]:
                            title=f"SNN vs ANN ({tag})")
         within[res] = _cka(recipe, ws, f"layers-{snn.stem}-conv-lif", "layers", snn, layers=fine,
                            title=f"SNN conv/LIF layers ({tag})")
-    ws.add("figures", diagonal_figure(_load_all([models[True], models[False]], ["with residual", "without residual"]),
-                                      ws.out / "diagonal-residual.png", f"SNN vs ANN diagonal, {arch}"))
+    ws.add("figures", *save_figure(diagonal_figure(_load_all([models[True], models[False]],
+                                                             ["with residual", "without residual"]),
+                                                   f"SNN vs ANN diagonal, {arch}"), ws.out / "diagonal-residual.png"))
     return (_findings(recipe, "residual-ann-likeness",
                       lambda s: [make_finding(s, measures.residual_ann_likeness(models[True], models[False]))])
             + _findings(recipe, "periodic-pattern",
@@ -194,10 +195,12 @@ def width_depth(recipe: Recipe, ws: Workspace) -> list[Finding]:
         pairs[train["arch"], width] = pairs.get((train["arch"], width)) or pair(train["arch"], width)
     depth = {f"{a}": pairs[a, train["width"]] for a in grid["archs"]}
     width = {f"width {w:g}": pairs[train["arch"], w] for w in grid["widths"]}
-    ws.add("figures", diagonal_figure(_load_all(list(depth.values()), list(depth)), ws.out / "diagonal-depth.png",
-                                      f"SNN vs ANN diagonal by depth (width {train['width']:g})"))
-    ws.add("figures", diagonal_figure(_load_all(list(width.values()), list(width)), ws.out / "diagonal-width.png",
-                                      f"SNN vs ANN diagonal by width ({train['arch']})"))
+    ws.add("figures", *save_figure(diagonal_figure(_load_all(list(depth.values()), list(depth)),
+                                                   f"SNN vs ANN diagonal by depth (width {train['width']:g})"),
+                                   ws.out / "diagonal-depth.png"))
+    ws.add("figures", *save_figure(diagonal_figure(_load_all(list(width.values()), list(width)),
+                                                   f"SNN vs ANN diagonal by width ({train['arch']})"),
+                                   ws.out / "diagonal-width.png"))
     found = []
     if any(s.measure == "checkerboard" for s in recipe.findings):
         fine, period = _block_layers(train["arch"])
@@ -223,10 +226,10 @@ def event(recipe: Recipe, ws: Workspace) -> list[Finding]:
                     title=f"SNN vs ANN on {event_name}")
     static_event = _cka(recipe, ws, f"static-event-{snn.stem}-vs-{snn_e.stem}", "static-event", snn, snn_e,
                         title=f"static ({static_name}) vs event ({event_name}), SNNs")
-    ws.add("figures", diagonal_figure(
+    ws.add("figures", *save_figure(diagonal_figure(
         _load_all([on_static, on_event, static_event],
                   [f"SNN vs ANN, {static_name}", f"SNN vs ANN, {event_name}", "static vs event (SNNs)"]),
-        ws.out / "diagonal-event.png", "CKA diagonal: static and event data"))
+        "CKA diagonal: static and event data"), ws.out / "diagonal-event.png"))
     return (_findings(recipe, "event-vs-static", lambda s: [make_finding(
                 s, measures.event_vs_static(on_event, on_static, event_name, static_name))])
             + _findings(recipe, "static-vs-event", lambda s: [make_finding(
@@ -238,7 +241,7 @@ def adversarial(recipe: Recipe, ws: Workspace) -> list[Finding]:
     attack, cka = recipe.section("attack"), recipe.section("cka")
     config = attack_config(attack, seed=recipe.section("train")["seed"])
     method = "pgd" if "pgd" in config.methods else config.methods[0]
-    stores, runs, rows = {}, {}, []
+    stores, runs, curves = {}, {}, []
     for label in ("SNN", "ANN"):
         ckpt = ws.checkpoint(_settings(recipe, kind=label.lower()))
         name = f"{ckpt.stem}-{'-'.join(config.methods)}-bptt"
@@ -251,13 +254,13 @@ def adversarial(recipe: Recipe, ws: Workspace) -> list[Finding]:
                                   data_root=ws.data_root, out=ws.out, name=f"cka-clean-adv-{n}",
                                   show_progress=ws.show_progress)])
         stores[label] = store
-        rows += [dict(r, model=label) for r in read_store(store).summary()]
+        curves.append((label, read_store(store).summary()))
         ws.add("results", store, *runs[label])
-        loaded = [CKARun(CKAResult.load(p), p, ckpt.stem, ckpt.stem) for p in runs[label]]
-        ws.add("figures", clean_adv_figure(loaded, ws.out / f"clean-adv-{label.lower()}.png",
-                                           f"clean vs adversarial CKA ({method}): {label} {ckpt.stem}"))
-    ws.add("figures", robustness_figure(rows, ws.out / "robustness.png",
-                                        "robust accuracy: SNN (BPTT) and ANN"))
+        ws.add("figures", *save_figure(clean_adv_lines([CKAResult.load(p) for p in runs[label]],
+                                                       f"clean vs adversarial CKA ({method}): {label} {ckpt.stem}"),
+                                       ws.out / f"clean-adv-{label.lower()}.png"))
+    ws.add("figures", *save_figure(robustness_curves(curves, "robust accuracy: SNN (BPTT) and ANN"),
+                                   ws.out / "robustness.png"))
     return (_findings(recipe, "adv-snn-vs-ann", lambda s: [make_finding(s, measures.adv_snn_vs_ann(
                 runs["SNN"], runs["ANN"], stores["SNN"], stores["ANN"]))])
             + _findings(recipe, "adv-first-vs-last", lambda s: [make_finding(s, measures.adv_first_vs_last(

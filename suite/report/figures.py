@@ -1,115 +1,294 @@
-"""Matplotlib figures of results (PNG), written atomically next to their HDF5 files."""
+"""Matplotlib figures of results: CKA heatmaps, temporal grids, robustness curves, per-layer
+CKA lines and training curves.
+
+Every function returns a `matplotlib.figure.Figure` (a notebook shows it inline); writing it
+is a separate step, `save_figure` (atomic, PNG/PDF/SVG). Figures are built without pyplot, so
+importing this module never switches a notebook's backend and figures are freed like any
+other object (no pyplot registry to close them in).
+"""
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
+from typing import Mapping, Sequence
 
-import matplotlib
+import matplotlib as mpl
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from suite.errors import SuiteError
+from suite.files import atomic_path
+from suite.results.cka import CKAResult
 
-from suite.results.cka import CKAResult  # noqa: E402
-from suite.files import atomic_path  # noqa: E402
+FORMATS = ("png", "pdf", "svg")
+DPI = 150
+GRID_COLUMNS = 6  # temporal grid: panels per row
+NAN_COLOUR = "#c8c8c8"  # undefined CKA (a constant layer), distinct from every colour of the map
+# Date-free metadata: the same figure gives the same PDF/SVG bytes on every run.
+_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None},
+             "svg": {"Date": None}}
 
 
-def cka_figure(result: CKAResult, path: str | Path, title: str = "CKA") -> Path:
-    """Heatmap of a CKA matrix, or one small heatmap per layer for time comparisons."""
-    path = Path(path)
+def _cmap():
+    return mpl.colormaps["magma"].with_extremes(bad=NAN_COLOUR)
+
+
+def _stem(path) -> str:
+    return Path(str(path)).stem if path else "?"
+
+
+def _finite(values) -> np.ndarray:
+    a = np.asarray(values, dtype=float)
+    return a[np.isfinite(a)]
+
+
+# ----------------------------------------------------------------------------- CKA matrices
+def _axis_names(result: CKAResult) -> tuple[str, str]:
+    """What the rows (A) and columns (B) of a CKA matrix are, from the result's config."""
+    cfg = result.config
+    a, b = _stem(cfg.get("model")), _stem(cfg.get("model2") or cfg.get("model"))
+    if result.compare == "clean-adv":
+        eps = cfg.get("eps_label", "?")
+        return f"{a}, clean", f"{a}, adversarial ({cfg.get('method', '?')} eps {eps})"
+    if result.compare == "static-event":
+        return f"{a}, static images", f"{b}, events"
+    return a, b
+
+
+def cka_heatmap(result: CKAResult, title: str | None = None) -> Figure:
+    """Heatmap of a CKA matrix [La, Lb] on the fixed range 0..1 (comparable across figures);
+    grey cells are undefined (a layer with constant features)."""
     if result.compare == "time":
-        L = len(result.layers_a)
-        cols = min(L, 6)
-        rows = (L + cols - 1) // cols
-        fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows + 0.6), squeeze=False)
-        for ax in axes.flat[L:]:
-            ax.axis("off")
-        for ax, name, mat in zip(axes.flat, result.layers_a, result.matrix.numpy()):
-            im = ax.imshow(mat, vmin=0, vmax=1, cmap="magma")
-            ax.set_title(name, fontsize=8)
-            ax.set_xlabel("t", fontsize=7)
-            ax.set_ylabel("t", fontsize=7)
-            ax.tick_params(labelsize=6)
-        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="CKA")
+        raise SuiteError("a time comparison is drawn by temporal_grid, not cka_heatmap")
+    La, Lb = result.matrix.shape
+    fig = Figure(figsize=(max(4.5, 0.32 * Lb + 2.5), max(3.8, 0.28 * La + 1.8)), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(result.matrix.numpy(), vmin=0, vmax=1, cmap=_cmap(), origin="lower")
+    ax.set_xticks(range(Lb), result.layers_b, rotation=90, fontsize=7)
+    ax.set_yticks(range(La), result.layers_a, fontsize=7)
+    name_a, name_b = _axis_names(result)
+    ax.set_ylabel(name_a, fontsize=8)
+    ax.set_xlabel(name_b, fontsize=8)
+    fig.colorbar(im, ax=ax, label="CKA")
+    fig.suptitle(f"{title or 'CKA ' + result.compare} ({result.n_samples} samples)", fontsize=10)
+    return fig
+
+
+def time_colour_range(result: CKAResult) -> tuple[float, float]:
+    """(vmin, 1.0) for a temporal grid: vmin is the smallest finite CKA between two distinct
+    time steps over all layers, rounded down to 0.05, so the colours spread over the values
+    present rather than painting 0.9..1.0 in one colour."""
+    T = result.matrix.shape[-1]
+    off = ~np.eye(T, dtype=bool)
+    values = _finite(result.matrix.numpy()[:, off])
+    if values.size == 0:
+        return 0.0, 1.0
+    low = math.floor(float(values.min()) * 20) / 20
+    return min(max(low, 0.0), 0.95), 1.0
+
+
+def temporal_grid(result: CKAResult, title: str | None = None) -> Figure:
+    """Time step vs time step CKA, one panel per layer (a time comparison [L, T, T]).
+
+    All panels share one colour range (`time_colour_range`) so they compare; step labels only
+    on the outer panels, cell values written in when T <= 6; grey cells are undefined."""
+    if result.compare != "time":
+        raise SuiteError(f"temporal_grid draws a time comparison, not {result.compare!r}")
+    L, T = len(result.layers_a), result.matrix.shape[-1]
+    cols = min(L, GRID_COLUMNS)
+    rows = -(-L // cols)
+    vmin, vmax = time_colour_range(result)
+    fig = Figure(figsize=(1.9 * cols + 1.2, 1.9 * rows + 0.8), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+    steps = list(range(T))
+    for k, ax in enumerate(axes.flat):
+        if k >= L:
+            ax.set_visible(False)
+            continue
+        mat = result.matrix[k].numpy()
+        im = ax.imshow(mat, vmin=vmin, vmax=vmax, cmap=_cmap())
+        ax.set_title(result.layers_a[k], fontsize=8)
+        ax.set_xticks(steps)
+        ax.set_yticks(steps)
+        ax.tick_params(labelsize=6, length=2)
+        if T <= 6:
+            for i in range(T):
+                for j in range(T):
+                    v = mat[i, j]
+                    text = "n/a" if not math.isfinite(v) else f"{v:.2f}"
+                    dark = math.isfinite(v) and (v - vmin) / max(vmax - vmin, 1e-9) < 0.6
+                    ax.text(j, i, text, ha="center", va="center", fontsize=5,
+                            color="white" if dark else "black")
+    for ax in axes[-1, :]:
+        ax.set_xlabel("time step", fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("time step", fontsize=7)
+    fig.colorbar(im, ax=axes, shrink=0.8, label=f"CKA (colours span {vmin:.2f}..{vmax:.2f})")
+    fig.suptitle(f"{title or 'CKA between time steps'}: {_stem(result.config.get('model'))} "
+                 f"({result.n_samples} samples, T={T})", fontsize=10)
+    return fig
+
+
+def cka_figure(result: CKAResult, title: str | None = None) -> Figure:
+    """The figure of one CKA result: a temporal grid for a time comparison, else a heatmap."""
+    return temporal_grid(result, title) if result.compare == "time" else cka_heatmap(result, title)
+
+
+# ----------------------------------------------------------------------------- per-layer lines
+def diagonal(result: CKAResult) -> list[tuple[str, float]]:
+    """(layer, CKA) for each layer present on both sides, in A's order."""
+    common = [n for n in result.layers_a if n in result.layers_b]
+    return [(n, float(result.matrix[result.layers_a.index(n), result.layers_b.index(n)])) for n in common]
+
+
+def diagonal_figure(series: Mapping[str, CKAResult] | Sequence[tuple[str, CKAResult]], title: str,
+                    ylabel: str = "CKA (same layer)") -> Figure:
+    """Same-layer CKA per layer, one line per (label, result): SNN vs ANN across depths or
+    widths, with and without residual connections, static vs event. When every result has the
+    same layers the x axis names them; otherwise (different depths) it is relative depth 0..1."""
+    pairs = list(series.items()) if isinstance(series, Mapping) else list(series)
+    if not pairs:
+        raise SuiteError("no results to draw")
+    diags = [(label, diagonal(r)) for label, r in pairs]
+    names = [[n for n, _ in d] for _, d in diags]
+    same_layers = all(n == names[0] for n in names)
+    fig = Figure(figsize=(max(5.5, 0.35 * max(map(len, names)) + 2.5), 3.8), layout="constrained")
+    ax = fig.subplots()
+    for label, d in diags:
+        if not d:
+            continue
+        x = range(len(d)) if same_layers else np.linspace(0, 1, len(d)) if len(d) > 1 else [0.0]
+        ax.plot(list(x), [v for _, v in d], marker="o", markersize=3.5, label=label)
+    if same_layers:
+        ax.set_xticks(range(len(names[0])), names[0], rotation=90, fontsize=7)
     else:
-        La, Lb = result.matrix.shape
-        fig, ax = plt.subplots(figsize=(max(4, 0.35 * Lb + 2), max(3.5, 0.3 * La + 1.5)))
-        im = ax.imshow(result.matrix.numpy(), vmin=0, vmax=1, cmap="magma", origin="lower")
-        ax.set_xticks(range(Lb), result.layers_b, rotation=90, fontsize=7)
-        ax.set_yticks(range(La), result.layers_a, fontsize=7)
-        ax.set_ylabel(Path(str(result.config.get("model", "A"))).stem)
-        ax.set_xlabel(Path(str(result.config.get("model2", result.config.get("model", "B")))).stem)
-        fig.colorbar(im, ax=ax, label="CKA")
-    fig.suptitle(f"{title} ({result.n_samples} samples)", fontsize=10)
-    return _save(fig, path)
-
-
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-    plt.close(fig)
-    return path
-
-
-def robustness_figure(rows: list[dict], path: str | Path, title: str = "robustness") -> Path:
-    """Robust accuracy against eps, one line per (model, method, grad); rows of several stores
-    share the axes when each row names its `model` (e.g. "SNN", "ANN")."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for key in dict.fromkeys((r.get("model", ""), r["method"], r["grad"]) for r in rows):
-        pts = [r for r in rows if (r.get("model", ""), r["method"], r["grad"]) == key]
-        label = " ".join(k for k in key if k)
-        ax.plot([r["eps"] * 255 for r in pts], [r["robust_acc"] for r in pts], marker="o", label=label)
-    ax.set_xlabel("eps (x 1/255)")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    return _save(fig, Path(path))
-
-
-def clean_adv_figure(runs, path: str | Path | None = None, title: str = "clean vs adversarial CKA") -> Path:
-    """CKA of each layer on clean vs adversarial inputs, one line per eps (1 = unmoved).
-    Default path: the per-eps result name without its -eps part, .png."""
-    if path is None:
-        path = runs[0].path.with_name(runs[0].path.stem.rsplit("-eps", 1)[0] + ".png")
-    fig, ax = plt.subplots(figsize=(max(5, 0.4 * len(runs[0].result.layers_a) + 2), 3.5))
-    for run in runs:
-        names = [n for n in run.result.layers_a if n in run.result.layers_b]
-        values = [float(run.result.matrix[run.result.layers_a.index(n), run.result.layers_b.index(n)]) for n in names]
-        ax.plot(range(len(names)), values, marker="o", label=f"eps {run.result.config.get('eps_label', '?')}")
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax.set_ylabel("CKA(clean, adversarial)")
-    ax.set_ylim(-0.05, 1.05)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    return _save(fig, Path(path))
-
-
-def diagonal_figure(results: dict[str, CKAResult], path: str | Path, title: str = "CKA diagonal") -> Path:
-    """CKA of each layer with the same layer of the other side (the heatmap's diagonal), one line
-    per result: SNN vs ANN across depths or widths, with and without residual connections,
-    static vs event. Results with different layers share a relative-depth axis (0 to 1)."""
-    diagonals = {}
-    for label, result in results.items():
-        names = [n for n in result.layers_a if n in result.layers_b]
-        diagonals[label] = (names, [float(result.matrix[result.layers_a.index(n), result.layers_b.index(n)])
-                                    for n in names])
-    same = len({tuple(names) for names, _ in diagonals.values()}) == 1
-    longest = max(len(names) for names, _ in diagonals.values())
-    fig, ax = plt.subplots(figsize=(max(5, 0.35 * longest + 2), 3.5))
-    for label, (names, values) in diagonals.items():
-        xs = range(len(names)) if same else [i / max(len(names) - 1, 1) for i in range(len(names))]
-        ax.plot(list(xs), values, marker="o", markersize=3, label=label)
-    if same:
-        names = next(iter(diagonals.values()))[0]
-        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    else:
-        ax.set_xlabel("relative depth (first layer 0, last layer 1)")
-    ax.set_ylabel("CKA (same layer)")
-    lowest = min((v for _, values in diagonals.values() for v in values if v == v), default=0.0)
+        ax.set_xlabel("relative depth (first layer 0, last layer 1)", fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    lowest = min((v for _, d in diags for _, v in d if math.isfinite(v)), default=0.0)
     ax.set_ylim(min(-0.05, lowest - 0.05), 1.05)  # the unbiased estimator can go below 0
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     ax.set_title(title, fontsize=10)
-    return _save(fig, Path(path))
+    return fig
+
+
+def clean_adv_lines(results: Sequence[CKAResult], title: str = "clean vs adversarial CKA") -> Figure:
+    """CKA of each layer on clean vs adversarial inputs, one line per eps, by increasing eps
+    (1 = the attack left the layer's geometry unchanged)."""
+    ordered = sorted(results, key=lambda r: float(r.config.get("eps", 0.0)))
+    series = [(f"eps {r.config.get('eps_label', '?')}", r) for r in ordered]
+    return diagonal_figure(series, title, ylabel="CKA(clean, adversarial)")
+
+
+def static_event_diagonal(results: Sequence[tuple[str, CKAResult]] | CKAResult,
+                          title: str = "static vs event CKA") -> Figure:
+    """CKA of each layer on a static image vs its event recording (same samples), one line
+    per (label, result); a single result is labelled by its two models."""
+    if isinstance(results, CKAResult):
+        cfg = results.config
+        results = [(f"{_stem(cfg.get('model'))} vs {_stem(cfg.get('model2') or cfg.get('model'))}", results)]
+    return diagonal_figure(list(results), title, ylabel="CKA(static, event)")
+
+
+# ----------------------------------------------------------------------------- robustness, training
+def robustness_curves(curves: Sequence[tuple[str, list[dict]]], title: str = "robustness") -> Figure:
+    """Accuracy against eps for several models on one axes: one colour per model (label), one
+    line style per method. `curves` holds (label, rows of `AttackStore.summary()`)."""
+    if not curves:
+        raise SuiteError("no attack results to draw")
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    colours = mpl.colormaps["tab10"].colors
+    methods = list(dict.fromkeys(r["method"] for _, rows in curves for r in rows))
+    ticks: dict[float, str] = {}
+    for k, (label, rows) in enumerate(curves):
+        for method in dict.fromkeys(r["method"] for r in rows):
+            pts = sorted((r for r in rows if r["method"] == method), key=lambda r: r["eps"])
+            style, marker = _method_style(method, methods.index(method))
+            ax.plot([r["eps"] * 255 for r in pts], [r["robust_acc"] for r in pts], marker=marker, markersize=4,
+                    linestyle=style, color=colours[k % len(colours)], label=f"{label} {method}")
+            ticks.update({r["eps"] * 255: r["eps_label"] for r in pts})
+    ax.set_xticks(sorted(ticks), [ticks[t] for t in sorted(ticks)], fontsize=7)
+    top = max(ticks) if ticks else 1.0
+    ax.set_xlim(-0.04 * max(top, 1.0), top + 0.04 * max(top, 1.0))
+    ax.set_xlabel("eps (L-inf budget, fraction of the input range)", fontsize=8)
+    ax.set_ylabel("accuracy", fontsize=8)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+_STYLES = {"pgd": ("-", "o"), "fgsm": ("--", "o"), "worst": ("-", "X")}
+_OTHER_STYLES = [(":", "s"), ("-.", "^"), ((0, (5, 1, 1, 1)), "D"), ((0, (1, 1)), "v"), ((0, (8, 2)), "P")]
+
+
+def _method_style(method: str, k: int) -> tuple:
+    """(line style, marker) of an attack method: PGD solid, FGSM dashed, the worst case solid
+    with crosses, any other method its own pattern and marker."""
+    return _STYLES.get(method) or _OTHER_STYLES[k % len(_OTHER_STYLES)]
+
+
+def training_curves(runs: Sequence[tuple[str, list[dict]]], title: str = "training") -> Figure:
+    """Per-epoch training loss (left) and train/test accuracy (right), one colour per run;
+    `runs` holds (label, a checkpoint's metrics: dicts with epoch, train_loss, train_acc, test_acc)."""
+    if not runs:
+        raise SuiteError("no training runs to draw")
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    colours = mpl.colormaps["tab10"].colors
+    for k, (label, metrics) in enumerate(runs):
+        colour = colours[k % len(colours)]
+        epochs = [m.get("epoch", i + 1) for i, m in enumerate(metrics)]
+        _plot_metric(loss_ax, epochs, metrics, "train_loss", colour, "-", label)
+        _plot_metric(acc_ax, epochs, metrics, "test_acc", colour, "-", f"{label} test")
+        _plot_metric(acc_ax, epochs, metrics, "train_acc", colour, ":", f"{label} train")
+    loss_ax.set_ylabel("training loss", fontsize=8)
+    acc_ax.set_ylabel("accuracy", fontsize=8)
+    acc_ax.set_ylim(-0.02, 1.02)
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _plot_metric(ax: Axes, epochs, metrics, key: str, colour, style: str, label: str) -> None:
+    pts = [(e, m[key]) for e, m in zip(epochs, metrics) if isinstance(m.get(key), (int, float))]
+    if pts:
+        ax.plot([e for e, _ in pts], [v for _, v in pts], color=colour, linestyle=style, marker="o",
+                markersize=3, label=label)
+
+
+# ----------------------------------------------------------------------------- writing
+def parse_formats(text: str) -> tuple[str, ...]:
+    """`png,pdf,svg` -> ("png", "pdf", "svg"); an unknown format is a SuiteError."""
+    formats = tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise SuiteError(f"unknown figure format {', '.join(bad) or repr(text)}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, formats: Sequence[str] | None = None) -> list[Path]:
+    """Write `fig` atomically, once per format (`path` with that suffix); default: the format
+    of `path`'s suffix, else PNG. Returns the paths written."""
+    path = Path(path)
+    if formats is None:
+        suffix = path.suffix.lower().lstrip(".")
+        formats = (suffix,) if suffix in FORMATS else ("png",)
+    written = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise SuiteError(f"unknown figure format {fmt!r}; choose from {', '.join(FORMATS)}")
+        target = path.with_suffix("." + fmt)
+        with atomic_path(target) as tmp, mpl.rc_context({"svg.hashsalt": "suite"}):
+            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=_METADATA[fmt])
+        written.append(target)
+    return written
