@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -163,8 +163,8 @@ def demo_cmd(
 ) -> None:
     """Run the whole pipeline on the embedded digits.
 
-    SNN/ANN twins, CKA between them and over time, PGD at 8/255 with clean-vs-adversarial
-    CKA, and an SNN on simulated events."""
+    SNN/ANN twins, CKA between them and over time, FGSM and PGD at eps 0 to 8/255 with
+    clean-vs-adversarial CKA, an SNN on simulated events, and an HTML page of it all."""
     from suite.demo import run_demo
 
     summary = run_demo(out=out, device=device, data_root=data_root, epochs=epochs)
@@ -185,6 +185,7 @@ def demo_cmd(
     console.print("figures:\n  " + "\n  ".join(str(f) for f in figures))
     console.print(f"[bold]demo finished in {summary.seconds:.0f} s[/]; files under "
                   + ", ".join(str(p) for p in summary.folders.values() if p.exists()))
+    console.print(f"report: {summary.page}", soft_wrap=True)
 
 
 # `--compare clean adv`: the second word arrives as an extra argument (ctx.args)

@@ -1,10 +1,11 @@
 """`suite demo`: the whole pipeline on the embedded digits, small enough for 2 CPU cores.
 
 Stages: (1) train a ResNet-20 SNN and its ANN twin on `digits`; (2) CKA of SNN vs ANN and
-across the SNN's time steps; (3) PGD at 8/255 on both (BPTT for the SNN) with clean-vs-
-adversarial CKA per layer; (4) train an SNN on `digits-dvs` (the saccade-simulated event
-version of the same images) and compare static vs event representations with CKA.
-Checkpoints go to OUT/runs, attack stores to OUT/attacks, results to OUT/reports.
+across the SNN's time steps; (3) FGSM and PGD at eps 0, 2/255, 4/255 and 8/255 on both
+(BPTT for the SNN): robustness curves, and clean-vs-adversarial CKA per layer and eps;
+(4) train an SNN on `digits-dvs` (the saccade-simulated event version of the same images)
+and compare static vs event representations with CKA; (5) the HTML report of all of it.
+Checkpoints go to OUT/runs, attack stores to OUT/attacks, results and the page to OUT/reports.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from suite.attacks.jobs import AttackRun, run_attack
 from suite.attacks.config import AttackConfig
 from suite.cka.jobs import CKARun, run_cka, run_clean_adv
 from suite.files import ensure_out_dir
+from suite.report.make import make_report
 from suite.settings import TrainSettings
 from suite.train import TrainResult
 from suite.workflows import train_one
@@ -25,7 +27,9 @@ from suite.workflows import train_one
 DEMO = TrainSettings(dataset="digits", width=0.5, size=16, epochs=8)
 CKA_SAMPLES = 384
 CKA_BATCH = 128
-ATTACK = dict(methods=("fgsm", "pgd"), eps=(8 / 255,), alpha=2 / 255, steps=10, samples=256, batch_size=128)
+ATTACK = dict(methods=("fgsm", "pgd"), eps=(0.0, 2 / 255, 4 / 255, 8 / 255), alpha=2 / 255, steps=10, samples=256,
+              batch_size=128)
+PAGE = "demo.html"  # written to OUT/reports
 
 
 @dataclass
@@ -38,6 +42,12 @@ class DemoSummary:
     clean_adv: dict[str, list[CKARun]] = field(default_factory=dict)
     seconds: float = 0.0
     folders: dict[str, Path] = field(default_factory=dict)
+    page: Path | None = None
+
+    def files(self) -> list[Path]:
+        """Every result file the demo wrote: checkpoints, attack stores, CKA results."""
+        return [*(r.checkpoint for r in self.trained.values()), *(r.path for r in self.attacks.values()),
+                *(r.path for r in self.cka.values()), *(r.path for runs in self.clean_adv.values() for r in runs)]
 
 
 def run_demo(out: Path | None = None, device: str = "auto", data_root: Path = Path("datasets"),
@@ -61,7 +71,7 @@ def run_demo(out: Path | None = None, device: str = "auto", data_root: Path = Pa
     summary.cka["SNN vs ANN"] = run_cka(compare="models", model=snn, model2=ann, **sampled)
     summary.cka["SNN over time"] = run_cka(compare="time", model=snn, **sampled)
 
-    # (3) attacks at 8/255 and how far they move each layer
+    # (3) attacks from eps 0 to 8/255 and how far they move each layer
     for label, ckpt in (("SNN", snn), ("ANN", ann)):
         cfg = AttackConfig(grad="bptt", seed=0, **ATTACK)
         run = run_attack(model=ckpt, config=cfg, device=device, data_root=data_root, out=folders["attacks"],
@@ -73,5 +83,9 @@ def run_demo(out: Path | None = None, device: str = "auto", data_root: Path = Pa
     summary.trained["snn-dvs"] = train_one(replace(settings, dataset="digits-dvs", kind="snn"), **where)
     summary.cka["static (SNN) vs event (SNN-DVS)"] = run_cka(
         compare="static-event", model=snn, model2=summary.trained["snn-dvs"].checkpoint, **sampled)
+
+    # (5) one page with every result, figure and provenance
+    summary.page = make_report(summary.files(), html=folders["reports"] / PAGE,
+                               title="suite demo: digits, ResNet-20 SNN/ANN twins").page
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -10,17 +10,23 @@ import suite.demo as demo
 from tests.conftest import cli
 
 
-@pytest.fixture
-def tiny_demo(monkeypatch):
-    monkeypatch.setattr(demo, "DEMO", replace(demo.DEMO, size=8, width=0.25, timesteps=2, epochs=1,
-                                              batch_size=256))
-    monkeypatch.setattr(demo, "CKA_SAMPLES", 32)
-    monkeypatch.setattr(demo, "CKA_BATCH", 16)
-    monkeypatch.setattr(demo, "ATTACK", {**demo.ATTACK, "samples": 16, "batch_size": 16, "steps": 2})
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One run of `suite demo` on tiny settings, shared by the tests that read what it wrote."""
+    from typer.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo, "DEMO", replace(demo.DEMO, size=8, width=0.25, timesteps=2, epochs=1, batch_size=256))
+        mp.setattr(demo, "CKA_SAMPLES", 32)
+        mp.setattr(demo, "CKA_BATCH", 16)
+        mp.setattr(demo, "ATTACK", {**demo.ATTACK, "samples": 16, "batch_size": 16, "steps": 2})
+        code, text = cli(CliRunner(), "demo", "--out", out, "--data-root", out / "data")
+    return out, code, text
 
 
-def test_demo_runs_every_stage_and_writes_under_out(runner, tmp_path, tiny_demo):
-    code, out = cli(runner, "demo", "--out", tmp_path, "--data-root", tmp_path / "data")
+def test_demo_runs_every_stage_and_writes_under_out(demo_run):
+    tmp_path, code, out = demo_run
     assert code == 0, out
     assert len(list((tmp_path / "runs").glob("*.pt"))) == 3  # SNN, ANN, SNN on events
     assert len(list((tmp_path / "attacks").glob("*.h5"))) == 2
@@ -28,9 +34,35 @@ def test_demo_runs_every_stage_and_writes_under_out(runner, tmp_path, tiny_demo)
     assert any(n.startswith("cka-models-") for n in reports)
     assert any(n.startswith("cka-time-") for n in reports)
     assert any(n.startswith("cka-static-event-") for n in reports)
-    assert sum(n.startswith("cka-clean-adv-") for n in reports) == 2
+    assert sum(n.startswith("cka-clean-adv-") for n in reports) == 8  # SNN and ANN, eps 0, 2/255, 4/255, 8/255
     for needle in ("test accuracy", "robustness: SNN", "robustness: ANN", "clean vs adv CKA: SNN", "demo finished"):
         assert needle in out
+
+
+def test_demo_attacks_at_four_eps_and_ends_with_its_page(demo_run):
+    tmp_path, code, out = demo_run
+    flat = " ".join(out.split())
+    for eps in ("eps 0", "eps 2/255", "eps 4/255", "eps 8/255"):
+        assert eps in flat, eps
+    page = tmp_path / "reports" / "demo.html"
+    assert out.rstrip().splitlines()[-1] == f"report: {page}"
+    html = page.read_text()
+    # by hand: training 1, robustness 1 (SNN and ANN together), SNN vs ANN 1, time 1,
+    # static vs event 2 (heatmap, diagonal), clean vs adversarial 2 (SNN, ANN)
+    assert html.count('src="data:image/png;base64,') == 8
+    assert "http:" not in html and "https:" not in html
+
+
+def test_demo_page_renders_in_chromium(demo_run, tmp_path):
+    """The demo's page in headless Chromium, offline: not blank, and its figures drawn."""
+    from tests.browser import need_chromium, screenshot, share_near
+
+    need_chromium()
+    out, code, _ = demo_run
+    shot = screenshot(out / "reports" / "demo.html", tmp_path / "demo.png", tmp_path / "profile")
+    assert shot.shape == (2000, 1280, 3)
+    assert share_near(shot, (255, 255, 255)) < 0.98
+    assert share_near(shot, (255, 127, 14)) > 1e-4  # the ANN's training curve (tab10 orange)
 
 
 def test_demo_rejects_out_that_is_a_file(runner, tmp_path):

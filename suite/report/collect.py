@@ -109,9 +109,10 @@ def collect(paths: Iterable[str | os.PathLike] | None = None) -> Collection:
 
 
 def _reason(exc: SuiteError, path: Path) -> str:
-    """The error message without its leading file name (the problem list names the file)."""
+    """The error message without its leading file name, which the problem list shows itself
+    ("PATH is not a readable HDF5 file" -> "not a readable HDF5 file")."""
     text = str(exc)
-    for prefix in (f"{path}: ", f"{path} "):
+    for prefix in (f"{path}: ", f"{path} is ", f"{path} "):
         if text.startswith(prefix):
             return text[len(prefix):]
     return text

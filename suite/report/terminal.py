@@ -1,12 +1,14 @@
 """The terminal form of a report: each section's facts, tables and notable layers with Rich.
 
-Facts and notes are printed without wrapping (soft wrap), so a file name or number is never
-cut in an 80-column log; tables fold text columns and never wrap numbers.
+Prose (facts, notes, findings) wraps at spaces only: a word wider than the line, such as a
+long file path, runs past the edge whole instead of being cut, so an 80-column log never cuts
+a number or a file name. Tables keep names and numbers whole and wrap other text at spaces.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -38,9 +40,9 @@ def _cell(c: Cell) -> Text:
 
 
 def rich_table(table: Table) -> RichTable:
-    """A Rich table in which no name or number is cut: the first column (names) and number
+    """A Rich table (its title printed separately) in which no name or number is cut: the first column (names) and number
     columns never wrap and keep their full width; other text columns wrap at spaces."""
-    out = RichTable(title=escape(table.title), title_justify="left", box=None, pad_edge=False, header_style="bold")
+    out = RichTable(box=None, pad_edge=False, header_style="bold")
     for k, col in enumerate(table.columns):
         cells = [_cell(r[k]) for r in table.rows]
         numeric = all(isinstance(r[k], float) or r[k] is None or _looks_numeric(r[k]) for r in table.rows)
@@ -62,18 +64,42 @@ def _looks_numeric(c: Cell) -> bool:
     return True
 
 
+def word_lines(text: Text, width: int) -> list[Text]:
+    """`text` broken into lines at spaces only, each at most `width` wide unless one word is
+    wider (it then stands whole on its own line); continuation lines are indented by two."""
+    plain, offsets, start = text.plain, [], 0
+    for word in re.finditer(r"\S+", plain):
+        indent = 0 if not offsets else 2
+        if word.end() - start + indent > width and word.start() > start:
+            offsets.append(word.start())
+            start = word.start()
+    lines = list(text.divide(offsets))
+    for k, line in enumerate(lines):
+        line.rstrip()  # in place, like pad_left
+        if k:
+            line.pad_left(2)
+    return lines
+
+
+def say(console: Console, markup: str) -> None:
+    """Print prose wrapped at spaces, never cutting a word (see the module docstring)."""
+    for line in word_lines(Text.from_markup(markup), console.width):
+        console.print(line, no_wrap=True, overflow="ignore", crop=False)
+
+
 def print_section(console: Console, section: Section) -> None:
     console.print(Rule(style="dim"))
-    console.print(f"[bold]{escape(section.title)}[/]", soft_wrap=True)  # a Rule would cut a long title
+    say(console, f"[bold]{escape(section.title)}[/]")  # a Rule's title would be cut
     for key, value in section.facts:
-        console.print(f"[bold]{escape(key)}:[/] {escape(value)}", soft_wrap=True)
+        say(console, f"[bold]{escape(key)}:[/] {escape(value)}")
     for f in section.findings:
         style = VERDICT_STYLE.get(f["verdict"], "white")
-        console.print(f"- {escape(f['sentence'])} [{style}]({escape(f['verdict'])})[/]", soft_wrap=True)
+        say(console, f"- {escape(f['sentence'])} [{style}]({escape(f['verdict'])})[/]")
     for table in section.tables:
+        say(console, f"[italic]{escape(table.title)}[/]")  # a table's own title wraps to its width
         console.print(rich_table(table))
     for note in section.notes:
-        console.print(f"notable: {escape(note)}", soft_wrap=True)
+        say(console, f"notable: {escape(note)}")
     console.print()
 
 
@@ -82,4 +108,4 @@ def print_report(console: Console, sections: list[Section], problems: list[tuple
     for section in sections:
         print_section(console, section)
     for path, why in problems:
-        console.print(f"[yellow]skipped[/] {escape(str(path))}: {escape(why)}", soft_wrap=True)
+        say(console, f"[yellow]skipped[/] {escape(str(path))}: {escape(why)}")
