@@ -1,6 +1,12 @@
-"""Shared fixtures: small, fast settings for every test."""
+"""Shared fixtures: small, fast settings for every test; no test reaches the network; tests of
+the fused LIF kernel skip, with the reason, where no C compiler can build it."""
 
 from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import warnings
 
 import pytest
 import torch
@@ -28,3 +34,130 @@ def cli(runner, *args):
     from suite.cli import app
     result = runner.invoke(app, [str(a) for a in args])
     return result.exit_code, result.output  # stdout and stderr, interleaved
+
+
+# ------------------------------------------------------------------ the fused LIF kernel
+
+def lif_kernel_or_skip():
+    """The loaded LIF kernel library; skips the test, saying why, where it cannot be built."""
+    from suite.models import lif_kernel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the suite's own "kernel unavailable" warning
+        lib = lif_kernel.library()
+    if lib is None:
+        why = ("SUITE_LIF_KERNEL=0 switches it off" if os.environ.get("SUITE_LIF_KERNEL", "1") == "0"
+               else f"no working C compiler ({os.environ.get('CC', 'cc')!r})")
+        pytest.skip(f"the fused LIF kernel is not available: {why}; its PyTorch fallback is tested")
+    return lib
+
+
+@pytest.fixture
+def needs_lif_kernel():
+    """Skip the test (with the reason) where the fused LIF kernel cannot be built."""
+    return lif_kernel_or_skip()
+
+
+@pytest.fixture(params=["kernel", "torch"])
+def path(request, monkeypatch):
+    """Run the test once on the C kernel (skipped without a C compiler) and once on the
+    PyTorch-ops path (always)."""
+    from suite.models import lif_kernel
+
+    if request.param == "kernel":
+        lif_kernel_or_skip()
+    else:
+        monkeypatch.setattr(lif_kernel, "library", lambda: None)
+    return request.param
+
+
+# ------------------------------------------------------------------ no network
+
+class NetworkRefused(OSError):
+    """Raised by the socket guard: a test tried to reach a non-loopback address."""
+
+
+class NetworkGuard:
+    """Refuses connections and name lookups to anything but loopback, records each attempt.
+
+    Installed for the whole session (the `network_guard` fixture); `attempts` is checked after
+    every test, so a test whose code caught the refusal (as a download's error handling would)
+    still fails.
+    """
+
+    LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
+
+    def __init__(self):
+        self.attempts: list[str] = []
+        self._saved: list[tuple[object, str, object]] = []
+
+    @classmethod
+    def is_loopback(cls, host) -> bool:
+        if host is None:
+            return True
+        if isinstance(host, bytes):
+            host = host.decode(errors="replace")
+        host = str(host).strip("[]")
+        if host.lower() in cls.LOCAL_NAMES:
+            return True
+        try:
+            return ipaddress.ip_address(host.split("%")[0]).is_loopback
+        except ValueError:
+            return False  # a host name other than localhost: resolving it may reach the network
+
+    def _check(self, family, address, what: str) -> None:
+        if not isinstance(address, tuple) or (hasattr(socket, "AF_UNIX") and family == socket.AF_UNIX):
+            return  # Unix-domain sockets never leave the machine
+        if not self.is_loopback(address[0]):
+            self.attempts.append(f"{what} {address!r}")
+            raise NetworkRefused(f"tests may not reach the network ({what} {address!r})")
+
+    def _patch(self, owner, name, replacement) -> None:
+        self._saved.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, replacement)
+
+    def install(self) -> None:
+        guard, real = self, socket.socket
+        connect, connect_ex = real.connect, real.connect_ex
+        getaddrinfo = socket.getaddrinfo
+
+        def guarded_connect(sock, address):
+            guard._check(sock.family, address, "connect to")
+            return connect(sock, address)
+
+        def guarded_connect_ex(sock, address):
+            guard._check(sock.family, address, "connect to")
+            return connect_ex(sock, address)
+
+        def guarded_getaddrinfo(host, port, *args, **kwargs):
+            guard._check(None, (host, port), "look up")
+            return getaddrinfo(host, port, *args, **kwargs)
+
+        self._patch(real, "connect", guarded_connect)
+        self._patch(real, "connect_ex", guarded_connect_ex)
+        self._patch(socket, "getaddrinfo", guarded_getaddrinfo)
+
+    def uninstall(self) -> None:
+        while self._saved:
+            owner, name, value = self._saved.pop()
+            setattr(owner, name, value)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def network_guard():
+    """The session's socket guard (see NetworkGuard)."""
+    guard = NetworkGuard()
+    guard.install()
+    yield guard
+    guard.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def _no_network_attempt(network_guard):
+    """Fail the test if it tried to reach the network, even if its code caught the refusal."""
+    before = len(network_guard.attempts)
+    yield
+    tried = network_guard.attempts[before:]
+    del network_guard.attempts[before:]
+    if tried:
+        pytest.fail(f"the test tried to reach the network: {'; '.join(tried)}")

@@ -19,16 +19,6 @@ from suite.models import LIF, SURROGATES, build_model, lif_kernel, mean_logits
 from suite.models.neurons import SURROGATE_GRADS, SURROGATE_KERNEL, get_surrogate
 
 
-@pytest.fixture(params=["kernel", "torch"])
-def path(request, monkeypatch):
-    """Run the test once on the C kernel and once on the PyTorch-ops path."""
-    if request.param == "kernel":
-        assert lif_kernel.library() is not None, "the C kernel did not build (is there a C compiler?)"
-    else:
-        monkeypatch.setattr(lif_kernel, "library", lambda: None)
-    return request.param
-
-
 def assert_grad_close(new: torch.Tensor, ref: torch.Tensor) -> None:
     torch.testing.assert_close(new, ref, rtol=1e-6, atol=1e-6 * max(1.0, ref.abs().max().item()))
 
@@ -81,20 +71,31 @@ def test_fused_lif_matches_reference(surrogate, detach_reset, T, tau, threshold,
     assert_grad_close(x_new.grad, x_ref.grad)
 
 
-@pytest.mark.parametrize("surrogate", sorted(SURROGATES))
-def test_derivative_table_matches_the_surrogates_autograd(surrogate):
+def _surrogate_autograd(surrogate):
+    """(v, G, f'(v) G from the snntorch surrogate's own autograd) on a grid with the edge cases."""
     v = torch.cat([torch.linspace(-60, 60, 2001), torch.tensor([0.0, -0.0, 1e-8, -1e-8, 1.0])])
     grad = torch.randn(v.shape, generator=torch.Generator().manual_seed(0))
     leaf = v.clone().requires_grad_(True)
     get_surrogate(surrogate)(leaf).backward(grad)
+    return v, grad, leaf.grad
+
+
+@pytest.mark.parametrize("surrogate", sorted(SURROGATES))
+def test_derivative_table_matches_the_surrogates_autograd(surrogate):
+    v, grad, expected = _surrogate_autograd(surrogate)
     out, buf = torch.empty_like(v), torch.empty_like(v)
     v_before = v.clone()
     SURROGATE_GRADS[surrogate](v, grad, out, buf)
     assert torch.equal(v, v_before)
-    torch.testing.assert_close(out, leaf.grad, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("surrogate", sorted(SURROGATES))
+def test_kernel_derivative_matches_the_surrogates_autograd(surrogate, needs_lif_kernel):
+    v, grad, expected = _surrogate_autograd(surrogate)
     # the kernel's copy of the formula: T = 1 has no recurrence, so dL/dx = f'(v) G
     kernel = lif_kernel.backward(v.view(1, -1), grad.view(1, -1), 0.5, 1.0, True, SURROGATE_KERNEL[surrogate])
-    torch.testing.assert_close(kernel.view(-1), leaf.grad, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(kernel.view(-1), expected, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("how", ["assigned", "registered"])
@@ -210,7 +211,7 @@ def test_model_matches_reference_lif_end_to_end(surrogate, tiny_cfg, monkeypatch
 
 @pytest.mark.parametrize("detach_reset", [True, False])
 @pytest.mark.parametrize("threads", [1, 3])
-def test_kernel_equals_torch_path_across_threads(detach_reset, threads, monkeypatch):
+def test_kernel_equals_torch_path_across_threads(detach_reset, threads, monkeypatch, needs_lif_kernel):
     """The kernel splits elements over threads in 64-byte-aligned ranges: ragged sizes (not a
     multiple of the alignment or of its 256-element blocks) must give the PyTorch path's result."""
     monkeypatch.setattr(lif_kernel, "MIN_PER_THREAD", 64)
@@ -256,7 +257,7 @@ def test_kernel_can_be_switched_off(monkeypatch, fresh_library):
     assert lif_kernel.library() is None and not lif_kernel.usable(torch.zeros(2))
 
 
-def test_backward_takes_the_path_forward_took(monkeypatch):
+def test_backward_takes_the_path_forward_took(monkeypatch, needs_lif_kernel):
     """A forward under `switched_off` is differentiated on the PyTorch path too, even when
     backward runs after the block (benchmarks time the two paths this way)."""
     calls = []
@@ -271,7 +272,7 @@ def test_backward_takes_the_path_forward_took(monkeypatch):
     assert calls == [1]
 
 
-def test_kernel_builds_without_openmp(tmp_path, monkeypatch, fresh_library):
+def test_kernel_builds_without_openmp(needs_lif_kernel, tmp_path, monkeypatch, fresh_library):
     """A compiler without -fopenmp (Apple clang) still gets the kernel, single-threaded."""
     monkeypatch.setenv("SUITE_CACHE", str(tmp_path))
     monkeypatch.setattr(lif_kernel, "OPENMP", "-fno-such-flag-openmp")
