@@ -11,8 +11,9 @@ import pytest
 
 from suite.data import DataSpec, load_dataset
 from suite.data.event_datasets import NMNIST_FOLDER
-from suite.data.events import make_events, write_atis_bin
+from suite.data.events import make_events
 from suite.data.frames import FrameConfig, events_to_frames
+from tests.event_files import write_atis_bin
 from tests.event_layouts import write_nmnist
 
 
