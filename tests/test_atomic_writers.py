@@ -16,7 +16,8 @@ import torch
 import suite.results.attacks as attack_results
 import suite.results.cka as cka_results
 from suite.data.frames import EventFrames, FrameConfig, frame_cache_dir
-from suite.report.figures import cka_figure
+from suite.report.figures import cka_figure, save_figure
+from suite.report.page import write_page
 from suite.results.attacks import write_store
 from suite.results.experiment import PROVENANCE_KEYS, Experiment, write_experiment
 from tests.helpers import make_checkpoint
@@ -88,8 +89,9 @@ def test_cka_result_write_that_fails_keeps_the_old_result(tmp_path, monkeypatch)
     assert_untouched(tmp_path, before)
 
 
-def test_figure_write_that_fails_keeps_the_old_figure(tmp_path, monkeypatch):
-    path = cka_figure(tiny_cka(), tmp_path / "cka.png")
+@pytest.mark.parametrize("fmt", ["png", "svg"])
+def test_figure_write_that_fails_keeps_the_old_figure(tmp_path, monkeypatch, fmt):
+    (path,) = save_figure(cka_figure(tiny_cka()), tmp_path / f"cka.{fmt}")
     before = snapshot(tmp_path)
     real = matplotlib.figure.Figure.savefig
 
@@ -101,7 +103,28 @@ def test_figure_write_that_fails_keeps_the_old_figure(tmp_path, monkeypatch):
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_savefig)
     with pytest.raises(Crash):
-        cka_figure(tiny_cka(), path, title="again")
+        save_figure(cka_figure(tiny_cka(), title="again"), path)
+    assert_untouched(tmp_path, before)
+
+
+def _half_write_text(monkeypatch):
+    """Make Path.write_text write the first half of its text, then fail."""
+    real = Path.write_text
+
+    def half_write(self, text, *args, **kwargs):
+        real(self, text[: len(text) // 2], *args, **kwargs)
+        raise Crash("interrupted")
+
+    monkeypatch.setattr(Path, "write_text", half_write)
+
+
+def test_page_write_that_fails_keeps_the_old_page(tmp_path, monkeypatch):
+    path = write_page(tmp_path / "report.html", [], [], title="first")
+    before = snapshot(tmp_path)
+    _half_write_text(monkeypatch)
+    with pytest.raises(Crash):
+        write_page(path, [], [], title="second")
+    monkeypatch.undo()
     assert_untouched(tmp_path, before)
 
 
@@ -110,13 +133,7 @@ def test_experiment_file_write_that_fails_keeps_the_old_file(tmp_path, monkeypat
                             provenance={k: "x" for k in PROVENANCE_KEYS})
     path = write_experiment(tmp_path, experiment)
     before = snapshot(tmp_path)
-    real = Path.write_text
-
-    def half_write(self, text, *args, **kwargs):
-        real(self, text[: len(text) // 2], *args, **kwargs)
-        raise Crash("interrupted")
-
-    monkeypatch.setattr(Path, "write_text", half_write)
+    _half_write_text(monkeypatch)
     experiment.config = {"a": 2}
     with pytest.raises(Crash):
         write_experiment(tmp_path, experiment)
