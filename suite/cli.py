@@ -4,12 +4,11 @@ and prints with Rich. Bad input (SuiteError) prints one red line and exits with 
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from suite.errors import SuiteError
 from suite.progress import console
@@ -27,7 +26,7 @@ err_console = console.__class__(stderr=True, highlight=False)
 
 def fail(message: str) -> None:
     """The one error helper: print one red line on stderr and exit 2."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True)
     raise typer.Exit(2)
 
 
@@ -38,7 +37,7 @@ def handles_errors(fn):
         try:
             return fn(*args, **kwargs)
         except SuiteError as exc:
-            fail(str(exc).replace("[", "\\["))
+            fail(str(exc))
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130)
@@ -50,45 +49,6 @@ def command(app_: typer.Typer = app, name: str | None = None, **settings):
     def register(fn):
         return app_.command(name=name, **settings)(handles_errors(fn))
     return register
-
-
-def show_cka(result, path: Path | None, title: str) -> Path | None:
-    """Print a CKA result's tables; write its figure beside `path` (None: no figure)."""
-    from suite.report.figures import cka_figure, save_figure
-    from suite.report.tables import cka_tables
-
-    for table in cka_tables(result, title):
-        console.print(table)
-    return save_figure(cka_figure(result, title), path.with_suffix(".png"))[0] if path is not None else None
-
-
-def show_attack(run, label: str) -> Path:
-    """Print an attack run's robustness and checks tables; write its robustness curve."""
-    from suite.report.figures import robustness_curves, save_figure
-    from suite.report.tables import budgets_table, checks_table, robustness_table
-
-    rows = run.store.summary()
-    config = run.store.config
-    if config.get("budgets"):
-        console.print(budgets_table(config, f"attack budgets: {label}"))
-    free = [a["name"] for a in config.get("attacks", []) if a.get("gradient_free")]
-    if free:
-        console.print(f"{', '.join(free)}: gradient-free, queries the target itself; --grad and "
-                      f"--attack-surrogate do not apply to it")
-    console.print(robustness_table(rows, f"robustness: {label}"))
-    console.print(checks_table(run.checks, f"sanity checks: {label}"))
-    return save_figure(robustness_curves([(label, rows)], f"robustness: {label}"), run.path.with_suffix(".png"))[0]
-
-
-def show_clean_adv(runs, title: str) -> Path:
-    """Print clean-vs-adversarial CKA per layer and eps; write the figure beside the results
-    (their common name without the -eps part, .png)."""
-    from suite.report.figures import clean_adv_lines, save_figure
-    from suite.report.tables import clean_adv_table
-
-    console.print(clean_adv_table(runs, title))
-    path = runs[0].path.with_name(runs[0].path.stem.rsplit("-eps", 1)[0] + ".png")
-    return save_figure(clean_adv_lines([r.result for r in runs], title), path)[0]
 
 
 # ----------------------------------------------------------------------------- shared options
@@ -133,6 +93,7 @@ def train_cmd(
     (`torchrun --nproc_per_node N -m suite train ...`) the processes train one model together:
     --batch-size is the global batch, and rank 0 prints and writes."""
     from suite import distributed
+    from suite.report.show import show_training
     from suite.settings import TrainSettings
     from suite.workflows import train_one
 
@@ -142,16 +103,8 @@ def train_cmd(
                              seed=seed, amp=amp, sync_bn=sync_bn, deterministic=deterministic)
     result = train_one(settings, device=device, data_root=data_root, out=out, name=name, resume=resume,
                        tensorboard=tensorboard)
-    if not distributed.is_main():
-        return
-    table = Table(title=f"training: {result.checkpoint.name}")
-    for col in ("epoch", "train loss", "train acc", "test acc", "lr"):
-        table.add_column(col, justify="right")
-    for m in result.metrics:
-        table.add_row(str(m["epoch"]), f"{m['train_loss']:.4f}", f"{m['train_acc']:.3f}",
-                      f"{m['test_acc']:.3f}", f"{m['lr']:.4f}")
-    console.print(table)
-    console.print(f"checkpoint: {result.checkpoint}  ({result.seconds:.1f} s)")
+    if distributed.is_main():
+        show_training(result)
 
 
 @command(name="demo")
@@ -166,26 +119,9 @@ def demo_cmd(
     SNN/ANN twins, CKA between them and over time, FGSM and PGD at eps 0 to 8/255 with
     clean-vs-adversarial CKA, an SNN on simulated events, and an HTML page of it all."""
     from suite.demo import run_demo
+    from suite.report.show import show_demo
 
-    summary = run_demo(out=out, device=device, data_root=data_root, epochs=epochs)
-    table = Table(title="demo: digits, ResNet-20 twins (width 0.5, T=4)")
-    for col in ("model", "data", "test accuracy", "train time", "checkpoint"):
-        table.add_column(col)
-    for kind, result in summary.trained.items():
-        data = "digits-dvs (events)" if kind.endswith("dvs") else "digits"
-        table.add_row(kind.upper(), data, f"{result.test_accuracy:.1%}", f"{result.seconds:.1f} s", str(result.checkpoint))
-    console.print(table)
-    figures = []
-    for label, run in summary.cka.items():
-        figures.append(show_cka(run.result, run.path, f"CKA {label}"))
-    for label, run in summary.attacks.items():
-        figures.append(show_attack(run, label))
-    for label, runs in summary.clean_adv.items():
-        figures.append(show_clean_adv(runs, f"clean vs adv CKA: {label}"))
-    console.print("figures:\n  " + "\n  ".join(str(f) for f in figures))
-    console.print(f"[bold]demo finished in {summary.seconds:.0f} s[/]; files under "
-                  + ", ".join(str(p) for p in summary.folders.values() if p.exists()))
-    console.print(f"report: {summary.page}", soft_wrap=True)
+    show_demo(run_demo(out=out, device=device, data_root=data_root, epochs=epochs))
 
 
 # `--compare clean adv`: the second word arrives as an extra argument (ctx.args)
@@ -220,39 +156,15 @@ def cka_cmd(
     Writes OUT/NAME.h5 and a PNG heatmap. Under torchrun the processes share the batches;
     rank 0 writes the files and prints."""
     from suite import distributed
-    from suite.cka.jobs import parse_compare, run_cka
+    from suite.cka.jobs import parse_compare, run_comparison
+    from suite.report.show import show_cka_runs
 
-    kind = parse_compare([compare, *ctx.args])
-    if kind == "clean-adv":
-        _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, device, data_root, out, name,
-                   method, other_model)
-        return
-    run = run_cka(compare=kind, model=model, model2=model2, dataset=dataset, layers=layers, time=time,
-                  samples=samples, batch_size=batch_size, seed=seed, device=device, data_root=data_root,
-                  out=out, name=name, split=split, n_boot=bootstrap)
-    if not distributed.is_main():
-        return
-    title = f"CKA {kind}: {run.label_a}" + (f" vs {run.label_b}" if run.label_b != run.label_a else "")
-    console.print(f"result: {run.path}\nfigure: {show_cka(run.result, run.path, title)}")
-
-
-def _clean_adv(attack, model, model2, layers, time, batch_size, bootstrap, device, data_root, out, name,
-               method, other_model) -> None:
-    """`suite cka --compare clean adv`: one result per eps, a diagonal table and a figure."""
-    from suite import distributed
-    from suite.cka.jobs import run_clean_adv
-
-    if attack is None:
-        fail("--compare clean adv needs --attack (an adversarial store written by `suite attack`)")
-    if model2 is not None:
-        fail("--compare clean adv takes one model (--model); --model2 is for models and static event")
-    runs = run_clean_adv(attack=attack, model=model, other_model=other_model, method=method, layers=layers,
-                         time=time, batch_size=batch_size, device=device, data_root=data_root, out=out,
-                         name=name, n_boot=bootstrap)
-    if not distributed.is_main():
-        return
-    figure = show_clean_adv(runs, f"clean vs adversarial CKA: {runs[0].label_a}")
-    console.print("results: " + ", ".join(str(r.path) for r in runs) + f"\nfigure: {figure}")
+    runs = run_comparison(
+        compare=parse_compare([compare, *ctx.args]), model=model, model2=model2, attack=attack, method=method,
+        other_model=other_model, dataset=dataset, split=split, layers=layers, time=time, samples=samples,
+        batch_size=batch_size, n_boot=bootstrap, seed=seed, device=device, data_root=data_root, out=out, name=name)
+    if distributed.is_main():
+        show_cka_runs(runs)
 
 
 @command(name="attack")
@@ -298,6 +210,7 @@ def attack_cmd(
     from suite import distributed
     from suite.attacks.config import AttackConfig, parse_alpha, parse_eps, parse_methods, parse_surrogates
     from suite.attacks.jobs import run_attack
+    from suite.report.show import show_attack_run
 
     config = AttackConfig(methods=parse_methods(method), eps=parse_eps(eps), alpha=parse_alpha(alpha), steps=steps,
                           iterations=iterations, queries=queries, random_start=random_start, grad=grad,
@@ -305,9 +218,8 @@ def attack_cmd(
                           batch_size=batch_size, seed=seed, split=split)
     run = run_attack(model=model, config=config, source=source, dataset=dataset, check=check, device=device,
                      data_root=data_root, out=out, name=name, resume=resume)
-    if not distributed.is_main():
-        return
-    console.print(f"store: {run.path}\nfigure: {show_attack(run, model.stem)}")
+    if distributed.is_main():
+        show_attack_run(run, model.stem)
 
 
 @command(name="experiment")
@@ -382,20 +294,9 @@ def data_list(data_root: Path = DATA_ROOT) -> None:
 
     Kind, input shape, classes, where its files go, and the size of its frame caches."""
     from suite.data.manage import dataset_rows
+    from suite.report.show import show_datasets
 
-    rows = dataset_rows(data_root)
-    table = Table(title=f"datasets under {data_root}")
-    # names are never cut short; on a narrow terminal the location column folds instead
-    table.add_column("name", no_wrap=True, min_width=max(len(row["name"]) for row in rows))
-    for col in ("kind", "input", "classes"):
-        table.add_column(col)
-    table.add_column("location", overflow="fold")
-    for col in ("present", "cache"):
-        table.add_column(col, no_wrap=True)
-    for row in rows:
-        table.add_row(row["name"], row["kind"], "x".join(map(str, row["shape"])), str(row["classes"]), row["location"],
-                      "[green]yes[/]" if row["present"] else "[red]no[/]", _size(row["cache_bytes"]))
-    console.print(table)
+    show_datasets(dataset_rows(data_root), data_root)
 
 
 @command(data_app, name="check")
@@ -404,21 +305,12 @@ def data_check(name: str = typer.Argument(..., help="Dataset name."), data_root:
 
     Reads every raw file; exits with code 2 if any is missing or corrupt."""
     from suite.data.manage import check_dataset
-    from suite.progress import progress_bar
+    from suite.report.show import show_check
 
-    with progress_bar() as bar:
-        task = bar.add_task(f"check {name}", total=None, info="")
-        problems = check_dataset(name, data_root, lambda done, total, path: bar.update(
-            task, completed=done, total=total, info=path.name))
-    if problems:
-        table = Table(title=f"{name}: {len(problems)} problem(s)")
-        table.add_column("file")
-        table.add_column("problem")
-        for path, problem in problems:
-            table.add_row(path, problem)
-        console.print(table)
-        fail(f"dataset {name} has {len(problems)} missing or corrupt file(s) under {data_root}")
-    console.print(f"[green]{name}: every file read cleanly[/]")
+    check = check_dataset(name, data_root)
+    show_check(check, name)
+    if check.problems:
+        fail(f"dataset {name} has {check.problems} missing or corrupt file(s) under {check.folder}")
 
 
 @command(data_app, name="download")
@@ -427,16 +319,9 @@ def data_download(name: str = typer.Argument(..., help="Dataset name."), data_ro
 
     Uses the dataset library's own downloader and checksums."""
     from suite.data.manage import download_dataset
+    from suite.report.layout import print_line
 
-    console.print(f"{name}: downloaded to {download_dataset(name, data_root)}")
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+    print_line(console, f"{name}: downloaded to {download_dataset(name, data_root)}")
 
 
 def main() -> None:

@@ -34,8 +34,9 @@ PAGE = "demo.html"  # written to OUT/reports
 
 @dataclass
 class DemoSummary:
-    """What the demo produced, for the CLI to print."""
+    """What the demo produced, for the CLI to print, and the training settings it used."""
 
+    settings: TrainSettings = DEMO
     trained: dict[str, TrainResult] = field(default_factory=dict)
     cka: dict[str, CKARun] = field(default_factory=dict)
     attacks: dict[str, AttackRun] = field(default_factory=dict)
@@ -56,8 +57,8 @@ def run_demo(out: Path | None = None, device: str = "auto", data_root: Path = Pa
     t0 = time.perf_counter()
     root = ensure_out_dir(out) if out is not None else Path(".")
     folders = {"runs": root / "runs", "attacks": root / "attacks", "reports": root / "reports"}
-    summary = DemoSummary(folders=folders)
     settings = replace(DEMO, epochs=epochs or DEMO.epochs)
+    summary = DemoSummary(settings=settings, folders=folders)
     where = dict(device=device, data_root=data_root, out=folders["runs"], show_progress=show_progress)
     common = dict(device=device, data_root=data_root, out=folders["reports"], show_progress=show_progress)
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import h5py
 import pytest
 import torch
 
+from suite.cka.jobs import check_comparison, run_comparison
+from suite.errors import SuiteError
 from suite.results.cka import CKAResult
 from tests.conftest import cli
 from tests.helpers import make_checkpoint
@@ -99,6 +104,8 @@ def test_report_reads_a_result(runner, tmp_path, ckpts):
     (["--compare", "layers", "--layers", "layer9.9"], "layer9.9"),
     (["--compare", "layers", "--time", "median"], "unknown --time 'median'"),
     (["--compare", "time", "--model", "ANN"], "time comparison needs an SNN"),
+    (["--compare", "layers", "--attack", "x.h5"], "--attack belongs to --compare clean adv, not --compare layers"),
+    (["--compare", "clean", "adv", "--attack", "x.h5", "--model2", "ANN"], "takes one model (--model)"),
 ])
 def test_cka_bad_input(runner, tmp_path, ckpts, args, needle):
     if "--model" not in args:
@@ -142,3 +149,23 @@ def test_existing_result_survives_a_failed_run(runner, tmp_path, ckpts):
     code, out = run_cka(runner, tmp_path, "--compare", "layers", "--model", ckpts["ann"], "--name", "keep",
                         "--layers", "nope")
     assert code == 2 and path.read_bytes() == before
+
+
+@pytest.mark.parametrize("compare,options,needle", [
+    ("clean-adv", {}, "--compare clean adv needs --attack"),
+    ("clean-adv", {"attack": Path("a.h5"), "model2": Path("b.pt")}, "--compare clean adv takes one model"),
+    ("models", {"attack": Path("a.h5")}, "--attack belongs to --compare clean adv, not --compare models"),
+    ("time", {"method": "pgd"}, "--method belongs to --compare clean adv, not --compare time"),
+    ("static-event", {"other_model": True}, "--other-model belongs to --compare clean adv, not --compare static event"),
+])
+def test_comparison_option_checks(compare, options, needle):
+    """The library's CKA job owns which options each comparison takes (the CLI only parses)."""
+    with pytest.raises(SuiteError, match=re.escape(needle)):
+        check_comparison(compare, **options)
+
+
+def test_run_comparison_checks_before_writing(tmp_path):
+    with pytest.raises(SuiteError, match="needs --attack"):
+        run_comparison(compare="clean-adv", model=tmp_path / "missing.pt", out=tmp_path / "reports")
+    assert not (tmp_path / "reports").exists()
+    check_comparison("clean-adv", attack=Path("a.h5"), method="pgd", other_model=True)  # all its own options

@@ -35,7 +35,7 @@ def test_demo_runs_every_stage_and_writes_under_out(demo_run):
     assert any(n.startswith("cka-time-") for n in reports)
     assert any(n.startswith("cka-static-event-") for n in reports)
     assert sum(n.startswith("cka-clean-adv-") for n in reports) == 8  # SNN and ANN, eps 0, 2/255, 4/255, 8/255
-    for needle in ("test accuracy", "robustness: SNN", "robustness: ANN", "clean vs adv CKA: SNN", "demo finished"):
+    for needle in ("test acc", "robustness: SNN", "robustness: ANN", "clean vs adv CKA: SNN", "demo finished"):
         assert needle in out
 
 

@@ -203,10 +203,12 @@ def test_check_dataset_reports_corrupt_files_by_name(tmp_path):
     paths[3].write_bytes(paths[3].read_bytes()[:-1])
     paths[5].write_bytes(b"")
     seen = []
-    problems = dict(check_dataset("nmnist", tmp_path, progress=lambda k, n, p: seen.append(k)))
-    assert set(problems) == {str(paths[3]), str(paths[5])}
-    assert "truncated" in problems[str(paths[3])] and "no events" in problems[str(paths[5])]
-    assert seen == list(range(1, 21))
+    check = check_dataset("nmnist", tmp_path, progress=lambda k, n, p: seen.append(k))
+    problems = dict(check.corrupt)  # paths relative to the dataset folder
+    rel = [p.relative_to(tmp_path / "NMNIST").as_posix() for p in (paths[3], paths[5])]
+    assert set(problems) == set(rel) and check.missing == [] and check.problems == 2
+    assert "truncated" in problems[rel[0]] and "no events" in problems[rel[1]]
+    assert seen == list(range(1, 21)) and check.files == 20 and check.folder == tmp_path / "NMNIST"
 
 
 def test_every_dataset_lists_exactly_its_raw_files(tmp_path):
@@ -234,8 +236,8 @@ def test_every_dataset_lists_exactly_its_raw_files(tmp_path):
 
 
 def test_check_dataset_reports_missing_folders(tmp_path):
-    problems = check_dataset("cifar10dvs", tmp_path)
-    assert len(problems) == 10 and all(p == "missing" for _, p in problems)
+    check = check_dataset("cifar10dvs", tmp_path)
+    assert len(check.missing) == 10 and check.corrupt == [] and check.files == 0
 
 
 def test_dataset_rows_show_presence_and_shapes(tmp_path):
@@ -244,7 +246,7 @@ def test_dataset_rows_show_presence_and_shapes(tmp_path):
     assert rows["nmnist"]["present"] and not rows["cifar10dvs"]["present"]
     assert rows["digits-dvs"]["present"] and rows["digits-dvs"]["kind"] == "event"
     assert rows["cifar10dvs"]["shape"] == (10, 2, 48, 48) and rows["cifar10dvs"]["classes"] == 10
-    assert rows["nmnist"]["location"] == str(tmp_path / "NMNIST") and rows["nmnist"]["cache_bytes"] == 0
+    assert rows["nmnist"]["folder"] == "NMNIST" and rows["nmnist"]["cache_bytes"] == 0
 
 
 def test_download_of_embedded_dataset_is_a_suite_error(tmp_path):
@@ -272,5 +274,6 @@ def test_check_static_cifar_reports_corrupt_batch_by_name(tmp_path):
         (folder / name).write_bytes(pickle.dumps({"data": [], "labels": []}))
     (folder / "readme.html").write_text("<html></html>")
     (folder / "data_batch_3").write_bytes(b"\x80\x04garbage")
-    assert [(f, p.split(":")[0]) for f, p in check_dataset("cifar10", tmp_path)] == \
-           [(str(folder / "data_batch_3"), "unreadable")]
+    check = check_dataset("cifar10", tmp_path)
+    assert [(f, p.split(":")[0]) for f, p in check.corrupt] == [("data_batch_3", "unreadable")]
+    assert check.missing == []

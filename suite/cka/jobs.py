@@ -225,3 +225,37 @@ def run_clean_adv(*, attack: Path, model: Path | None = None, other_model: bool 
                                                                    device=str(dev)))
             runs.append(CKARun(result, path, label, label))
     return runs
+
+
+def check_comparison(compare: str, *, attack: Path | None = None, model2: Path | None = None,
+                     method: str | None = None, other_model: bool = False) -> None:
+    """The options that belong to one comparison: clean adv needs an attack store and takes one
+    model; the store's options (--attack, --method, --other-model) belong to clean adv only."""
+    if compare == "clean-adv":
+        if attack is None:
+            raise SuiteError("--compare clean adv needs --attack (an adversarial store written by `suite attack`)")
+        if model2 is not None:
+            raise SuiteError("--compare clean adv takes one model (--model); --model2 is for models and static event")
+        return
+    for flag, given in (("--attack", attack is not None), ("--method", method is not None),
+                        ("--other-model", other_model)):
+        if given:
+            raise SuiteError(f"{flag} belongs to --compare clean adv, not --compare {compare.replace('-', ' ')}")
+
+
+def run_comparison(*, compare: str, model: Path | None = None, model2: Path | None = None,
+                   attack: Path | None = None, method: str | None = None, other_model: bool = False,
+                   dataset: str | None = None, split: str = "test", layers: str | None = None,
+                   time: str = "mean", samples: int | None = 512, batch_size: int = 128, n_boot: int = 0,
+                   seed: int = 0, device: str = "auto", data_root: Path = Path("datasets"),
+                   out: Path = Path("reports"), name: str | None = None) -> list[CKARun]:
+    """`suite cka`: check the options against the comparison, then run it. Clean adv gives one
+    run per eps of the store (`run_clean_adv`), every other comparison one run (`run_cka`)."""
+    check_comparison(compare, attack=attack, model2=model2, method=method, other_model=other_model)
+    if compare == "clean-adv":
+        return run_clean_adv(attack=attack, model=model, other_model=other_model, method=method, layers=layers,
+                             time=time, batch_size=batch_size, device=device, data_root=data_root, out=out,
+                             name=name, n_boot=n_boot)
+    return [run_cka(compare=compare, model=model, model2=model2, dataset=dataset, layers=layers, time=time,
+                    samples=samples, batch_size=batch_size, seed=seed, device=device, data_root=data_root,
+                    out=out, name=name, split=split, n_boot=n_boot)]

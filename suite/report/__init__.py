@@ -5,4 +5,5 @@
     terminal  the sections printed with Rich; page  the sections as one self-contained HTML page
     figures   matplotlib figures (each function returns its Figure; `save_figure` writes it)
     tables    Rich tables the other commands print; make  `suite report` as one library call
+    show      what each other command prints; layout  no number or file name cut, at any width
 """

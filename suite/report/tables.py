@@ -1,4 +1,8 @@
-"""Rich renderings of results: CKA heatmap tables and their highlights."""
+"""Rich tables of results: CKA matrices and highlights, robustness and sanity checks, training
+runs, the demo's summary, the dataset list and a dataset check.
+
+Tables follow suite.report.layout: numbers and names never wrap, paths fold; grids wider than
+the console (`width`) are split into column blocks. Nothing here computes a result."""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from suite.results.attacks import format_eps
+from suite.report.layout import TEXT, VALUE, column_blocks
 from suite.results.cka import CKAResult
 
-MAX_COLUMNS = 24  # wider matrices are summarised, not drawn cell by cell
+MAX_COLUMNS = 24  # wider matrices are summarised (highlights), not drawn cell by cell
 
 
 def _cell(value: float) -> Text:
@@ -25,27 +30,23 @@ def _cell(value: float) -> Text:
     return Text(f"{value:.2f}", style=styles[level])
 
 
-def matrix_table(matrix: torch.Tensor, rows: list[str], cols: list[str], title: str) -> Table:
-    """A heatmap-like table of a 2-D matrix: rows named "A<i> name", columns numbered B<j>
-    (the caption names them), so twenty layers still fit an 80-column terminal."""
-    table = Table(title=title, show_lines=False, pad_edge=False, box=None,
-                  caption="columns: " + ", ".join(f"B{j}={c}" for j, c in enumerate(cols)))
-    table.add_column("A \\ B", style="bold", no_wrap=True)
-    for j in range(len(cols)):
-        table.add_column(f"B{j}", justify="right", no_wrap=True)
-    for i, (r, row) in enumerate(zip(rows, matrix.tolist())):
-        table.add_row(f"A{i} {r}", *[_cell(v) for v in row])
-    return table
+def matrix_tables(matrix: torch.Tensor, rows: list[str], cols: list[str], title: str, width: int) -> list[Table]:
+    """A heatmap-like grid of a 2-D matrix: rows named "A<i> name", columns numbered B<j> (the
+    caption names them), in column blocks that fit `width`."""
+    cells = [[_cell(v) for v in row] for row in matrix.tolist()]
+    return column_blocks(title, "A \\ B", [f"A{i} {r}" for i, r in enumerate(rows)],
+                         [f"B{j}" for j in range(len(cols))], cells, width,
+                         caption=lambda a, b: "columns: " + ", ".join(f"B{j}={cols[j]}" for j in range(a, b)))
 
 
-def cka_tables(result: CKAResult, title: str = "CKA") -> list[Table]:
+def cka_tables(result: CKAResult, title: str = "CKA", width: int = 80) -> list[Table]:
     """Tables for a CKA result: the matrix (or per-layer time matrices), then highlights."""
     if result.compare == "time":
         return [time_summary(result, title)]
     out = []
     if len(result.layers_b) <= MAX_COLUMNS:
-        out.append(matrix_table(result.matrix, result.layers_a, result.layers_b,
-                                f"{title} ({result.n_samples} samples)"))
+        out += matrix_tables(result.matrix, result.layers_a, result.layers_b,
+                             f"{title} ({result.n_samples} samples)", width)
     out.append(highlights(result, title))
     return out
 
@@ -61,10 +62,9 @@ def diagonal(result: CKAResult) -> list[tuple[str, float]] | None:
 def highlights(result: CKAResult, title: str) -> Table:
     """The matching-layer diagonal (when layer names match) and the most and least similar pairs."""
     table = Table(title=f"{title}: highlights")
-    table.add_column("what")
-    table.add_column("layer A")
-    table.add_column("layer B")
-    table.add_column("CKA", justify="right")
+    for col in ("what", "layer A", "layer B"):
+        table.add_column(col, **VALUE)
+    table.add_column("CKA", justify="right", **VALUE)
     diag = diagonal(result) if result.compare != "layers" else None
     for name, value in diag or []:
         table.add_row("same layer", name, name, _cell(value))
@@ -87,11 +87,11 @@ def time_summary(result: CKAResult, title: str) -> Table:
     """Temporal CKA per layer: CKA of first vs last time step and mean over distinct step pairs."""
     T = result.matrix.shape[-1]
     table = Table(title=f"{title}: CKA between time steps ({result.n_samples} samples, T={T})")
-    table.add_column("layer")
-    table.add_column("t0 vs t1", justify="right")
+    table.add_column("layer", **VALUE)
+    table.add_column("t0 vs t1", justify="right", **VALUE)
     if T > 2:
-        table.add_column(f"t0 vs t{T - 1}", justify="right")
-    table.add_column("mean t != t'", justify="right")
+        table.add_column(f"t0 vs t{T - 1}", justify="right", **VALUE)
+    table.add_column("mean t != t'", justify="right", **VALUE)
     off = ~torch.eye(T, dtype=torch.bool)
     for name, mat in zip(result.layers_a, result.matrix):
         mean_off = float(mat[off].nanmean()) if T > 1 else float("nan")
@@ -116,7 +116,7 @@ def robustness_table(rows: list[dict], title: str = "robustness") -> Table:
         surrogate = r.get("attack_surrogate")
         named = "@" in r["method"]  # the surrogate is already in the attack's name
         grads.append(r["grad"] + (f" ({surrogate})" if surrogate not in (None, "?", "", "-") and not named else ""))
-    table.add_column("grad", min_width=max([len(w) for g in grads for w in g.split()] + [4]))
+    table.add_column("grad", overflow="fold", min_width=max([len(w) for g in grads for w in g.split()] + [4]))
     for r, grad in zip(rows, grads):
         table.add_row(r["method"], r["eps_label"], f"{r['clean_acc']:.1%}", f"{r['robust_acc']:.1%}",
                       f"{r['linf_mean']:.4f}", f"{r['linf_max']:.4f}", grad)
@@ -160,13 +160,78 @@ def _budget_value(key: str, v) -> str:
     return str(v)
 
 
-def clean_adv_table(runs, title: str = "clean vs adversarial CKA (same layer)") -> Table:
-    """Per layer (rows) and eps (columns): CKA of the layer on clean vs adversarial inputs."""
-    table = Table(title=title)
-    table.add_column("layer")
-    for run in runs:
-        table.add_column(f"eps {run.result.config.get('eps_label', '?')}", justify="right")
+def clean_adv_tables(runs, title: str = "clean vs adversarial CKA (same layer)", width: int = 80) -> list[Table]:
+    """Per layer (rows) and eps (columns): CKA of the layer on clean vs adversarial inputs, in
+    column blocks that fit `width`."""
+    if not runs:
+        return []
     per_eps = [dict(diagonal(run.result) or []) for run in runs]
-    for name in runs[0].result.layers_a if runs else []:
-        table.add_row(name, *[_cell(d.get(name, float("nan"))) for d in per_eps])
+    layers = runs[0].result.layers_a
+    cells = [[_cell(d.get(name, float("nan"))) for d in per_eps] for name in layers]
+    headers = [f"eps {run.result.config.get('eps_label', '?')}" for run in runs]
+    return column_blocks(title, "layer", list(layers), headers, cells, width)
+
+
+def training_table(metrics: list[dict], title: str) -> Table:
+    """One row per epoch: loss, accuracies and learning rate."""
+    table = Table(title=title)
+    for col in ("epoch", "train loss", "train acc", "test acc", "lr"):
+        table.add_column(col, justify="right", **VALUE)
+    for m in metrics:
+        table.add_row(str(m["epoch"]), f"{m['train_loss']:.4f}", f"{m['train_acc']:.3f}",
+                      f"{m['test_acc']:.3f}", f"{m['lr']:.4f}")
     return table
+
+
+def demo_table(trained: dict, title: str) -> Table:
+    """The demo's trained models: kind, data, test accuracy, training time and checkpoint."""
+    table = Table(title=title)
+    table.add_column("model", **VALUE)
+    table.add_column("data", **VALUE)
+    table.add_column("test acc", justify="right", **VALUE)
+    table.add_column("train time", justify="right", **VALUE)
+    table.add_column("checkpoint", **TEXT)
+    for kind, result in trained.items():
+        data = "digits-dvs" if kind.endswith("dvs") else "digits"
+        table.add_row(kind.upper(), data, f"{result.test_accuracy:.1%}", f"{result.seconds:.1f} s",
+                      escape(str(result.checkpoint)))
+    return table
+
+
+def datasets_table(rows: list[dict], title: str | None = None) -> Table:
+    """Every dataset: name, kind, input shape, classes, presence, cache size and folder. No box:
+    seven columns and a folder fit 80 columns that way."""
+    table = Table(title=title, box=None, pad_edge=False, title_justify="left")
+    for col in ("name", "kind", "input"):
+        table.add_column(col, **VALUE)
+    table.add_column("classes", justify="right", **VALUE)
+    table.add_column("present", **VALUE)
+    table.add_column("cache", justify="right", **VALUE)
+    table.add_column("folder", **TEXT)
+    for row in rows:
+        table.add_row(row["name"], row["kind"], "x".join(map(str, row["shape"])), str(row["classes"]),
+                      "[green]yes[/]" if row["present"] else "[red]no[/]", _size(row["cache_bytes"]),
+                      escape(row["folder"]))
+    return table
+
+
+def check_table(corrupt: list[tuple[str, str]], missing: list[str]) -> Table:
+    """A dataset check's problems, corrupt files first (the ones to replace), then missing ones."""
+    table = Table(show_lines=True)
+    table.add_column("file", **TEXT)
+    table.add_column("problem", **TEXT)
+    for path, problem in corrupt:
+        table.add_row(escape(path), escape(problem))
+    for path in missing:
+        table.add_row(escape(path), "missing")
+    return table
+
+
+def _size(n: float) -> str:
+    """Bytes in B, KB, MB or GB (1024 steps)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
