@@ -295,3 +295,11 @@ def test_cli_prints_every_finding_sentence(runner, tmp_path):
     for finding in written.findings:
         assert f"- {finding.sentence}" in out
     assert json.loads((tmp_path / "out" / "experiment-tiny.json").read_text())["recipe"] == "tiny"
+
+
+def test_all_checks_every_recipe_before_any_work(runner, tmp_path):
+    """vgg11 suits temporal but not residual or width-depth: nothing may start."""
+    code, out = cli(runner, "experiment", "all", "--arch", "vgg11", "--models", tmp_path / "runs",
+                    "--out", tmp_path / "out")
+    assert_one_line_error(code, out, "needs ResNet")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()

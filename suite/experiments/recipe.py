@@ -90,6 +90,7 @@ class Recipe:
     findings: list[FindingSpec] = field(default_factory=list)
     recipes: list[str] = field(default_factory=list)  # kind "all"
     origin: str = ""  # the file or package recipe it came from
+    overrides: dict[str, Any] = field(default_factory=dict)  # command-line changes (kind "all": for each recipe)
 
     def section(self, name: str) -> dict[str, Any]:
         return self.settings[name]
@@ -97,7 +98,7 @@ class Recipe:
     def to_config(self) -> dict[str, Any]:
         """The recipe as run, for the findings file."""
         return {"recipe": self.kind, "name": self.name, "description": self.description,
-                "origin": self.origin, **copy.deepcopy(self.settings),
+                "origin": self.origin, "overrides": dict(self.overrides), **copy.deepcopy(self.settings),
                 **({"recipes": list(self.recipes)} if self.kind == "all" else {}),
                 "findings": [vars(f) for f in self.findings]}
 
@@ -167,7 +168,9 @@ def parse_recipe(raw: dict[str, Any], origin: str, overrides: dict[str, Any] | N
                 raise SuiteError(f"{where}: recipes: unknown recipe {sub!r}; choose from {', '.join(shipped)}")
         if not subs:
             raise SuiteError(f"{where}: recipes is empty")
-        return Recipe(kind, name, description, {}, [], list(subs), origin)
+        for sub in subs:  # each with the overrides, so a bad one fails before any work
+            load_recipe(sub, overrides)
+        return Recipe(kind, name, description, {}, [], list(subs), origin, dict(overrides or {}))
     if "recipes" in raw:
         raise SuiteError(f"{where}: unknown key 'recipes' (only recipe 'all' takes it)")
 
@@ -206,7 +209,7 @@ def parse_recipe(raw: dict[str, Any], origin: str, overrides: dict[str, Any] | N
     keys = [f.key for f in findings]
     if len(set(keys)) != len(keys):
         raise SuiteError(f"{where}: two findings share a key")
-    return Recipe(kind, name, description, settings, findings, [], origin)
+    return Recipe(kind, name, description, settings, findings, [], origin, dict(overrides or {}))
 
 
 def parse_timesteps(text: str) -> list[int]:

@@ -57,11 +57,13 @@ def run_experiment(recipe: Recipe | str | Path, *, overrides: dict[str, Any] | N
     """Run a recipe (a Recipe, a shipped name or a .toml path) and write its findings file."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)
+    elif overrides:
+        raise ValueError("give overrides to load_recipe, not with a loaded Recipe")
     out = Path(out) if out is not None else default_out(recipe.name)
     select_device(device)  # a bad device fails before any work
     t0 = time.perf_counter()
     if recipe.kind == "all":
-        return _run_all(recipe, overrides, out, models, device, data_root, show_progress, log, t0)
+        return _run_all(recipe, out, models, device, data_root, show_progress, log, t0)
     ws = Workspace(out=out, models=models, device=device, data_root=data_root, show_progress=show_progress,
                    log=log)
     log(f"experiment {recipe.name} ({recipe.origin}) -> {out}")
@@ -72,10 +74,11 @@ def run_experiment(recipe: Recipe | str | Path, *, overrides: dict[str, Any] | N
     return ExperimentRun(experiment, path, time.perf_counter() - t0, list(ws.trained))
 
 
-def _run_all(recipe, overrides, out, models, device, data_root, show_progress, log, t0) -> ExperimentRun:
-    parts = [run_experiment(load_recipe(name, overrides), out=Path(out) / name, models=models, device=device,
-                            data_root=data_root, show_progress=show_progress, log=log)
-             for name in recipe.recipes]
+def _run_all(recipe, out, models, device, data_root, show_progress, log, t0) -> ExperimentRun:
+    recipes = [load_recipe(name, recipe.overrides) for name in recipe.recipes]
+    parts = [run_experiment(sub, out=Path(out) / sub.name, models=models, device=device, data_root=data_root,
+                            show_progress=show_progress, log=log)
+             for sub in recipes]
     files: dict[str, list[Path]] = {"results": [], "figures": [], "checkpoints": []}
     for part in parts:
         for group, paths in part.experiment.files.items():
@@ -91,10 +94,11 @@ def _run_all(recipe, overrides, out, models, device, data_root, show_progress, l
 
 # ----------------------------------------------------------------------------- shared pieces
 def _settings(recipe: Recipe, **changes) -> TrainSettings:
-    """The training settings of one model of the recipe ([data] and [train], then `changes`)."""
+    """The training settings of one model of the recipe ([data] and [train], then `changes`;
+    temporal, whose [train] timesteps is a list, passes each T as a change)."""
     data, train = recipe.section("data"), recipe.section("train")
     base = TrainSettings(dataset=data["dataset"], size=data["size"], arch=train["arch"], width=train["width"],
-                         timesteps=train["timesteps"] if isinstance(train["timesteps"], int) else 4,
+                         timesteps=train["timesteps"] if isinstance(train["timesteps"], int) else train["timesteps"][0],
                          epochs=train["epochs"], batch_size=train["batch_size"], lr=train["lr"],
                          seed=train["seed"], surrogate=train["surrogate"], tau=train["tau"],
                          threshold=train["threshold"])
