@@ -303,3 +303,29 @@ def test_all_checks_every_recipe_before_any_work(runner, tmp_path):
                     "--out", tmp_path / "out")
     assert_one_line_error(code, out, "needs ResNet")
     assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()
+
+
+def test_finished_checkpoint_from_before_a_training_option_existed_is_reused(tmp_path, monkeypatch):
+    """A checkpoint whose stored training config lacks an option added later (it ran with that
+    option's default) still matches; one stored with another value does not."""
+    from suite.checkpoint import save_checkpoint
+    from suite.models import build_model
+    from suite.workflows import training_plan
+
+    recipe = tiny_temporal()
+    spec, model_cfg, cfg = training_plan(runner_module._settings(recipe, kind="snn", timesteps=2))
+    stored = asdict(cfg)
+    newest = next(reversed(stored))  # the option added last
+    old = {k: v for k, v in stored.items() if k != newest}
+    save_checkpoint(tmp_path / "runs" / "old.pt", model_cfg, spec, old, cfg.epochs, [],
+                    {"model": build_model(model_cfg).state_dict()})
+    monkeypatch.setattr(steps_module, "train_one", lambda *a, **k: pytest.fail("trained instead of reusing"))
+    ws = steps_module.Workspace(out=tmp_path / "out", models=tmp_path / "runs")
+    assert ws.checkpoint(runner_module._settings(recipe, kind="snn", timesteps=2)) == tmp_path / "runs" / "old.pt"
+    # the same option stored with a value other than today's default: another run
+    other = dict(stored, lr=stored["lr"] * 2)
+    save_checkpoint(tmp_path / "runs" / "old.pt", model_cfg, spec, other, cfg.epochs, [],
+                    {"model": build_model(model_cfg).state_dict()})
+    with pytest.raises(pytest.fail.Exception, match="trained instead"):
+        steps_module.Workspace(out=tmp_path / "out", models=tmp_path / "runs").checkpoint(
+            runner_module._settings(recipe, kind="snn", timesteps=2))

@@ -2,8 +2,9 @@
 result-writing steps skipped when a previous run already wrote them from the same inputs.
 
 Checkpoints: a model is reused from the models folder when a checkpoint there has the same
-data spec, model config and training config (`suite.workflows.training_plan`) and finished
-all its epochs; one with the same plan that stopped early is resumed from its last epoch;
+data spec, model config and training config (`suite.workflows.training_plan`; options added
+to the training config since it was written count at their defaults) and finished all its
+epochs; one with the same plan that stopped early is resumed from its last epoch;
 otherwise the model is trained (named by its settings, with a short hash of the plan added
 when another run already has that name).
 
@@ -24,10 +25,14 @@ from typing import Any, Callable
 from suite.checkpoint import load_checkpoint
 from suite.errors import SuiteError
 from suite.files import atomic_path, ensure_out_dir
-from suite.settings import TrainSettings
+from suite.settings import TrainConfig, TrainSettings
 from suite.workflows import SUFFIX, train_one, training_plan
 
 LEDGER = ".steps.json"
+# A finished checkpoint written before a training option existed ran with that option's
+# default (options are added with defaults that keep the old behaviour), so for reuse its
+# stored training config is read with today's defaults filled in.
+_TRAIN_DEFAULTS = asdict(TrainConfig())
 
 
 def _sha256(path: Path) -> str:
@@ -80,11 +85,11 @@ class Workspace:
         finished = partial = None
         for path in sorted(self.models.glob(f"*{SUFFIX}")) if self.models.is_dir() else []:
             plan = self._plan_of(path)
-            if plan is None or plan[:3] != want:
+            if plan is None or plan[:2] != want[:2]:
                 continue
-            if plan[3] >= cfg.epochs:
+            if plan[3] >= cfg.epochs and {**_TRAIN_DEFAULTS, **plan[2]} == want[2]:
                 finished = finished or path
-            else:
+            elif plan[3] < cfg.epochs and plan[2] == want[2]:  # resuming checks the config as stored
                 partial = partial or path
         if finished is not None:
             self.log(f"reuse  {finished}")
