@@ -125,3 +125,13 @@ def test_leftover_partial_results_need_resume(runner, tmp_path, ckpts):
     (tmp_path / "attacks" / "snn-fgsm-bptt.partial").mkdir(parents=True)
     code, out = attack(runner, tmp_path, "--model", ckpts["snn"], "--method", "fgsm")
     assert_one_line_error(code, out, "pass --resume to continue it")
+
+
+def test_check_adds_large_eps_to_the_verdict(runner, tmp_path, ckpts):
+    code, out = attack(runner, tmp_path, "--model", ckpts["ann"], "--method", "fgsm", "--check")
+    assert code == 0, out
+    store = read_store(tmp_path / "attacks" / "ann-fgsm-bptt.h5")
+    names = [c["name"] for c in store.config["checks"]]
+    assert names[-2:] == ["large_eps", "masking verdict"]
+    assert "large_eps" in store.config["checks"][-1]["message"]
+    assert store.config["verdict"]["masking_suspected"] is (not store.config["checks"][-2]["passed"])
