@@ -14,6 +14,7 @@ import torch
 from suite.checkpoint import save_checkpoint
 from suite.data import DataSpec, resolve_spec
 from suite.models import build_model
+from suite.report.figures import diagonal_figure, save_figure
 from suite.results.attacks import AttackEntry, AttackStore, write_store
 from suite.results.cka import CKAResult
 from suite.results.experiment import Experiment, Finding, write_experiment
@@ -125,8 +126,11 @@ def write_results(root: Path, experiment: bool = True) -> dict[str, Path]:
         finding = Finding(key="drop", sentence="SNN-vs-ANN CKA falls from 0.95 to 0.30 by the last layer",
                           measured={"first": 0.95, "last": 0.30}, claim="similarity falls with depth",
                           source="Sec. 4.1", rule="last < first", verdict="agrees", files=[paths["models"]])
+        paths["experiment-figure"] = save_figure(diagonal_figure({"SNN vs ANN": CKAResult.load(paths["models"])},
+                                                                 "diagonal"), reports / "diagonal.png")[0]
         exp = Experiment(recipe="tiny", config={"epochs": 1, "width": 0.25}, findings=[finding],
-                         files={"results": [paths["models"]], "figures": [], "checkpoints": []},
+                         files={"results": [paths["models"]], "figures": [paths["experiment-figure"]],
+                                "checkpoints": []},
                          provenance=provenance("cpu"))
         paths["experiment"] = write_experiment(reports, exp)
     return paths

@@ -136,8 +136,9 @@ def test_report_fits_80_columns_and_cuts_no_name(runner, results):
     lines = out.splitlines()
     assert [line for line in lines if len(line) > 80 and " " in line.strip()] == []
     words = {w.rstrip(",") for line in lines for w in line.split()}
-    for path in paths.values():
-        assert str(path) in words, path  # each file name whole on one line
+    for key, path in paths.items():
+        if key != "experiment-figure":
+            assert str(path) in words, path  # each file name whole on one line
     assert "…" not in out
 
 
@@ -153,13 +154,15 @@ def test_page_is_self_contained_with_every_figure_inline(runner, results, tmp_pa
     # static-event 2 (heatmap and diagonal), clean-adv 1 (its three eps in one figure)
     assert n_figures == 7
     images = re.findall(r'<img [^>]*src="([^"]*)"', html)
-    assert len(images) == n_figures
+    assert len(images) == n_figures + 1  # and the experiment's own figure (diagonal.png)
     for src in images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert not re.search(r"https?:", html, re.IGNORECASE)  # nothing loaded from (or linking to) a URL
     assert "<script" not in html and "<link" not in html and "url(" not in html
     assert "SNN-vs-ANN CKA falls from 0.95 to 0.30" in html and 'class="verdict agrees"' in html
+    embedded = base64.b64encode((root / "reports" / "diagonal.png").read_bytes()).decode("ascii")
+    assert f'src="data:image/png;base64,{embedded}"' in html
 
 
 def test_page_shows_every_files_provenance(results, tmp_path):
@@ -168,9 +171,10 @@ def test_page_shows_every_files_provenance(results, tmp_path):
     html = report.page.read_text()
     import torch
 
-    for path in paths.values():
-        assert str(path) in html
-    assert html.count(f"<td>{torch.__version__}</td>") >= len(paths)  # every file's row, and the page's
+    results = [p for key, p in paths.items() if key != "experiment-figure"]
+    for path in results:
+        assert f"<td><code>{path}</code></td>" in html  # a provenance row per file
+    assert html.count(f"<td>{torch.__version__}</td>") == len(results) + 1  # every file's row, and the page's
     assert "<td>cpu</td>" in html
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import h5py
 
@@ -116,8 +116,3 @@ def _reason(exc: SuiteError, path: Path) -> str:
         if text.startswith(prefix):
             return text[len(prefix):]
     return text
-
-
-def provenance_of(item: Any) -> dict[str, Any]:
-    """The provenance dict of anything a Collection holds (empty when the file has none)."""
-    return dict(getattr(item, "provenance", None) or {})

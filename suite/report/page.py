@@ -38,6 +38,11 @@ def figure_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def png_uri(path: Path) -> str:
+    """The data URI of a PNG file already on disk (an experiment's own figures)."""
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
 def _cell(c: Cell) -> dict[str, Any]:
     """A table cell for the template: CKA values get the heatmap's colour as background."""
     if c is None or (isinstance(c, float) and not math.isfinite(c)):
@@ -80,7 +85,8 @@ def render_page(sections: list[Section], problems: list[tuple[Path, str]], title
             "title": s.title, "kind": s.kind, "facts": s.facts, "notes": s.notes, "findings": s.findings,
             "tables": [{"title": t.title, "columns": t.columns, "rows": [[_cell(c) for c in row] for row in t.rows]}
                        for t in s.tables],
-            "figures": [_Fig(f.title, figure_uri(f.figure())) for f in s.figures],
+            "figures": [_Fig(f.title, figure_uri(f.figure())) for f in s.figures]
+                       + [_Fig(p.name, png_uri(p)) for p in s.images],
             "sources": [(str(p), prov) for p, prov in s.sources],
         })
     if n_files is None:

@@ -28,7 +28,7 @@ Cell = str | float | None  # str: shown as is; float: a CKA value (coloured); No
 
 @dataclass
 class Table:
-    """A table of strings and CKA values; `heat` columns hold CKA values."""
+    """A table of cells: strings shown as they are, floats as CKA values (coloured), None as n/a."""
 
     title: str
     columns: list[str]
@@ -63,6 +63,7 @@ class Section:
     figures: list[FigureSpec] = field(default_factory=list)
     sources: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)  # (file, provenance)
     findings: list[dict[str, Any]] = field(default_factory=list)  # experiments: sentence, verdict, source
+    images: list[Path] = field(default_factory=list)  # PNG files already drawn (an experiment's own figures)
 
 
 COMPARED = {
@@ -104,10 +105,6 @@ def describe_data(spec: dict[str, Any] | None, split: str | None = None) -> str:
 
 
 # ----------------------------------------------------------------------------- CKA
-def _diagonal(result: CKAResult) -> list[tuple[str, float]]:
-    return F.diagonal(result)
-
-
 def notable_diagonal(diag: list[tuple[str, float]], what: str) -> list[str]:
     """Highest and lowest same-layer CKA and the largest drop between consecutive layers."""
     finite = [(n, v) for n, v in diag if math.isfinite(v)]
@@ -175,7 +172,7 @@ def cka_section(path: Path, result: CKAResult) -> Section:
         m.fill_diagonal_(float("nan"))
         section.notes.extend(_extremes(result, m))
     else:
-        diag = _diagonal(result)
+        diag = F.diagonal(result)
         if diag:
             label = "CKA(static, event)" if result.compare == "static-event" else "CKA"
             section.tables.append(Table("same layer on both sides", ["layer", label],
@@ -184,7 +181,7 @@ def cka_section(path: Path, result: CKAResult) -> Section:
         else:
             section.notes.extend(_extremes(result, result.matrix))
     section.figures.append(FigureSpec(stem, section.title, lambda: F.cka_heatmap(result, section.title)))
-    if result.compare == "static-event" and _diagonal(result):
+    if result.compare == "static-event" and F.diagonal(result):
         section.figures.append(FigureSpec(f"{stem}-diagonal", "static vs event, same layer",
                                           lambda: F.static_event_diagonal(result)))
     return section
@@ -229,13 +226,13 @@ def clean_adv_section(group: list[tuple[Path, CKAResult]]) -> Section:
                                              for _, r in group if "robust_acc" in r.config)),
                ("samples", str(first.n_samples))],
         sources=[(p, dict(r.provenance)) for p, r in group])
-    diags = [dict(_diagonal(r)) for _, r in group]
+    diags = [dict(F.diagonal(r)) for _, r in group]
     layers = [n for n in first.layers_a if n in first.layers_b]
     section.tables.append(Table("CKA(clean, adversarial), same layer",
                                 ["layer", *[f"eps {e}" for e in eps_labels]],
                                 [[n, *[d.get(n, float("nan")) for d in diags]] for n in layers]))
     top = max(group, key=lambda t: float(t[1].config.get("eps", 0.0)))[1]
-    finite = [(n, v) for n, v in _diagonal(top) if math.isfinite(v)]
+    finite = [(n, v) for n, v in F.diagonal(top) if math.isfinite(v)]
     if finite and float(top.config.get("eps", 0.0)) > 0:
         lo, hi = min(finite, key=lambda t: t[1]), max(finite, key=lambda t: t[1])
         section.notes.append(f"at eps {top.config.get('eps_label', '?')} the attack moves {lo[0]} most "
@@ -332,6 +329,13 @@ def experiment_section(exp: Experiment) -> Section:
     for f in exp.findings:
         section.findings.append({"sentence": f.sentence, "verdict": f.verdict, "source": f.source,
                                  "rule": f.rule, "files": [str(p) for p in f.files]})
+    for p in exp.files.get("figures", []):
+        if p.suffix.lower() != ".png":
+            continue
+        if p.is_file():
+            section.images.append(p)
+        else:
+            section.notes.append(f"figure listed by the experiment is missing: {p}")
     return section
 
 

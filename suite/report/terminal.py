@@ -100,6 +100,8 @@ def print_section(console: Console, section: Section) -> None:
         console.print(rich_table(table))
     for note in section.notes:
         say(console, f"notable: {escape(note)}")
+    for image in section.images:
+        say(console, f"figure: {escape(str(image))}")
     console.print()
 
 
