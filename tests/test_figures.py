@@ -158,3 +158,15 @@ def test_figure_renders_to_png_for_every_type(files, tmp_path):
     for name, fig in figs.items():
         path, = F.save_figure(fig, tmp_path / f"{name}.png")
         assert path.stat().st_size > 5000, name
+
+
+def test_long_title_wraps_inside_the_figure(files):
+    """A title of two long model names is broken at spaces, not clipped at the figure's edges."""
+    title = "CKA static-event: digits-resnet20-snn-T4-w0.5-s0 vs digits-dvs-resnet20-snn-T4-w0.5-s0"
+    fig = F.cka_heatmap(CKAResult.load(files["static-event"]), title)
+    fig.canvas.draw()
+    text = fig._suptitle
+    lines = text.get_text().split("\n")
+    assert len(lines) == 2 and " ".join(lines) == f"{title} (48 samples)"
+    box = text.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width

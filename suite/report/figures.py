@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -38,6 +39,13 @@ def _cmap():
 
 def _stem(path) -> str:
     return Path(str(path)).stem if path else "?"
+
+
+def _fit(fig: Figure, title: str) -> str:
+    """`title` broken at spaces into lines that fit the figure's width (about 12 characters
+    per inch at 10 pt), so a long model name is never clipped at the figure's edges."""
+    return textwrap.fill(title, max(30, int(fig.get_figwidth() * 12)), break_long_words=False,
+                         break_on_hyphens=False)
 
 
 def _finite(values) -> np.ndarray:
@@ -73,7 +81,7 @@ def cka_heatmap(result: CKAResult, title: str | None = None) -> Figure:
     ax.set_ylabel(name_a, fontsize=8)
     ax.set_xlabel(name_b, fontsize=8)
     fig.colorbar(im, ax=ax, label="CKA")
-    fig.suptitle(f"{title or 'CKA ' + result.compare} ({result.n_samples} samples)", fontsize=10)
+    fig.suptitle(_fit(fig, f"{title or 'CKA ' + result.compare} ({result.n_samples} samples)"), fontsize=10)
     return fig
 
 
@@ -127,8 +135,8 @@ def temporal_grid(result: CKAResult, title: str | None = None) -> Figure:
     for ax in axes[:, 0]:
         ax.set_ylabel("time step", fontsize=7)
     fig.colorbar(im, ax=axes, shrink=0.8, label=f"CKA (colours span {vmin:.2f}..{vmax:.2f})")
-    fig.suptitle(f"{title or 'CKA between time steps'}: {_stem(result.config.get('model'))} "
-                 f"({result.n_samples} samples, T={T})", fontsize=10)
+    fig.suptitle(_fit(fig, f"{title or 'CKA between time steps'}: {_stem(result.config.get('model'))} "
+                           f"({result.n_samples} samples, T={T})"), fontsize=10)
     return fig
 
 
@@ -171,7 +179,7 @@ def diagonal_figure(series: Mapping[str, CKAResult] | Sequence[tuple[str, CKARes
     ax.set_ylim(min(-0.05, lowest - 0.05), 1.05)  # the unbiased estimator can go below 0
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_fit(fig, title), fontsize=10)
     return fig
 
 
@@ -219,7 +227,7 @@ def robustness_curves(curves: Sequence[tuple[str, list[dict]]], title: str = "ro
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_fit(fig, title), fontsize=10)
     return fig
 
 
@@ -255,7 +263,7 @@ def training_curves(runs: Sequence[tuple[str, list[dict]]], title: str = "traini
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(_fit(fig, title), fontsize=10)
     return fig
 
 
