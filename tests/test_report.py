@@ -129,12 +129,16 @@ def test_notable_layers_come_from_the_stored_numbers(results):
 
 
 def test_report_fits_80_columns_and_cuts_no_name(runner, results):
-    """In a pipe (80 columns): prose wraps at spaces; only a single word wider than the line
-    (a long path) may run past column 80, whole."""
+    """In a pipe (80 columns): prose (facts "key: value", notes) wraps at spaces, only a single
+    word wider than the line (a long path) running past column 80, whole; a table too wide
+    prints wider (suite.report.layout) rather than cut; every name and number stays whole."""
     root, paths = results
     code, out = cli(runner, "report", root)
     lines = out.splitlines()
-    assert [line for line in lines if len(line) > 80 and " " in line.strip()] == []
+    assert [line for line in lines if len(line) > 80 and ": " in line] == []
+    assert "SNN resnet20 (T=3, width 0.25)" in out  # a table's text cell, unbroken
+    for layer in R.LAYERS:
+        assert any(line.split()[:1] == [layer] for line in lines), layer
     words = {w.rstrip(",") for line in lines for w in line.split()}
     for key, path in paths.items():
         if key != "experiment-figure":

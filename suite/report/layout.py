@@ -6,10 +6,13 @@ wrap. TEXT columns (paths, sentences) fold: a long path goes on inside its cell,
 line. `print_table` prints a table at the console's width when its value columns fit there,
 else at the width they need, leaving the lines longer than the console rather than cut.
 `column_blocks` splits a wide grid of values (a CKA matrix, one column per eps) into tables
-of as many columns as fit. `print_line` prints a line naming files unbroken.
+of as many columns as fit. `print_line` prints a line naming files unbroken; `print_words`
+prints prose wrapped at spaces only, each word (a path) whole on its line.
 """
 
 from __future__ import annotations
+
+import re
 
 from rich.console import Console
 from rich.markup import escape
@@ -60,6 +63,30 @@ def print_table(console: Console, table: Table) -> None:
 def print_line(console: Console, text: str) -> None:
     """Print a line that names files as one unbroken line (a terminal wraps it for show)."""
     console.print(escape(text), soft_wrap=True)
+
+
+def word_lines(text: Text, width: int) -> list[Text]:
+    """`text` broken into lines at spaces only, each at most `width` wide unless one word is
+    wider (it then stands whole on its own line); continuation lines are indented by two."""
+    offsets, start = [], 0
+    for word in re.finditer(r"\S+", text.plain):
+        indent = 2 if offsets else 0
+        if word.end() - start + indent > width and word.start() > start:
+            offsets.append(word.start())
+            start = word.start()
+    lines = list(text.divide(offsets))
+    for k, line in enumerate(lines):
+        line.rstrip()  # in place, like pad_left
+        if k:
+            line.pad_left(2)
+    return lines
+
+
+def print_words(console: Console, markup: str) -> None:
+    """Print prose (Rich markup) wrapped at spaces, never cutting a word: a path wider than
+    the console runs past its edge whole."""
+    for line in word_lines(Text.from_markup(markup), console.width):
+        console.print(line, no_wrap=True, overflow="ignore", crop=False)
 
 
 def column_blocks(title: str, corner: str, rows: list[str], headers: list[str], cells: list[list[Text]],

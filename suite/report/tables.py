@@ -21,7 +21,7 @@ from suite.results.cka import CKAResult
 MAX_COLUMNS = 24  # wider matrices are summarised (highlights), not drawn cell by cell
 
 
-def _cell(value: float) -> Text:
+def cka_cell(value: float) -> Text:
     """A CKA value coloured from dark (0) to bright (1); NaN shown as such."""
     if not math.isfinite(value):
         return Text("nan", style="red")
@@ -33,7 +33,7 @@ def _cell(value: float) -> Text:
 def matrix_tables(matrix: torch.Tensor, rows: list[str], cols: list[str], title: str, width: int) -> list[Table]:
     """A heatmap-like grid of a 2-D matrix: rows named "A<i> name", columns numbered B<j> (the
     caption names them), in column blocks that fit `width`."""
-    cells = [[_cell(v) for v in row] for row in matrix.tolist()]
+    cells = [[cka_cell(v) for v in row] for row in matrix.tolist()]
     return column_blocks(title, "A \\ B", [f"A{i} {r}" for i, r in enumerate(rows)],
                          [f"B{j}" for j in range(len(cols))], cells, width,
                          caption=lambda a, b: "columns: " + ", ".join(f"B{j}={cols[j]}" for j in range(a, b)))
@@ -67,7 +67,7 @@ def highlights(result: CKAResult, title: str) -> Table:
     table.add_column("CKA", justify="right", **VALUE)
     diag = diagonal(result) if result.compare != "layers" else None
     for name, value in diag or []:
-        table.add_row("same layer", name, name, _cell(value))
+        table.add_row("same layer", name, name, cka_cell(value))
     m = result.matrix.clone()
     if result.compare == "layers":  # the diagonal is 1 by definition: leave it out
         m.fill_diagonal_(float("nan"))
@@ -75,11 +75,11 @@ def highlights(result: CKAResult, title: str) -> Table:
     if flat.numel():
         best = int(flat.argmax())
         table.add_row("most similar", result.layers_a[best // m.shape[1]], result.layers_b[best % m.shape[1]],
-                      _cell(float(m.flatten()[best])))
+                      cka_cell(float(m.flatten()[best])))
         worst_vals = torch.nan_to_num(m, nan=2.0).flatten()
         worst = int(worst_vals.argmin())
         table.add_row("least similar", result.layers_a[worst // m.shape[1]], result.layers_b[worst % m.shape[1]],
-                      _cell(float(m.flatten()[worst])))
+                      cka_cell(float(m.flatten()[worst])))
     return table
 
 
@@ -95,8 +95,8 @@ def time_summary(result: CKAResult, title: str) -> Table:
     off = ~torch.eye(T, dtype=torch.bool)
     for name, mat in zip(result.layers_a, result.matrix):
         mean_off = float(mat[off].nanmean()) if T > 1 else float("nan")
-        cells = [_cell(float(mat[0, min(1, T - 1)]))] + ([_cell(float(mat[0, T - 1]))] if T > 2 else [])
-        table.add_row(name, *cells, _cell(mean_off))
+        cells = [cka_cell(float(mat[0, min(1, T - 1)]))] + ([cka_cell(float(mat[0, T - 1]))] if T > 2 else [])
+        table.add_row(name, *cells, cka_cell(mean_off))
     return table
 
 
@@ -167,7 +167,7 @@ def clean_adv_tables(runs, title: str = "clean vs adversarial CKA (same layer)",
         return []
     per_eps = [dict(diagonal(run.result) or []) for run in runs]
     layers = runs[0].result.layers_a
-    cells = [[_cell(d.get(name, float("nan"))) for d in per_eps] for name in layers]
+    cells = [[cka_cell(d.get(name, float("nan"))) for d in per_eps] for name in layers]
     headers = [f"eps {run.result.config.get('eps_label', '?')}" for run in runs]
     return column_blocks(title, "layer", list(layers), headers, cells, width)
 
