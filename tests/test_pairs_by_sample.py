@@ -11,6 +11,7 @@ index lists, so a pair built from the wrong sample fails.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from suite.data import DataSpec, load_dataset
@@ -18,6 +19,7 @@ from suite.data.event_datasets import NCALTECH101_FOLDER, SIMULATOR
 from suite.data.events import read_atis_bin
 from suite.data.frames import FrameConfig, events_to_frames
 from suite.data.paired import load_paired
+from suite.errors import SuiteError
 from suite.data.simulate import simulate_saccades
 from tests.event_layouts import write_caltech101, write_ncaltech101
 
@@ -45,15 +47,16 @@ def test_each_digits_pair_holds_the_recording_of_its_own_image(tmp_path):
         assert label == labels[same[0]]
 
 
-def test_each_caltech_pair_holds_an_image_and_a_recording_of_the_same_file_name(tmp_path):
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_each_caltech_pair_holds_an_image_and_a_recording_of_the_same_file_name(tmp_path, split):
     # 2 images and 3 recordings per class: image_0003 has no image, and the two datasets'
     # sample indices differ (a pair built from one side's index with the other's fails)
     write_caltech101(tmp_path, per_class=2)
     write_ncaltech101(tmp_path, per_class=3)
     spec_s, spec_e = DataSpec("caltech101", size=16), DataSpec("ncaltech101", size=16, timesteps=2)
-    paired = load_paired(spec_s, spec_e, tmp_path, "train")
-    static = load_dataset(spec_s, tmp_path, "train")
-    events = load_dataset(spec_e, tmp_path, "train")
+    paired = load_paired(spec_s, spec_e, tmp_path, split)
+    static = load_dataset(spec_s, tmp_path, split)
+    events = load_dataset(spec_e, tmp_path, split)
     images = torch.stack([static[i][0] for i in range(len(static))])
     static_names = [static.key(i) for i in range(len(static))]
     event_names = [events.key(j) for j in range(len(events))]
@@ -73,7 +76,24 @@ def test_each_caltech_pair_holds_an_image_and_a_recording_of_the_same_file_name(
                                       err_msg=f"pair {k}: the recording is not {name}.bin")
         assert label == int(static[int(i)][1])
         names.append(name)
-    assert len(names) == len(set(names))
+    assert names and len(names) == len(set(names))
     assert set(names) == set(static_names) & set(event_names)  # every shared name, and only those
     assert not any(n.endswith("image_0003") or n.startswith("Faces/") for n in names)
-    assert any(static_names.index(n) != event_names.index(n) for n in names)  # the layout tells them apart
+    if split == "train":  # the layout tells the two index lists apart
+        assert any(static_names.index(n) != event_names.index(n) for n in names)
+
+
+def test_pairs_default_to_the_test_split(tmp_path):
+    paired = load_paired(DataSpec("digits", size=8), DataSpec("digits-dvs", size=8, timesteps=2), tmp_path)
+    test = load_dataset(DataSpec("digits", size=8), tmp_path, "test")
+    assert len(paired) == len(test) == 450  # 25% of 1797; the train split has 1347
+    x_static, _, label = paired[0]
+    assert any(torch.equal(x_static, test[i][0]) for i in range(len(test)))
+
+
+def test_caltech_without_shared_file_names_is_one_error(tmp_path):
+    write_caltech101(tmp_path, per_class=1)  # image_0001 of every class
+    for path in write_ncaltech101(tmp_path, per_class=1):
+        path.rename(path.with_name("image_0009.bin"))  # recordings of other images only
+    with pytest.raises(SuiteError, match=r"no train files of caltech101 and ncaltech101 under .* share a name"):
+        load_paired(DataSpec("caltech101", size=8), DataSpec("ncaltech101", size=8), tmp_path, "train")
