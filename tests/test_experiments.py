@@ -15,7 +15,8 @@ from suite.experiments import load_recipe, recipe_names, run_experiment
 from suite.experiments import runner as runner_module
 from suite.experiments import steps as steps_module
 from suite.experiments.findings import verdict
-from suite.experiments.measures import diagonal_series, periodicity, time_first_vs_last
+from suite.experiments.measures import (diagonal_series, periodic_pattern, periodicity, residual_ann_likeness,
+                                        time_first_vs_last)
 from suite.experiments.recipe import parse_recipe
 from suite.results.cka import CKAResult
 from suite.results.experiment import read_experiment
@@ -166,6 +167,50 @@ def test_periodicity_contrast_on_a_hand_made_pattern(tmp_path):
               hsic_bb=torch.ones(n), compare="layers").save(path, command="test")
     # 0.81 - (0.9 + 0.729) / 2 = -0.0045
     assert periodicity(path, 2)["contrast"] == pytest.approx(-0.0045)
+
+
+def models_result(diag: list[float], off: float = 0.1) -> CKAResult:
+    """An SNN-vs-ANN comparison over conv1, layer1.0, layer2.0 with the given diagonal."""
+    names = ["conv1", "layer1.0", "layer2.0"]
+    m = torch.full((3, 3), off, dtype=torch.float64)
+    m[range(3), range(3)] = torch.tensor(diag, dtype=torch.float64)
+    return CKAResult(matrix=m, layers_a=names, layers_b=names, n_samples=8, hsic_ab=m, hsic_aa=torch.ones(3),
+                     hsic_bb=torch.ones(3))
+
+
+def test_residual_ann_likeness_compares_the_mean_diagonals(tmp_path):
+    # with residuals: diagonal 0.9, 0.8, 0.7 -> mean 0.8, last block layer2.0 0.7;
+    # without: 0.6, 0.3, 0.0 -> mean 0.3, last block 0.0; d = 0.8 - 0.3 = +0.5 (off-diagonal 0.1 ignored)
+    res = models_result([0.9, 0.8, 0.7]).save(tmp_path / "res.h5", command="test")
+    nores = models_result([0.6, 0.3, 0.0]).save(tmp_path / "nores.h5", command="test")
+    m = residual_ann_likeness(res, nores)
+    assert m.values["mean_residual"] == pytest.approx(0.8) and m.values["mean_no_residual"] == pytest.approx(0.3)
+    assert m.values["last_block_residual"] == pytest.approx(0.7)
+    assert m.values["last_block_no_residual"] == pytest.approx(0.0)
+    assert m.d == pytest.approx(0.5)
+    assert "0.80 with residual connections vs 0.30 without" in m.text
+    # the other way round: residual connections making twins less alike gives d < 0 (rule "above" disagrees)
+    assert residual_ann_likeness(nores, res).d == pytest.approx(-0.5)
+
+
+def test_periodic_pattern_judges_the_residual_snn(tmp_path):
+    # with residuals: period 2, same place 0.9, one off 0.3 -> contrast 0.6 (d);
+    # without: 0.9 ** |i - j| -> contrast 0.81 - (0.9 + 0.729) / 2 = -0.0045, quoted but not d
+    n = 8
+    names = [f"l{i}" for i in range(n)]
+
+    def save(m, name):
+        return CKAResult(matrix=m, layers_a=names, layers_b=names, n_samples=8, hsic_ab=m, hsic_aa=torch.ones(n),
+                         hsic_bb=torch.ones(n), compare="layers").save(tmp_path / name, command="test")
+
+    periodic = torch.tensor([[1.0 if i == j else 0.9 if (i - j) % 2 == 0 else 0.3 for j in range(n)]
+                             for i in range(n)], dtype=torch.float64)
+    smooth = torch.tensor([[0.9 ** abs(i - j) for j in range(n)] for i in range(n)], dtype=torch.float64)
+    m = periodic_pattern(save(periodic, "res.h5"), save(smooth, "nores.h5"), 2)
+    assert m.d == pytest.approx(0.6)
+    assert m.values["contrast_no_residual"] == pytest.approx(-0.0045)
+    assert (m.values["same_place_residual"], m.values["one_off_residual"]) == pytest.approx((0.9, 0.3))
+    assert periodic_pattern(save(smooth, "a.h5"), save(periodic, "b.h5"), 2).d == pytest.approx(-0.0045)
 
 
 def test_diagonal_series_quotes_each_file(tmp_path):
