@@ -240,8 +240,9 @@ def experiment_cmd(
 ) -> None:
     """Run one of the paper's analyses end to end.
 
-    Trains or reuses models, runs attacks and CKA, writes results, figures and
-    OUT/experiment-NAME.json, and prints each finding next to the paper's claim. An
+    Trains or reuses models, runs attacks and CKA, writes results, figures,
+    OUT/experiment-NAME.json and the page OUT/experiment-NAME.html, and prints each
+    finding next to the paper's claim. An
     interrupted experiment resumes where it stopped."""
     from suite.experiments import load_recipe, run_experiment
     from suite.experiments.recipe import parse_timesteps, recipe_source
@@ -259,6 +260,7 @@ def experiment_cmd(
     for finding in run.experiment.findings:
         console.print(f"- {finding.sentence}", markup=False, soft_wrap=True)
     console.print(f"findings file: {run.path}", markup=False, soft_wrap=True)
+    console.print(f"report page: {run.page}", markup=False, soft_wrap=True)
     console.print(f"done in {run.seconds:.0f} s; {len(run.trained)} model(s) trained", markup=False)
 
 

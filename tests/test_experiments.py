@@ -3,6 +3,7 @@ measured from the result files."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import asdict
@@ -340,6 +341,32 @@ def test_cli_prints_every_finding_sentence(runner, tmp_path):
     for finding in written.findings:
         assert f"- {finding.sentence}" in out
     assert json.loads((tmp_path / "out" / "experiment-tiny.json").read_text())["recipe"] == "tiny"
+
+
+def test_experiment_writes_its_page_with_findings_results_and_training_curves(runner, tmp_path):
+    """The page beside the findings file holds every finding sentence, the CKA result, the
+    checkpoint's training curves (from the models folder), each figure inline, and no URL."""
+    models, out = tmp_path / "runs", tmp_path / "out"
+    make_checkpoint(models / "snn.pt", "snn", size=8, timesteps=2, width=0.25)
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text('recipe = "temporal"\nname = "tiny"\n[data]\nsize = 8\n[train]\nwidth = 0.25\n'
+                      'timesteps = [2]\nepochs = 1\n[cka]\nsamples = 16\nbatch_size = 8\n'
+                      '[[finding]]\nkey = "k"\nmeasure = "time-first-vs-last"\nclaim = "reports x"\n'
+                      'source = "abstract"\nrule = "below"\nmargin = 0.05\n')
+    code, text = cli(runner, "experiment", recipe, "--models", models, "--out", out, "--device", "cpu")
+    assert code == 0, text
+    page = out / "experiment-tiny.html"
+    assert f"report page: {page}" in text
+    body = html.unescape(page.read_text())
+    written = read_experiment(out / "experiment-tiny.json")
+    for finding in written.findings:
+        assert finding.sentence in body
+    (result,) = [p for p in written.files["results"] if p.suffix == ".h5"]
+    assert result.name in body
+    (ckpt,) = written.files["checkpoints"]
+    assert ckpt.name in body and "training curves" in body.lower()
+    assert body.count("data:image/png;base64,") >= 2  # the time-step heatmap and the training curves
+    assert re.search(r"(src|href)=[\"']?https?:", body) is None
 
 
 def test_all_checks_every_recipe_before_any_work(runner, tmp_path):

@@ -1,10 +1,11 @@
 """Running a recipe: train or reuse its models, run its CKA and attack steps through the
 library (suite.cka.jobs, suite.attacks.jobs), draw its figures, measure its findings from
-the result files, and write `experiment-<name>.json` (suite.results.experiment).
+the result files, write `experiment-<name>.json` (suite.results.experiment) and the page
+`experiment-<name>.html` (suite.report.make: every result, figure and finding, offline).
 
 Output folder (OUT, default reports/experiments/<name>): CKA results `cka-*.h5` with their
-heatmaps, attack stores under `attacks/`, summary figures, `.steps.json` (what is done) and
-the findings file. Checkpoints live in the models folder (default runs/), shared between
+heatmaps, attack stores under `attacks/`, summary figures, `.steps.json` (what is done), the
+findings file and the page (with the training curves of the experiment's checkpoints). Checkpoints live in the models folder (default runs/), shared between
 experiments: a model two recipes need is trained once.
 """
 
@@ -23,6 +24,7 @@ from suite.experiments.findings import make_finding
 from suite.experiments.recipe import FindingSpec, Recipe, attack_config, load_recipe
 from suite.experiments.steps import Workspace
 from suite.models.resnet import DEPTHS
+from suite.report.make import make_report
 from suite.report.figures import clean_adv_lines, cka_figure, diagonal_figure, robustness_curves, save_figure
 from suite.results.attacks import read_store
 from suite.results.cka import CKAResult
@@ -44,6 +46,7 @@ class ExperimentRun:
     seconds: float
     trained: list[Path] = field(default_factory=list)
     parts: list["ExperimentRun"] = field(default_factory=list)  # recipe "all": one per recipe
+    page: Path | None = None  # the HTML report of the experiment
 
 
 def default_out(name: str) -> Path:
@@ -71,7 +74,8 @@ def run_experiment(recipe: Recipe | str | Path, *, overrides: dict[str, Any] | N
     experiment = Experiment(recipe=recipe.name, config=recipe.to_config(), findings=findings,
                             files=ws.files, provenance=provenance(select_device(device)))
     path = write_experiment(out, experiment)
-    return ExperimentRun(experiment, path, time.perf_counter() - t0, list(ws.trained))
+    page = _page(recipe.name, Path(out), [Path(out)], experiment)
+    return ExperimentRun(experiment, path, time.perf_counter() - t0, list(ws.trained), page=page)
 
 
 def _run_all(recipe, out, models, device, data_root, show_progress, log, t0) -> ExperimentRun:
@@ -88,8 +92,17 @@ def _run_all(recipe, out, models, device, data_root, show_progress, log, t0) -> 
                             findings=[f for p in parts for f in p.experiment.findings], files=files,
                             provenance=provenance(select_device(device)))
     path = write_experiment(out, experiment)
+    page = _page(recipe.name, Path(out), [p.path.parent for p in parts], experiment)  # not experiment-all.json: each finding once
     return ExperimentRun(experiment, path, time.perf_counter() - t0,
-                         [c for p in parts for c in p.trained], parts)
+                         [c for p in parts for c in p.trained], parts, page=page)
+
+
+def _page(name: str, out: Path, folders: list[Path], experiment: Experiment) -> Path:
+    """The experiment's HTML page beside its findings file: its results, figures and findings,
+    and the training curves of the checkpoints it used (they live in the shared models folder)."""
+    checkpoints = list(dict.fromkeys(Path(c) for c in experiment.files.get("checkpoints", [])))
+    return make_report([*folders, *checkpoints], html=out / f"experiment-{name}.html",
+                       title=f"suite experiment {name}").page
 
 
 # ----------------------------------------------------------------------------- shared pieces

@@ -262,7 +262,8 @@ def training_curves(runs: Sequence[tuple[str, list[dict]]], title: str = "traini
         ax.set_xlabel("epoch", fontsize=8)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
+        if ax.get_legend_handles_labels()[0]:  # a checkpoint may lack a metric (no test set)
+            ax.legend(fontsize=6)
     fig.suptitle(_fit(fig, title), fontsize=10)
     return fig
 
