@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from suite.errors import SuiteError
 from suite.progress import console
-from suite.settings import TRAIN
+from suite.settings import CKA_BATCH_SIZE, CKA_SAMPLES, TRAIN
 
 # Plain (click) help: it wraps to any width without cutting, and shows no type beside a flag
 # (Typer's Rich help prints `<bool>` there, even beside --help).
@@ -141,8 +141,8 @@ def cka_cmd(
     split: str = typer.Option("test", help="Dataset split."),
     layers: Optional[str] = typer.Option(None, help="Comma-separated module names or patterns (default: block outputs)."),
     time: str = typer.Option("mean", "--time", help="SNN features over time: mean (firing rate), concat, or each time step."),
-    samples: Optional[int] = typer.Option(512, help="Number of samples (seeded subset of the split)."),
-    batch_size: int = typer.Option(128, help="Minibatch size (>= 4; HSIC is averaged over minibatches)."),
+    samples: Optional[int] = typer.Option(CKA_SAMPLES, help="Number of samples (seeded subset of the split)."),
+    batch_size: int = typer.Option(CKA_BATCH_SIZE, help="Minibatch size (>= 4; HSIC is averaged over minibatches)."),
     bootstrap: int = typer.Option(0, help="Bootstrap resamples over minibatches for 95% intervals (0: off)."),
     seed: int = SEED,
     device: str = DEVICE,
@@ -246,6 +246,7 @@ def experiment_cmd(
     interrupted experiment resumes where it stopped."""
     from suite.experiments import load_recipe, run_experiment
     from suite.experiments.recipe import parse_timesteps, recipe_source
+    from suite.report.show import show_experiment
 
     if show:
         typer.echo(recipe_source(recipe)[0], nl=False)
@@ -256,12 +257,7 @@ def experiment_cmd(
     loaded = load_recipe(recipe, overrides)
     run = run_experiment(loaded, out=out, models=models, device=device, data_root=data_root,
                          log=lambda line: console.print(line, markup=False, soft_wrap=True))
-    console.print(f"findings of {run.experiment.recipe}:", markup=False)
-    for finding in run.experiment.findings:
-        console.print(f"- {finding.sentence}", markup=False, soft_wrap=True)
-    console.print(f"findings file: {run.path}", markup=False, soft_wrap=True)
-    console.print(f"report page: {run.page}", markup=False, soft_wrap=True)
-    console.print(f"done in {run.seconds:.0f} s; {len(run.trained)} model(s) trained", markup=False)
+    show_experiment(run)
 
 
 @command(name="report")
@@ -277,17 +273,12 @@ def report_cmd(
     robustness table, notable layers. Files that cannot be read are named and skipped."""
     from suite.report.figures import parse_formats
     from suite.report.make import make_report
-    from suite.report.terminal import print_report
+    from suite.report.show import show_report
 
     if fmt is not None and figures is None:
         fail("--format sets the formats of --figures DIR; give --figures too")
     formats = parse_formats(fmt) if fmt is not None else ("png",)
-    report = make_report(paths, html=html, figures=figures, formats=formats)
-    print_report(console, report.sections, report.collection.problems)
-    if report.figures:
-        console.print("figures:\n  " + "\n  ".join(str(f) for f in report.figures), soft_wrap=True)
-    if report.page is not None:
-        console.print(f"page: {report.page}", soft_wrap=True)
+    show_report(make_report(paths, html=html, figures=figures, formats=formats))
 
 
 @command(data_app, name="list")

@@ -1,4 +1,4 @@
-"""Training settings and their defaults, in one place: what `suite train` takes, what the
+"""Training and CKA settings and their defaults, in one place: what `suite train` takes, what the
 demo sets and what the library's `train_one` receives (`TrainSettings`), and the optimisation
 part that checkpoints store (`TrainConfig`).
 
@@ -84,3 +84,9 @@ class TrainSettings:
 
 
 TRAIN = TrainSettings()  # the defaults
+
+
+# Defaults of every CKA run, CLI and library alike: a seeded subset of 512 samples, in
+# minibatches of 128 (HSIC is averaged over minibatches; each costs n x n Grams per layer).
+CKA_SAMPLES = 512
+CKA_BATCH_SIZE = 128

@@ -38,7 +38,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from suite import distributed
 from suite.checkpoint import load_checkpoint, save_checkpoint
-from suite.config import seed_everything
+from suite.config import CUBLAS_DETERMINISTIC_WORKSPACE, seed_everything
 from suite.data import DataSpec, get_dataset_info, load_dataset, resolve_spec
 from suite.errors import SuiteError
 from suite.models import ModelConfig, TwinNet, build_model, mean_logits
@@ -123,7 +123,7 @@ def deterministic_algorithms(enabled: bool, device: torch.device) -> Iterator[No
     previous settings on exit."""
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
     if enabled:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC_WORKSPACE)
         torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = device.type == "cuda" and not enabled
     try:

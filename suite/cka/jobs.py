@@ -29,6 +29,7 @@ from suite.data.paired import NAME_PAIRS, load_paired
 from suite.errors import SuiteError
 from suite.progress import progress_bar
 from suite.files import ensure_out_dir
+from suite.settings import CKA_BATCH_SIZE, CKA_SAMPLES
 
 COMPARES = {"models": "models", "layers": "layers", "time": "time",
             "clean adv": "clean-adv", "clean-adv": "clean-adv", "static event": "static-event",
@@ -121,8 +122,8 @@ class CKARun:
 
 
 def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: str | None = None,
-            layers: str | None = None, time: str = "mean", samples: int | None = 512,
-            batch_size: int = 128, seed: int = 0, device: str = "auto", data_root: Path = Path("datasets"),
+            layers: str | None = None, time: str = "mean", samples: int | None = CKA_SAMPLES,
+            batch_size: int = CKA_BATCH_SIZE, seed: int = 0, device: str = "auto", data_root: Path = Path("datasets"),
             out: Path = Path("reports"), name: str | None = None, split: str = "test", n_boot: int = 0,
             show_progress: bool = True) -> CKARun:
     """Run `models`, `layers`, `time` or `static-event` CKA for checkpoints; save the HDF5 result.
@@ -183,7 +184,7 @@ def run_cka(*, compare: str, model: Path, model2: Path | None = None, dataset: s
 
 def run_clean_adv(*, attack: Path, model: Path | None = None, other_model: bool = False,
                   method: str | None = None, layers: str | None = None, time: str = "mean",
-                  batch_size: int = 128, device: str = "auto", data_root: Path = Path("datasets"),
+                  batch_size: int = CKA_BATCH_SIZE, device: str = "auto", data_root: Path = Path("datasets"),
                   out: Path = Path("reports"), name: str | None = None, n_boot: int = 0,
                   show_progress: bool = True) -> list[CKARun]:
     """Clean-vs-adversarial CKA for every eps of an attack store; one result file per eps.
@@ -246,7 +247,7 @@ def check_comparison(compare: str, *, attack: Path | None = None, model2: Path |
 def run_comparison(*, compare: str, model: Path | None = None, model2: Path | None = None,
                    attack: Path | None = None, method: str | None = None, other_model: bool = False,
                    dataset: str | None = None, split: str = "test", layers: str | None = None,
-                   time: str = "mean", samples: int | None = 512, batch_size: int = 128, n_boot: int = 0,
+                   time: str = "mean", samples: int | None = CKA_SAMPLES, batch_size: int = CKA_BATCH_SIZE, n_boot: int = 0,
                    seed: int = 0, device: str = "auto", data_root: Path = Path("datasets"),
                    out: Path = Path("reports"), name: str | None = None) -> list[CKARun]:
     """`suite cka`: check the options against the comparison, then run it. Clean adv gives one

@@ -167,7 +167,7 @@ def temporal(recipe: Recipe, ws: Workspace) -> list[Finding]:
     found = []
     for T in recipe.section("train")["timesteps"]:
         ckpt = ws.checkpoint(_settings(recipe, kind="snn", timesteps=T))
-        path = _cka(recipe, ws, f"time-{ckpt.stem}", "time", ckpt, title=f"time-step CKA: {ckpt.stem}")
+        path = _cka(recipe, ws, f"time-{ckpt.stem}", "time", ckpt, title="time-step CKA")
         found += _findings(recipe, "time-first-vs-last",
                            lambda s, p=path, T=T: [make_finding(s, measures.time_first_vs_last(p, T), f"-T{T}")])
     return found

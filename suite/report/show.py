@@ -11,6 +11,7 @@ from rich.console import Console
 from suite.progress import console as CONSOLE
 from suite.report.figures import cka_figure, clean_adv_lines, robustness_curves, save_figure
 from suite.report.layout import print_line, print_table
+from suite.report.terminal import print_report
 from suite.report.tables import (budgets_table, check_table, checks_table, cka_tables, clean_adv_tables, datasets_table,
                                  demo_table, robustness_table, training_table)
 from suite.results.cka import CKAResult
@@ -89,6 +90,29 @@ def show_demo(summary, console: Console = CONSOLE) -> None:
     print_line(console, f"demo finished in {summary.seconds:.0f} s; files under "
                + ", ".join(str(p) for p in summary.folders.values() if p.exists()))
     print_line(console, f"report: {summary.page}")
+
+
+def show_experiment(run, console: Console = CONSOLE) -> None:
+    """`suite experiment`: each finding sentence (numbers, the paper's claim, the verdict),
+    then the findings file, the page and the time."""
+    print_line(console, f"findings of {run.experiment.recipe}:")
+    for finding in run.experiment.findings:
+        print_line(console, f"- {finding.sentence}")
+    print_line(console, f"findings file: {run.path}")
+    print_line(console, f"report page: {run.page}")
+    print_line(console, f"done in {run.seconds:.0f} s; {len(run.trained)} model(s) trained")
+
+
+def show_report(report, console: Console = CONSOLE) -> None:
+    """`suite report`: every section and the files that could not be read, then the figure
+    files and the page written."""
+    print_report(console, report.sections, report.collection.problems)
+    if report.figures:
+        print_line(console, "figures:")
+        for figure in report.figures:
+            print_line(console, f"  {figure}")
+    if report.page is not None:
+        print_line(console, f"page: {report.page}")
 
 
 def show_datasets(rows: list[dict], root: Path, console: Console = CONSOLE) -> None:
