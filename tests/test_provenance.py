@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -108,3 +109,13 @@ def test_garbled_provenance_attribute_is_ignored(tmp_path, stored):
     with open_h5(path) as f:
         origin = read_provenance(f)
     assert origin["torch_version"] is None and origin["command"]  # the plain attribute remains
+
+
+@pytest.mark.parametrize("argv0, expected", [
+    ("/venv/bin/suite", "suite demo --out 'a b'"),
+    ("/src/suite/__main__.py", "python -m suite demo --out 'a b'"),  # python -m suite / torchrun -m suite
+    ("/other/__main__.py", "__main__.py demo --out 'a b'"),
+])
+def test_command_line_names_the_program(monkeypatch, argv0, expected):
+    monkeypatch.setattr(sys, "argv", [argv0, "demo", "--out", "a b"])
+    assert P.command_line() == expected

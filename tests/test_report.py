@@ -109,7 +109,7 @@ def test_summary_says_what_was_compared(runner, results):
     assert "samples: 48 in 3 minibatches" in flat
     assert "T: 3" in flat
     assert "attack: pgd, eps 0, 2/255, 8/255" in flat
-    assert "SNN-vs-ANN CKA falls from 0.95 to 0.30 by the last layer (agrees)" in flat
+    assert "SNN-vs-ANN CKA falls from 0.95 to 0.30 by the last layer: agrees" in flat
 
 
 def test_notable_layers_come_from_the_stored_numbers(results):

@@ -22,8 +22,12 @@ PROVENANCE_KEYS = ("command", "suite_version", "torch_version", "cuda_version", 
 
 
 def command_line() -> str:
-    """The command line that is running, shell-quoted (`suite experiment temporal`)."""
-    return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+    """The command line that is running, shell-quoted (`suite experiment temporal`); run as
+    `python -m suite` (or `torchrun -m suite`), argv[0] is the package's __main__.py, so the
+    line names the module instead."""
+    program = Path(sys.argv[0])
+    name = "python -m suite" if program.name == "__main__.py" and program.parent.name == "suite" else program.name
+    return " ".join([name, *(shlex.quote(a) for a in sys.argv[1:])])
 
 
 def git_commit() -> str | None:
