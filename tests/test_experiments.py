@@ -326,26 +326,10 @@ def test_tiny_recipe_end_to_end_then_reused(tmp_path, monkeypatch):
     assert [f.sentence for f in second.experiment.findings] == [f.sentence for f in written.findings]
 
 
-def test_cli_prints_every_finding_sentence(runner, tmp_path):
-    models = tmp_path / "runs"
-    make_checkpoint(models / "snn.pt", "snn", size=8, timesteps=2, width=0.25)
-    recipe = tmp_path / "tiny.toml"
-    recipe.write_text('recipe = "temporal"\nname = "tiny"\n[data]\nsize = 8\n[train]\nwidth = 0.25\n'
-                      'timesteps = [2]\nepochs = 1\n[cka]\nsamples = 16\nbatch_size = 8\n'
-                      '[[finding]]\nkey = "k"\nmeasure = "time-first-vs-last"\nclaim = "reports x"\n'
-                      'source = "abstract"\nrule = "below"\nmargin = 0.05\n')
-    code, out = cli(runner, "experiment", recipe, "--models", models, "--out", tmp_path / "out", "--device", "cpu")
-    assert code == 0, out
-    written = read_experiment(tmp_path / "out" / "experiment-tiny.json")
-    assert written.findings
-    for finding in written.findings:
-        assert f"- {finding.sentence}" in out
-    assert json.loads((tmp_path / "out" / "experiment-tiny.json").read_text())["recipe"] == "tiny"
-
-
-def test_experiment_writes_its_page_with_findings_results_and_training_curves(runner, tmp_path):
-    """The page beside the findings file holds every finding sentence, the CKA result, the
-    checkpoint's training curves (from the models folder), each figure inline, and no URL."""
+def test_cli_prints_every_finding_and_writes_the_page(runner, tmp_path):
+    """Every finding sentence is printed; the page beside the findings file holds each one,
+    the CKA result, the checkpoint's training curves (from the models folder), each figure
+    inline, and no URL."""
     models, out = tmp_path / "runs", tmp_path / "out"
     make_checkpoint(models / "snn.pt", "snn", size=8, timesteps=2, width=0.25)
     recipe = tmp_path / "tiny.toml"
@@ -355,10 +339,13 @@ def test_experiment_writes_its_page_with_findings_results_and_training_curves(ru
                       'source = "abstract"\nrule = "below"\nmargin = 0.05\n')
     code, text = cli(runner, "experiment", recipe, "--models", models, "--out", out, "--device", "cpu")
     assert code == 0, text
+    written = read_experiment(out / "experiment-tiny.json")
+    assert written.findings and json.loads((out / "experiment-tiny.json").read_text())["recipe"] == "tiny"
+    for finding in written.findings:
+        assert f"- {finding.sentence}" in text
     page = out / "experiment-tiny.html"
     assert f"report page: {page}" in text
     body = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))  # text as shown
-    written = read_experiment(out / "experiment-tiny.json")
     for finding in written.findings:
         assert finding.sentence in body
     (result,) = [p for p in written.files["results"] if p.suffix == ".h5"]
