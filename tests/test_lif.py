@@ -16,7 +16,7 @@ import torch
 from snntorch import surrogate as sg
 
 from suite.models import LIF, SURROGATES, build_model, lif_kernel, mean_logits
-from suite.models.neurons import SURROGATE_GRADS, SURROGATE_KERNEL, get_surrogate
+from suite.models.neurons import SURROGATE_KERNEL, get_surrogate, surrogate_grad
 
 
 def assert_grad_close(new: torch.Tensor, ref: torch.Tensor) -> None:
@@ -85,7 +85,7 @@ def test_derivative_table_matches_the_surrogates_autograd(surrogate):
     v, grad, expected = _surrogate_autograd(surrogate)
     out, buf = torch.empty_like(v), torch.empty_like(v)
     v_before = v.clone()
-    SURROGATE_GRADS[surrogate](v, grad, out, buf)
+    surrogate_grad(surrogate)(v, grad, out, buf)
     assert torch.equal(v, v_before)
     torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-7)
 
@@ -104,7 +104,7 @@ def test_spike_function_outside_the_table_uses_its_own_autograd(detach_reset, ho
     if how == "assigned":
         lif = LIF(3, detach_reset=detach_reset)
         lif.spike_fn = sg.fast_sigmoid(slope=7)
-    else:  # a name in SURROGATES with no derivative in SURROGATE_GRADS
+    else:  # a name in SURROGATES with no derivative in the table (surrogate_grad)
         monkeypatch.setitem(SURROGATES, "custom", lambda: sg.fast_sigmoid(slope=7))
         lif = LIF(3, detach_reset=detach_reset, surrogate="custom")
     x = _inputs(3, seed=6)

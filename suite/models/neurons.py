@@ -34,7 +34,7 @@ Two implementations of forward and backward, tested against each other and the r
 Spikes come out in x's dtype and are bit-identical to the per-step autograd reference;
 gradients agree with it to float rounding (tests/test_lif.py states the tolerances).
 
-f'(v) G comes from a table of the surrogates' derivatives (`SURROGATE_GRADS`), each the
+f'(v) G comes from a table of the surrogates' derivatives (`surrogate_grad`), each the
 formula of that snntorch surrogate's own backward with the same parameters (tests check
 them against snntorch's autograd). A spike function without a table entry (a name added to
 SURROGATES alone, or a function assigned by hand to `LIF.spike_fn`) still works: backward
@@ -160,14 +160,22 @@ _FACTORIES: dict[str, tuple[Callable[..., SpikeFn], Callable[..., SurrogateGrad]
     "ste": (sg.straight_through_estimator, lambda: _ste_grad),
     "spike_rate_escape": (sg.spike_rate_escape, _spike_rate_escape_grad),
 }
-_REGISTRY: dict[str, tuple[Callable[[], SpikeFn], SurrogateGrad, KernelSpec]] = {
-    name: (partial(make_fn, **SURROGATE_PARAMS[name]), make_grad(**SURROGATE_PARAMS[name]),
-           lif_kernel.spec(name, *SURROGATE_PARAMS[name].values()))
-    for name, (make_fn, make_grad) in _FACTORIES.items()
+SURROGATES: dict[str, Callable[[], SpikeFn]] = {
+    name: partial(make_fn, **SURROGATE_PARAMS[name]) for name, (make_fn, _) in _FACTORIES.items()
 }
-SURROGATES: dict[str, Callable[[], SpikeFn]] = {name: fn for name, (fn, _, _) in _REGISTRY.items()}
-SURROGATE_GRADS: dict[str, SurrogateGrad] = {name: d for name, (_, d, _) in _REGISTRY.items()}
-SURROGATE_KERNEL: dict[str, KernelSpec] = {name: k for name, (_, _, k) in _REGISTRY.items()}
+SURROGATE_KERNEL: dict[str, KernelSpec] = {
+    name: lif_kernel.spec(name, *SURROGATE_PARAMS[name].values()) for name in _FACTORIES
+}
+
+
+def surrogate_grad(name: str) -> SurrogateGrad | None:
+    """The table's derivative for surrogate `name` with its parameters, or None if it has no entry.
+
+    Built on each call (a closure: cheap) rather than once at import, so what a LIF layer runs
+    is always what this module's functions say now (mutation tests swap them after import)."""
+    if name not in _FACTORIES:
+        return None
+    return _FACTORIES[name][1](**SURROGATE_PARAMS[name])
 
 
 def get_surrogate(name: str) -> SpikeFn:
@@ -308,7 +316,7 @@ class LIF(nn.Module):
         """Swap the surrogate used in backward (e.g. an attacker's choice); forward is unchanged."""
         self.spike_fn = get_surrogate(name)
         self.surrogate = name
-        self._grad_for = (self.spike_fn, SURROGATE_GRADS.get(name), SURROGATE_KERNEL.get(name))
+        self._grad_for = (self.spike_fn, surrogate_grad(name), SURROGATE_KERNEL.get(name))
 
     def _surrogate_grad(self) -> tuple[SurrogateGrad, KernelSpec | None]:
         """The derivative of `spike_fn` (and its kernel spec): from the table, or its own autograd
