@@ -268,3 +268,78 @@ def test_rbf_cka_of_a_layer_with_itself_is_one_and_matches_reference():
     got = rbf_cka_matrix([X, Y], [X, Y], sigma_frac=0.5)
     assert got.diagonal().sub(1).abs().max() < 1e-9
     assert float(got[0, 1]) == pytest.approx(rbf_cka_reference(X, Y), abs=1e-6)
+
+
+def small_pair(scale: float = 1.0, seed: int = 9):
+    """Two related layers of 20 samples; scale 0.05 puts every pairwise distance below 1."""
+    g = torch.Generator().manual_seed(seed)
+    X = scale * torch.randn(20, 5, generator=g)
+    Y = scale * torch.tanh(X / scale @ torch.randn(5, 7, generator=g))
+    return X, Y
+
+
+def test_rbf_cka_defaults_to_half_the_median_distance_and_compares_two_models():
+    X, Y = small_pair()
+    Z = torch.randn(20, 3, generator=torch.Generator().manual_seed(10))
+    got = rbf_cka_matrix([X, Y], [Z])  # default sigma_frac, a separate model b
+    assert got.shape == (2, 1)
+    for i, A in enumerate([X, Y]):
+        assert float(got[i, 0]) == pytest.approx(rbf_cka_reference(A, Z, sigma_frac=0.5), abs=1e-6)
+    # the value depends on the bandwidth, so 0.5 is what the default means
+    assert abs(rbf_cka_reference(X, Z, sigma_frac=0.5) - rbf_cka_reference(X, Z, sigma_frac=1.5)) > 1e-3
+    # feats_b omitted: a self-comparison, the same as passing feats_a again
+    assert torch.allclose(rbf_cka_matrix([X, Y]), rbf_cka_matrix([X, Y], [X.clone(), Y.clone()]), atol=1e-12, rtol=0)
+
+
+def test_rbf_cka_of_features_closer_than_one_matches_reference():
+    """Distances and bandwidth below 1 (scale 0.05): nothing may be clamped or refused there."""
+    X, Y = small_pair(scale=0.05)
+    dist = torch.cdist(X.double(), X.double())
+    assert dist.max() < 1 and 0.5 * dist[dist > 0].median() < 1  # the regime this test is about
+    got = rbf_cka_matrix([X], [Y], sigma_frac=0.5)
+    assert float(got[0, 0]) == pytest.approx(rbf_cka_reference(X, Y, sigma_frac=0.5), abs=1e-6)
+
+
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_rbf_cka_of_a_constant_layer_is_refused_naming_it(side):
+    X, _ = small_pair()
+    const = torch.ones(20, 4)
+    a, b = ([X, const], [X]) if side == "a" else ([X], [X, const])
+    with pytest.raises(SuiteError, match=rf"layer {side}\[1\]: median pairwise distance is 0"):
+        rbf_cka_matrix(a, b)
+    with pytest.raises(SuiteError, match="layer block2.conv: median"):
+        rbf_cka_matrix(a, b, names_a=["fc", "block2.conv"] if side == "a" else ["fc"],
+                       names_b=["fc", "block2.conv"] if side == "b" else ["fc"])
+
+
+def test_merge_keeps_both_accumulators_batches_for_the_bootstrap():
+    data = list(batches(k=4, seed=3))
+    whole = MinibatchCKA(2, 2, keep_batches=True)
+    first, second = MinibatchCKA(2, 2, keep_batches=True), MinibatchCKA(2, 2, keep_batches=True)
+    for i, (fa, fb) in enumerate(data):
+        whole.update(fa, fb)
+        (first if i < 2 else second).update(fa, fb)
+    merged = first.merge(second)
+    assert len(merged.batches) == 4
+    for got, want in zip(merged.bootstrap_ci(n_boot=50), whole.bootstrap_ci(n_boot=50)):
+        assert torch.allclose(got, want, atol=1e-12, rtol=0)
+
+
+def test_merge_refuses_other_layer_sets():
+    with pytest.raises(SuiteError, match="different layer sets"):
+        MinibatchCKA(2, 2).merge(MinibatchCKA(2, 3))
+
+
+def test_state_dict_keeps_the_layer_names():
+    acc = MinibatchCKA(2, 1, names_a=["conv1", "fc"], names_b=["lif3"])
+    acc.update(*[[torch.randn(8, 3), torch.randn(8, 2)], [torch.randn(8, 4)]])
+    resumed = MinibatchCKA.from_state(acc.state_dict())
+    assert resumed.names_a == ["conv1", "fc"] and resumed.names_b == ["lif3"]
+
+
+def test_rbf_gram_is_exp_of_distances_over_half_the_median_by_default():
+    X = small_pair(seed=11)[0].double()  # float64 features: float64 Grams, so 1e-12 holds (2e-16 measured)
+    d = torch.cdist(X, X)
+    sigma = 0.5 * d[~torch.eye(20, dtype=torch.bool)].median()
+    expected = torch.exp(-(d**2) / (2 * sigma**2))
+    assert torch.allclose(core.rbf_gram(X), expected, atol=1e-12, rtol=0)
