@@ -297,3 +297,32 @@ def test_large_eps_check_passes_with_true_gradients():
     store = run_attacks(model, TensorDataset(x, predict(model, x)), config(eps=(0.0,), batch_size=8))
     check = large_eps_check(model, store)
     assert check.passed, check.message
+
+
+def test_bptr_gradient_with_two_samples_averages_over_time_only():
+    """T=2, B=2: the rate (and the sum of dL/ds) is per sample and neuron, over t alone."""
+    from suite.attacks.gradients import RateLIF
+    lif = LIF(timesteps=2, tau=2.0, threshold=0.5)  # leak 0.5; threshold * T = 1
+    # rows t0b0, t0b1, t1b0, t1b1. b0: neuron 0 fires at t0 (0.7), neuron 1 never (0.1, 0.15);
+    # b1: neuron 0 never (-1.0, -0.7), neuron 1 at t1 (0.3, then 0.15 + 0.4 = 0.55)
+    x = torch.tensor([[0.7, 0.1], [-1.0, 0.3], [-0.2, 0.1], [-0.2, 0.4]], requires_grad=True)
+    out = RateLIF(lif)(x)
+    assert torch.equal(out, torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 1.0]]))
+    w = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])
+    (out * w).sum().backward()  # sums over t of dL/ds: b0 [6, 8], b1 [10, 12]
+    assert torch.allclose(x.grad, torch.tensor([[6.0, 0.0], [0.0, 12.0], [6.0, 0.0], [0.0, 12.0]]))
+
+
+def test_input_gradient_of_a_bare_snn_uses_its_time_averaged_logits():
+    model = tiny_model("snn")
+    x, y = inputs(4)
+    assert torch.equal(input_gradient(model, x, y), input_gradient(MeanLogits(model), x, y))
+
+
+def test_transfer_source_must_fit_the_target():
+    target = tiny_model("snn")
+    with pytest.raises(SuiteError, match=r"does not fit the target: in_channels 2 vs 1, num_classes 5 vs 10 \(source vs target\)"):
+        attack_model(target, "transfer", source=tiny_model("ann", in_channels=2, num_classes=5))
+    bare = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))  # no cfg: nothing to compare, accepted
+    attack_model(target, "transfer", source=bare)
+    attack_model(bare, "transfer", source=tiny_model("ann"))

@@ -282,3 +282,88 @@ def test_missing_corrupt_or_foreign_files_are_suite_errors(tmp_path):
     write_h5(tmp_path / "half.h5", "cka", {}, lambda f: f.create_dataset("cka", data=[1.0]), command="x")
     with pytest.raises(SuiteError, match="not a complete CKA result"):
         CKAResult.load(tmp_path / "half.h5")
+
+
+# ------------------------------------------------------------------ edge cases (mutation survivors)
+
+def test_names_list_of_exactly_twelve_has_no_more_and_thirteen_says_one_more():
+    for count, tail in [(12, r"valid layers: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11$"),
+                        (13, r"valid layers: 0, 1, .*, 11, \.\.\. \(1 more\)$")]:
+        with pytest.raises(SuiteError, match=tail):
+            resolve_layers(nn.Sequential(*[nn.Linear(2, 2) for _ in range(count)]), ["zzzz"])
+
+
+def test_unknown_layer_hint_lists_three_close_names_or_none():
+    model = nn.Sequential()
+    for i in range(1, 6):
+        model.add_module(f"layer{i}", nn.Linear(2, 2))
+    with pytest.raises(SuiteError, match=r"in Sequential \(did you mean layer\d, layer\d, layer\d\?\); valid"):
+        resolve_layers(model, "layer")  # five names are close; the hint shows three
+    with pytest.raises(SuiteError, match=r"^unknown layer 'qqqq' in TinySNN; valid layers: fc1, lif1"):
+        resolve_layers(TinySNN(), "qqqq")  # nothing close: no hint
+
+
+def test_callable_spec_sees_each_name_and_an_empty_selection_is_an_error():
+    model = TinySNN()
+    assert resolve_layers(model, lambda name, m: name.startswith("fc")) == ["fc1", "fc2"]
+    with pytest.raises(SuiteError, match=r"no layers selected in TinySNN; valid layers: fc1, lif1, fc2, lif2, head$"):
+        resolve_layers(model, lambda name, m: False)
+
+
+def test_default_layers_use_the_models_representation_layers():
+    model = TinySNN()
+    model.representation_layers = lambda: ("lif1", "head")
+    assert default_layers(model) == ["lif1", "head"]
+
+
+def test_default_layers_skip_a_module_with_own_parameters_and_children():
+    class Scaled(nn.Module):  # a parameter of its own and a child: not a leaf
+        def __init__(self):
+            super().__init__()
+            self.scale, self.fc = nn.Parameter(torch.ones(2)), nn.Linear(2, 2)
+
+    assert default_layers(nn.Sequential(Scaled(), nn.ReLU(), nn.Linear(2, 2))) == ["0.fc", "2"]
+
+
+def test_output_without_a_tensor_is_an_error_naming_its_type():
+    class Dict(nn.Module):
+        def forward(self, x):
+            return {"out": x}
+
+    net = nn.Sequential(Dict())
+    with pytest.raises(SuiteError, match="module output of type dict holds no tensor"):
+        extract_features(net, torch.randn(5, 3), ["0"])
+
+
+def test_reduce_time_defaults_to_the_mean_and_checks_its_input():
+    from suite.cka.features import check_time_mode, reduce_time
+    out = torch.arange(24.0).view(6, 4)  # T=3, B=2, D=4: rows t0b0, t0b1, t1b0, ...
+    (mean,) = reduce_time("lif", [out], 3)
+    assert torch.equal(mean, torch.tensor([[8.0, 9, 10, 11], [12, 13, 14, 15]]))  # (0+8+16)/3, ...
+    with pytest.raises(SuiteError, match="layer lif did not run in the forward pass"):
+        reduce_time("lif", [], 3)
+    with pytest.raises(SuiteError, match=r"layer lif ran 2 times"):
+        reduce_time("lif", [out, out], 3)  # neither once nor T times
+    with pytest.raises(SuiteError, match=r"layer lif: output of 7 rows is not T\*B with T=3"):
+        reduce_time("lif", [torch.zeros(7, 4)], 3)
+    with pytest.raises(SuiteError, match=r"unknown --time 'sum'; choose one of mean, concat, each"):
+        check_time_mode("sum")
+
+
+def test_timesteps_of_snns_anns_and_broken_models():
+    from suite.cka.features import timesteps
+
+    def model(**attrs):
+        m = nn.Linear(2, 2)
+        for k, v in attrs.items():
+            setattr(m, k, v)
+        return m
+
+    assert timesteps(model(kind="snn", timesteps=1)) == 1
+    assert timesteps(model(kind="snn", timesteps=4)) == 4
+    assert timesteps(model(timesteps=3)) == 3  # no kind: a module with T is an SNN
+    assert timesteps(model(kind="ann", timesteps=4)) is None  # an ANN twin may carry T; it is ignored
+    assert timesteps(model()) is None
+    for bad in (0, 2.5, None):
+        with pytest.raises(SuiteError, match=rf"SNN model has timesteps={bad!r}; expected a positive integer"):
+            timesteps(model(kind="snn", timesteps=bad))
