@@ -142,3 +142,37 @@ def test_attack_checkpoint_records_its_provenance(snn, tmp_path):
     assert store.config["checkpoint"] == str(ckpt) and store.config["data"]["size"] == 8
     assert store.config["model"] == snn.cfg.to_dict()
     assert torch.equal(rebuild_clean(store, "."), store.clean)
+
+
+def test_attack_checkpoint_loads_a_transfer_source_and_another_dataset(tmp_path):
+    """A 3-channel SNN trained on CIFAR-10 (not needed here), attacked on digits shaped to fit it
+    with examples crafted on an ANN checkpoint: both files and the data choice reach the store."""
+    snn3, ann3 = tiny_model("snn", in_channels=3), tiny_model("ann", in_channels=3, seed=1)
+    own = DataSpec("cifar10", size=8)
+    target = save_checkpoint(tmp_path / "snn.pt", snn3.cfg, own, {}, 1, [], {"model": snn3.state_dict()})
+    source = save_checkpoint(tmp_path / "ann.pt", ann3.cfg, own, {}, 1, [], {"model": ann3.state_dict()})
+    cfg = AttackConfig(methods=("fgsm",), eps=(4 / 255,), samples=4, batch_size=4, grad="transfer")
+    store = attack_checkpoint(target, cfg, source_checkpoint=source, dataset="digits", keep_clean=False,
+                              progress=False)
+    assert store.config["source_checkpoint"] == str(source)
+    assert store.config["data"]["name"] == "digits" and store.config["data"]["channels"] == 3
+    assert store.config["data_root"] == "."  # the default root
+    assert store.clean is None  # keep_clean=False reached run_attacks
+    x = load_dataset(resolve_spec(DataSpec("digits", size=8, channels=3)), ".", "test")
+    crafted = run_attacks(snn3, x, cfg, source=ann3)  # the same run on the models in memory
+    assert torch.equal(store.entries[0].adv, crafted.entries[0].adv)
+
+
+def test_attack_checkpoint_saves_batches_and_resumes_from_them(snn, tmp_path):
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", snn.cfg, DIGITS8, {}, 1, [], {"model": snn.state_dict()})
+    cfg = AttackConfig(methods=("fgsm",), eps=(4 / 255,), samples=4, batch_size=4)
+    first = attack_checkpoint(ckpt, cfg, partial=tmp_path / "part", progress=False)  # resume: False by default
+    assert store_checks_dir(tmp_path / "part")
+    assert first.config["source_checkpoint"] is None
+    again = attack_checkpoint(ckpt, cfg, partial=tmp_path / "part", resume=True, progress=False)
+    assert torch.equal(again.entries[0].adv, first.entries[0].adv)
+
+
+def store_checks_dir(folder) -> bool:
+    """A partial-results folder with at least one saved file in it."""
+    return folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))

@@ -106,3 +106,59 @@ def test_cached_frames_equal_fresh_frames(tmp_path):
     ds[2]
     events, sensor = ds.source.events(2)
     assert np.array_equal(ds[2][0].numpy(), events_to_frames(events, sensor, ds.config))
+
+
+class OneRecording:
+    """An EventSource of n copies of one recording on a 4x4 sensor: events only in column 0."""
+
+    def __init__(self, n: int = 1):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def key(self, i):
+        return f"class0/rec{i}"
+
+    def label(self, i):
+        return 7
+
+    def events(self, i):
+        return make_events([0, 0, 0], [1, 2, 3], [0, 50, 100], [1, 1, 0]), (4, 4)
+
+
+def test_frames_without_a_cache_folder_are_computed_each_time():
+    from suite.data.frames import EventFrames
+    data = EventFrames(OneRecording(), FrameConfig(timesteps=1, size=4), cache_dir=None)
+    x, label = data[0]
+    assert label == 7 and x.shape == (1, 2, 4, 4)
+    assert torch.equal(x[0, 1, 1:3, 0], torch.tensor([0.25, 0.25]))  # one ON event each of 4
+
+
+def test_augment_flips_left_right_about_half_the_time():
+    """Events sit in column 0 (x = 0); a flip moves them to column 3. 200 draws: each way with
+    probability 1/2, so both are seen and each count is within 100 +- 40 (p < 1e-7 otherwise)."""
+    from suite.data.frames import EventFrames
+    data = EventFrames(OneRecording(), FrameConfig(timesteps=1, size=4), cache_dir=None, augment=True)
+    plain = EventFrames(OneRecording(), FrameConfig(timesteps=1, size=4), cache_dir=None)[0][0]
+    torch.manual_seed(0)
+    flipped = 0
+    for _ in range(200):
+        x = data[0][0]
+        if torch.equal(x, plain):
+            continue
+        assert torch.equal(x, plain.flip(-1)) and x[..., 3].sum() > 0  # mirrored in x only
+        flipped += 1
+    assert 60 <= flipped <= 140
+
+
+def test_unwritable_cache_file_is_an_error_naming_it(tmp_path):
+    from suite.data.frames import EventFrames
+    (tmp_path / "class0" / "rec0.npy").mkdir(parents=True)  # a folder where the file should go
+    data = EventFrames(OneRecording(), FrameConfig(timesteps=1, size=4), cache_dir=tmp_path)
+    with pytest.raises(SuiteError, match=r"cannot write frame cache file \S+rec0\.npy: Is a directory$"):
+        data[0]
+
+
+def test_cache_size_of_a_dataset_never_cached_is_zero(tmp_path):
+    assert cache_bytes(tmp_path, "nmnist") == 0
