@@ -343,3 +343,126 @@ def test_rbf_gram_is_exp_of_distances_over_half_the_median_by_default():
     sigma = 0.5 * d[~torch.eye(20, dtype=torch.bool)].median()
     expected = torch.exp(-(d**2) / (2 * sigma**2))
     assert torch.allclose(core.rbf_gram(X), expected, atol=1e-12, rtol=0)
+
+
+# ------------------------------------------------------------------ edge cases (mutation survivors)
+
+def u_centre_by_loops(K: torch.Tensor) -> torch.Tensor:
+    """The module docstring's formula, one entry at a time (sums over K with a zero diagonal)."""
+    n = K.shape[0]
+    Z = K.clone().fill_diagonal_(0)
+    total = sum(float(Z[k, l]) for k in range(n) for l in range(n))
+    out = torch.zeros(n, n, dtype=F64)
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                out[i, j] = (Z[i, j] - sum(float(Z[i, l]) for l in range(n)) / (n - 2)
+                             - sum(float(Z[k, j]) for k in range(n)) / (n - 2) + total / ((n - 1) * (n - 2)))
+    return out
+
+
+def test_u_centre_of_one_matrix_and_of_a_stack_follow_the_formula():
+    g = torch.Generator().manual_seed(12)
+    stack = torch.randn(2, 6, 6, generator=g, dtype=F64)  # not symmetric: rows and columns differ
+    got = core.u_centre(stack)
+    assert got.shape == (2, 6, 6)
+    for b in range(2):
+        assert torch.allclose(got[b], u_centre_by_loops(stack[b]), atol=1e-12, rtol=0)
+        assert torch.allclose(core.u_centre(stack[b]), u_centre_by_loops(stack[b]), atol=1e-12, rtol=0)
+
+
+def test_four_samples_are_enough():
+    g = torch.Generator().manual_seed(13)
+    X, Y = torch.randn(4, 3, generator=g), torch.randn(4, 5, generator=g)
+    assert float(cka_matrix([X], [Y])) == pytest.approx(float(cka_reference([X], [Y])), abs=1e-6)
+
+
+def test_cka_from_hsic_is_nan_where_a_self_hsic_is_not_positive():
+    got = core.cka_from_hsic(torch.tensor([[0.5, 0.5], [0.3, 0.3]], dtype=F64),
+                             torch.tensor([-1.0, 4.0], dtype=F64), torch.tensor([1.0, 0.0], dtype=F64))
+    # only (1, 0) has both self-HSICs positive: 0.3 / sqrt(4 * 1) = 0.15
+    assert torch.isnan(got[0]).all() and torch.isnan(got[1, 1]) and float(got[1, 0]) == pytest.approx(0.15, abs=1e-15)
+
+
+def test_half_precision_features_give_float32_grams():
+    """float16 features are formed into float32 Grams: a float16 Gram (11-bit mantissa) would
+    be off by ~1e-3 in CKA; float32 Grams agree with float64 on the same values to 1e-6."""
+    g = torch.Generator().manual_seed(14)
+    X = torch.randn(32, 64, generator=g).half()
+    Y = (X.float() @ torch.randn(64, 48, generator=g)).relu().half()
+    assert float((cka_matrix([X], [Y]) - cka_reference([X], [Y])).abs().max()) < 1e-6
+
+
+def test_cka_matrix_names_the_bad_layer_of_model_b():
+    x = torch.randn(8, 5)
+    with pytest.raises(SuiteError, match="layer lif2 contain NaN"):
+        cka_matrix([x], [x, x.clone().fill_(float("nan"))], names_b=["lif1", "lif2"])
+
+
+def test_float32_matmul_is_exact_except_cuda_with_tf32():
+    matmul = torch.backends.cuda.matmul  # a flag object, not a plain attribute: set and restore by hand
+    before = matmul.allow_tf32
+    try:
+        matmul.allow_tf32 = True
+        assert core._float32_matmul_is_exact(torch.device("cpu")) is True  # TF32 never applies off CUDA
+        assert core._float32_matmul_is_exact(torch.device("cuda")) is False
+        matmul.allow_tf32 = False
+        assert core._float32_matmul_is_exact(torch.device("cuda")) is True
+    finally:
+        matmul.allow_tf32 = before
+
+
+def test_bootstrap_is_seeded_and_matches_a_loop_over_replicates():
+    """Replicates drawn as documented (torch.randint with a generator seeded by `seed`), each
+    averaged batch by batch in a loop; percentiles from numpy. Tolerance 1e-12 (float64 sums)."""
+    import numpy as np
+    acc = MinibatchCKA(2, 2, keep_batches=True)
+    for fa, fb in batches(k=5, seed=4):
+        acc.update(fa, fb)
+    lo, hi = acc.bootstrap_ci(n_boot=200, level=0.8, seed=3)
+    idx = torch.randint(5, (200, 5), generator=torch.Generator().manual_seed(3))
+    reps = []
+    for row in idx.tolist():
+        ab = sum(acc.batches[j][0] for j in row)
+        aa, bb = sum(acc.batches[j][1] for j in row), sum(acc.batches[j][2] for j in row)
+        reps.append((ab / torch.sqrt(aa[:, None] * bb[None, :])).numpy())
+    reps = np.stack(reps)
+    assert np.allclose(lo.numpy(), np.nanquantile(reps, 0.1, axis=0), atol=1e-12, rtol=0)
+    assert np.allclose(hi.numpy(), np.nanquantile(reps, 0.9, axis=0), atol=1e-12, rtol=0)
+    # the levels' quantiles differ from nearby ones here, so the 0.1 / 0.9 above are pinned
+    assert not np.allclose(np.nanquantile(reps, 0.1, axis=0), np.nanquantile(reps, 0.2 / 3, axis=0))
+    assert not np.allclose(np.nanquantile(reps, 0.9, axis=0), np.nanquantile(reps, 1 - 0.2 / 3, axis=0))
+
+
+def test_bootstrap_needs_two_batches_and_two_are_enough():
+    acc = MinibatchCKA(2, 2, keep_batches=True)
+    data = list(batches(k=2, seed=6))
+    acc.update(*data[0])
+    with pytest.raises(SuiteError, match="at least 2 minibatches, got 1"):
+        acc.bootstrap_ci(n_boot=10)
+    acc.update(*data[1])
+    lo, hi = acc.bootstrap_ci(n_boot=10)
+    assert bool((lo <= hi).all())
+
+
+def test_all_reduce_over_two_ranks_unpacks_every_sum(monkeypatch):
+    """Two ranks that accumulated the same batches (a stand-in process group: the sum of the
+    packed state is twice it, the gather returns both lists): afterwards the accumulator equals
+    the merge of two copies. La=2, Lb=3 so a misplaced slice changes a shape or a value."""
+    import copy
+
+    from suite import distributed
+    acc = MinibatchCKA(2, 3, keep_batches=True)
+    g = torch.Generator().manual_seed(15)
+    for _ in range(2):
+        x = torch.randn(8, 4, generator=g)
+        acc.update([x, x.relu()], [x.tanh(), torch.randn(8, 2, generator=g), x[:, :2]])
+    twice = copy.deepcopy(acc).merge(copy.deepcopy(acc))
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    monkeypatch.setattr(distributed, "all_reduce_sum", lambda t: t * 2)
+    monkeypatch.setattr(distributed, "all_gather_objects", lambda obj: [obj, obj])
+    acc.all_reduce()
+    for name in ("sum_ab", "sum_aa", "sum_bb"):
+        assert torch.equal(getattr(acc, name), getattr(twice, name)), name
+    assert (acc.n_samples, acc.n_batches) == (32, 4) and len(acc.batches) == 4
+    assert torch.equal(acc.compute(), twice.compute())
