@@ -162,3 +162,47 @@ def test_unwritable_cache_file_is_an_error_naming_it(tmp_path):
 
 def test_cache_size_of_a_dataset_never_cached_is_zero(tmp_path):
     assert cache_bytes(tmp_path, "nmnist") == 0
+
+
+def test_unsorted_events_are_binned_as_if_sorted():
+    # ON at (x=1, y=0) at t=0 and t=100, OFF at (x=2, y=3) at t=900; T=2 bins over t 0..1000,
+    # handed over in reverse time order (the last event, at t=1000, falls after the last bin)
+    events = make_events([0, 2, 1, 1], [0, 3, 0, 0], [1000, 900, 100, 0], [0, 0, 1, 1])
+    frames = events_to_frames(events, (4, 4), FrameConfig(timesteps=2, size=4))
+    expected = np.zeros((2, 2, 4, 4), np.float32)
+    expected[0, 1, 0, 1] = 2 / COUNT_CLIP
+    expected[1, 0, 3, 2] = 1 / COUNT_CLIP
+    assert np.array_equal(frames, expected)
+
+
+def test_no_events_give_zero_frames_of_the_usual_shape_and_type():
+    frames = events_to_frames(make_events([], [], [], []), (6, 6), FrameConfig(timesteps=3, size=4))
+    assert frames.shape == (3, 2, 4, 4) and frames.dtype == np.float32 and not frames.any()
+
+
+@pytest.mark.parametrize("kw", [dict(timesteps=0), dict(size=0), dict(clip=0.0), dict(clip=-1.0)])
+def test_frame_config_refuses_each_bad_value_alone(kw):
+    with pytest.raises(SuiteError, match="frames need timesteps >= 1, size >= 1 and clip > 0"):
+        FrameConfig(**{**dict(timesteps=1, size=1, clip=0.5), **kw})
+
+
+def test_frame_config_accepts_the_smallest_values():
+    assert FrameConfig(timesteps=1, size=1, clip=0.5).size == 1
+
+
+def test_frames_are_not_flipped_unless_asked():
+    from suite.data.frames import EventFrames
+    data = EventFrames(OneRecording(), FrameConfig(timesteps=1, size=4), cache_dir=None)
+    torch.manual_seed(0)
+    assert all(data[0][0][..., 0].sum() > 0 for _ in range(20))  # events stay in column 0
+
+
+def test_cache_folder_ignores_parameter_order_and_takes_paths(tmp_path):
+    from pathlib import Path
+
+    from suite.data.frames import frame_cache_dir
+    cfg = FrameConfig(timesteps=2, size=4)
+    a = frame_cache_dir(tmp_path, "sim", cfg, {"rate": 1, "path": Path("/x/y"), "seed": 3})
+    b = frame_cache_dir(tmp_path, "sim", cfg, {"seed": 3, "path": Path("/x/y"), "rate": 1})
+    assert a == b and a.parent == tmp_path / "cache" / "sim"
+    assert json.loads((a / "config.json").read_text())["source"]["path"] == "/x/y"
