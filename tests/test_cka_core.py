@@ -466,3 +466,18 @@ def test_all_reduce_over_two_ranks_unpacks_every_sum(monkeypatch):
         assert torch.equal(getattr(acc, name), getattr(twice, name)), name
     assert (acc.n_samples, acc.n_batches) == (32, 4) and len(acc.batches) == 4
     assert torch.equal(acc.compute(), twice.compute())
+
+
+def test_default_layer_names_and_the_accumulators_refusals():
+    acc = MinibatchCKA(2, 1)
+    assert acc.names_a == ["a[0]", "a[1]"] and acc.names_b == ["b[0]"]
+    with pytest.raises(SuiteError, match="no batches were accumulated; CKA needs at least one batch"):
+        acc.compute()
+    with pytest.raises(SuiteError, match=r"HSIC of \(1, 1\) layer pairs for an accumulator of 2 x 1"):
+        acc.add(torch.zeros(1, 1, dtype=F64), torch.zeros(1, dtype=F64), torch.zeros(1, dtype=F64), 8)
+    with pytest.raises(SuiteError, match="3 names given for 2 layers of model a"):
+        MinibatchCKA(2, 1, names_a=["x", "y", "z"])
+    with pytest.raises(SuiteError, match="no layers given for model a"):
+        core._batch_size([], [], "a")
+    with pytest.raises(SuiteError, match=r"layers of model b disagree on the number of samples: \{'p': 8, 'q': 6\}"):
+        core._batch_size([torch.zeros(8, 2), torch.zeros(6, 2)], ["p", "q"], "b")
