@@ -481,3 +481,25 @@ def test_default_layer_names_and_the_accumulators_refusals():
         core._batch_size([], [], "a")
     with pytest.raises(SuiteError, match=r"layers of model b disagree on the number of samples: \{'p': 8, 'q': 6\}"):
         core._batch_size([torch.zeros(8, 2), torch.zeros(6, 2)], ["p", "q"], "b")
+
+
+def test_rbf_cka_refusals_name_the_model_and_layer():
+    x = torch.randn(8, 3)
+    with pytest.raises(SuiteError, match="models a and b saw different numbers of samples"):
+        rbf_cka_matrix([x], [torch.randn(6, 3)])
+    with pytest.raises(SuiteError, match=r"layers of model a disagree on the number of samples"):
+        rbf_cka_matrix([x, torch.randn(6, 3)], [x])
+    with pytest.raises(SuiteError, match=r"layers of model b disagree on the number of samples"):
+        rbf_cka_matrix([x], [x, torch.randn(6, 3)])
+    with pytest.raises(SuiteError, match="features of layer conv2 contain NaN"):
+        rbf_cka_matrix([x], [x.clone().fill_(float("nan"))], names_b=["conv2"])
+
+
+def test_tf32_setting_that_torch_will_not_report_counts_as_inexact(monkeypatch):
+    class Refuses:  # torch raises RuntimeError here when legacy and new TF32 APIs were mixed
+        @property
+        def allow_tf32(self):
+            raise RuntimeError("mixed TF32 APIs")
+
+    monkeypatch.setattr(torch.backends.cuda, "matmul", Refuses())
+    assert core._float32_matmul_is_exact(torch.device("cuda")) is False

@@ -206,3 +206,12 @@ def test_cache_folder_ignores_parameter_order_and_takes_paths(tmp_path):
     b = frame_cache_dir(tmp_path, "sim", cfg, {"seed": 3, "path": Path("/x/y"), "rate": 1})
     assert a == b and a.parent == tmp_path / "cache" / "sim"
     assert json.loads((a / "config.json").read_text())["source"]["path"] == "/x/y"
+
+
+def test_corrupt_cache_record_is_refused_naming_it(tmp_path):
+    from suite.data.frames import frame_cache_dir
+    cfg = FrameConfig(timesteps=2, size=4)
+    folder = frame_cache_dir(tmp_path, "sim", cfg, {})
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(SuiteError, match=r"frame cache record \S+config\.json is corrupt; delete \S+ to rebuild it"):
+        frame_cache_dir(tmp_path, "sim", cfg, {})
