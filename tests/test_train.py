@@ -64,6 +64,20 @@ def test_resume_refuses_other_settings(tmp_path):
     with pytest.raises(SuiteError, match="other settings"):
         train(tiny(), SPEC, TrainConfig(epochs=2, batch_size=64, lr=0.05, seed=3), tmp_path / "m.pt",
               show_progress=False, resume=True)
+    # each refusal names what differs: exactly the two changed settings, in order
+    with pytest.raises(SuiteError, match=r"m\.pt was trained with other settings \(batch_size, seed\); cannot"):
+        train(tiny(), SPEC, TrainConfig(epochs=1, batch_size=64, lr=0.05, seed=4), tmp_path / "m.pt",
+              show_progress=False, resume=True)
+    with pytest.raises(SuiteError, match=r"m\.pt already finished all 1 epochs; nothing to resume"):
+        small_train(tmp_path / "m.pt", epochs=1, resume=True)  # epoch 1 of 1 is done
+    with pytest.raises(SuiteError, match=r"m\.pt was trained with another model config"):
+        train(tiny("ann"), SPEC, TrainConfig(epochs=1, batch_size=128, lr=0.05, seed=3), tmp_path / "m.pt",
+              show_progress=False, resume=True)
+    with pytest.raises(SuiteError, match=r"m\.pt was trained on digits with other data settings"):
+        train(tiny(), DataSpec("digits", size=8, seed=5), TrainConfig(epochs=1, batch_size=128, lr=0.05, seed=3),
+              tmp_path / "m.pt", show_progress=False, resume=True)
+    with pytest.raises(SuiteError, match=r"--resume given but no checkpoint at \S+none\.pt"):
+        small_train(tmp_path / "none.pt", resume=True)
 
 
 def test_foreign_checkpoint_is_refused(tmp_path):
