@@ -103,3 +103,17 @@ def test_tet_loss_trains(tmp_path):
     cfg = TrainConfig(epochs=1, batch_size=128, lr=0.05, seed=0, tet=True)
     result = train(tiny(), SPEC, cfg, tmp_path / "tet.pt", show_progress=False)
     assert result.metrics[0]["train_loss"] > 0
+
+
+def test_model_config_fits_event_and_static_data():
+    from suite.data import get_dataset_info
+    dvs = DataSpec("digits-dvs", size=8, timesteps=3)
+    snn = model_config_for(dvs, "resnet20", "snn", width=0.25)
+    assert (snn.kind, snn.in_channels, snn.timesteps, snn.input_size, snn.num_classes) == ("snn", 2, 3, 8, 10)
+    with pytest.raises(SuiteError, match="digits-dvs frames have T=3 bins; the SNN must use the same T"):
+        model_config_for(dvs, "resnet20", "snn", timesteps=4)
+    assert model_config_for(dvs, "resnet20", "ann", timesteps=4).timesteps == 4  # an ANN ignores T
+    c100 = model_config_for(DataSpec("cifar100", size=16), "vgg11", "ann")
+    info = get_dataset_info("cifar100")
+    assert (c100.kind, c100.in_channels, c100.input_size, c100.num_classes) == ("ann", 3, 16, 100)
+    assert (tuple(c100.mean), tuple(c100.std)) == (tuple(info.normalisation[0]), tuple(info.normalisation[1]))
