@@ -280,3 +280,17 @@ def test_kernel_builds_without_openmp(needs_lif_kernel, tmp_path, monkeypatch, f
     x = _inputs(3, seed=9)
     assert torch.equal(LIF(3)(x), reference_lif(LIF(3), x))
     assert len(list((tmp_path / "suite").glob("lif_kernel-*.so"))) == 1
+
+
+def test_triangular_derivative_at_a_threshold_other_than_one():
+    """The table uses threshold 1, where -2 * t and -2 / t coincide; at t = 0.5 they do not:
+    the factory must match snntorch's Triangular(threshold=0.5) backward."""
+    from suite.models.neurons import _triangular_grad
+    v = torch.tensor([-1.0, -0.2, 0.0, 0.3, 2.0])
+    g = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    leaf = v.clone().requires_grad_(True)
+    sg.triangular(threshold=0.5)(leaf).backward(g)
+    out, buf = torch.empty_like(v), torch.empty_like(v)
+    _triangular_grad(0.5)(v, g, out, buf)
+    assert torch.equal(out, leaf.grad)
+    assert torch.equal(out, torch.tensor([0.5, 1.0, -1.5, -2.0, -2.5]))  # by hand: 0.5 g below 0, -0.5 g at/above
