@@ -235,3 +235,22 @@ def test_missing_path_is_named(results):
     assert c.problems == [(root / "nope", "no such file or folder")] and len(c.checkpoints) == 2
     with pytest.raises(SuiteError, match="nope: no such file or folder"):
         make_report([root / "nope"])
+
+
+def test_experiment_figure_beside_a_reported_cka_result_is_drawn_once(tmp_path):
+    """An experiment lists the heatmap PNG beside its CKA result; when the report also reads
+    that result, its own section draws the heatmap and the experiment's section does not embed
+    the copy. Without the result in the report, the experiment's section keeps the PNG."""
+    paths = R.write_results(tmp_path)
+    heatmap = paths["models"].with_suffix(".png")
+    heatmap.write_bytes(paths["experiment-figure"].read_bytes())  # any PNG stands for the drawn heatmap
+    exp_path = paths["experiment"]
+    data = json.loads(exp_path.read_text())
+    data["files"]["figures"].append(heatmap.name if not data["files"]["figures"][0].startswith("/") else str(heatmap))
+    exp_path.write_text(json.dumps(data))
+    with_result = build_sections(collect([tmp_path]))
+    (exp_section,) = [s for s in with_result if s.kind == "experiment"]
+    assert [p.name for p in exp_section.images] == [paths["experiment-figure"].name]
+    alone = build_sections(collect([exp_path]))
+    (exp_section,) = [s for s in alone if s.kind == "experiment"]
+    assert sorted(p.name for p in exp_section.images) == sorted([paths["experiment-figure"].name, heatmap.name])

@@ -319,8 +319,10 @@ def _pct(v: Any) -> str:
     return f"{v:.1%}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
 
-def experiment_section(exp: Experiment) -> Section:
-    """An experiment's findings (sentence, verdict, the paper's section), with its provenance."""
+def experiment_section(exp: Experiment, drawn: frozenset[Path] = frozenset()) -> Section:
+    """An experiment's findings (sentence, verdict, the paper's section), with its provenance,
+    and its own PNG figures except those in `drawn` (a heatmap beside a CKA result that this
+    report draws in that result's own section)."""
     section = Section(title=f"experiment: {exp.recipe}", kind="experiment",
                       facts=[("file", str(exp.path)), ("recipe", exp.recipe),
                              ("settings", ", ".join(f"{k}={v}" for k, v in exp.config.items()
@@ -330,7 +332,7 @@ def experiment_section(exp: Experiment) -> Section:
         section.findings.append({"sentence": f.sentence, "verdict": f.verdict, "source": f.source,
                                  "rule": f.rule, "files": [str(p) for p in f.files]})
     for p in exp.files.get("figures", []):
-        if p.suffix.lower() != ".png":
+        if p.suffix.lower() != ".png" or p.resolve() in drawn:
             continue
         if p.is_file():
             section.images.append(p)
@@ -343,11 +345,12 @@ def experiment_section(exp: Experiment) -> Section:
 def build_sections(collection: Collection) -> list[Section]:
     """Sections in reading order: experiment findings, training, robustness, CKA results,
     clean-vs-adversarial CKA."""
-    sections = [experiment_section(e) for e in collection.experiments]
+    plain = [(p, r) for p, r in collection.cka if r.compare != "clean-adv"]
+    drawn = frozenset(p.with_suffix(".png").resolve() for p, _ in plain)
+    sections = [experiment_section(e, drawn) for e in collection.experiments]
     if collection.checkpoints:
         sections.append(training_section(collection.checkpoints))
     sections.extend(robustness_sections(collection.attacks))
-    plain = [(p, r) for p, r in collection.cka if r.compare != "clean-adv"]
     sections.extend(cka_section(p, r) for p, r in plain)
     sections.extend(clean_adv_section(g) for g in clean_adv_groups(
         [(p, r) for p, r in collection.cka if r.compare == "clean-adv"]))
