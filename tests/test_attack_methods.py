@@ -332,3 +332,75 @@ def test_methods_needing_more_classes_are_refused():
     model = tiny_model("ann", num_classes=3)
     with pytest.raises(SuiteError, match="apgd-t needs at least 4 classes; the model has 3"):
         run_attacks(model, self_labelled(model), small(methods=("apgd-t",)))
+
+
+# ------------------------------------------------------------------ what the runner passes on
+
+def _same_weights(model: nn.Module, **cfg) -> nn.Module:
+    """`model`'s weights in a model whose config differs by `cfg` (e.g. its training surrogate)."""
+    twin = tiny_model(model.kind, **{k: getattr(model.cfg, k) for k in ("num_classes",)}, **cfg)
+    twin.load_state_dict(model.state_dict())
+    return twin
+
+
+@pytest.mark.parametrize("method", ["pgd", "autoattack"])
+def test_attack_surrogate_is_the_one_the_attack_differentiates(method):
+    """--attack-surrogate sigmoid on an atan-trained SNN crafts what the default attack crafts on
+    the same weights trained with sigmoid, and not what the atan surrogate gives. Five classes
+    (not the default ten), so the targeted components take the model's class count (4 targets)."""
+    atan = tiny_model("snn", num_classes=5)
+    data = self_labelled(atan, 4)
+    sigmoid = _same_weights(atan, surrogate="sigmoid")
+    config = small(methods=(method,), iterations=3, queries=20)
+    chosen = run_attacks(atan, data, AttackConfig(**{**config.to_dict(), "attack_surrogates": ("sigmoid",)}))
+    own = run_attacks(sigmoid, data, config)
+    default = run_attacks(atan, data, config)
+    label = {"pgd": "pgd", "autoattack": "autoattack"}[method]
+    adv = lambda store: next(e for e in store.entries if e.method == label and e.eps == EPS).adv
+    assert torch.equal(adv(chosen), adv(own))
+    assert not torch.equal(adv(chosen), adv(default))
+
+
+def test_store_config_names_both_models_the_samples_and_the_device():
+    target, source = tiny_model("snn"), tiny_model("ann", seed=1)
+    data = self_labelled(target, 4)
+    store = run_attacks(target, data, small(methods=("fgsm",), grad="transfer"), source=source, keep_clean=False)
+    assert store.clean is None  # keep_clean=False keeps no copy of the inputs
+    c = store.config
+    assert c["model"] == target.cfg.to_dict() and c["source_model"] == source.cfg.to_dict()
+    assert (c["n_samples"], c["device"], c["processes"], c["split"]) == (4, "cpu", 1, "test")
+    assert c["gradient"] == {"grad": "transfer from ann (exact)", "surrogate": "-"}
+    assert [(a["name"], a["grad"]) for a in c["attacks"]] == [("fgsm", "transfer from ann (exact)")]
+    bare = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()  # a source without a suite config
+    assert run_attacks(target, data, small(methods=("fgsm",), grad="transfer"),
+                       source=bare).config["source_model"] is None
+
+
+def test_samples_are_float32_and_labels_int64_whatever_the_dataset_gives():
+    """A dataset of float64 numpy images and numpy integer labels is attacked as float32 / int64."""
+    import numpy as np
+    model = tiny_model("ann")
+    x, y = self_labelled(model, 4).tensors
+
+    class Numpy(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return x[i].double().numpy(), np.int16(y[i])
+    store = run_attacks(model, Numpy(), small(methods=("fgsm",)))
+    assert store.clean.dtype == torch.float32 and store.labels.dtype == torch.int64
+    assert torch.equal(store.clean, x) and torch.equal(store.labels, y)
+    assert store.indices.dtype == torch.int64 and store.indices.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("samples, words", [(5, "asked for 5 samples but the test split has 4"),
+                                            (0, "the test split is empty: nothing to attack")])
+def test_sample_count_outside_the_split_is_refused(samples, words):
+    model = tiny_model("ann")
+    data = self_labelled(model, 4) if samples else TensorDataset(torch.zeros(0, 1, 8, 8), torch.zeros(0))
+    config = small(methods=("fgsm",), samples=samples if samples else None)
+    with pytest.raises(SuiteError, match=f"^{words}$"):
+        run_attacks(model, data, config)
+    if samples == 5:  # exactly the split's size is fine
+        assert len(run_attacks(model, data, small(methods=("fgsm",), samples=4)).labels) == 4

@@ -326,3 +326,30 @@ def test_transfer_source_must_fit_the_target():
     bare = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))  # no cfg: nothing to compare, accepted
     attack_model(target, "transfer", source=bare)
     attack_model(bare, "transfer", source=tiny_model("ann"))
+
+
+# ------------------------------------------------------------------ what the attacker differentiated
+
+class _BareSNN(nn.Module):
+    """An SNN without a suite config: the summary cannot name its surrogate."""
+    kind = "snn"
+
+
+@pytest.mark.parametrize("case, grad, attack_surrogate, expected", [
+    ("ann", "bptt", None, {"grad": "exact (ann)", "surrogate": "-"}),
+    ("snn", "bptt", None, {"grad": "bptt", "surrogate": "fast_sigmoid"}),  # the model's own
+    ("snn", "bptt", "sigmoid", {"grad": "bptt", "surrogate": "sigmoid"}),  # the attack's choice
+    ("snn", "bptr", None, {"grad": "bptr", "surrogate": "rate (IF)"}),
+    ("bare", "bptt", None, {"grad": "bptt", "surrogate": "?"}),
+    ("from-ann", "transfer", None, {"grad": "transfer from ann (exact)", "surrogate": "-"}),
+    ("from-snn", "transfer", None, {"grad": "transfer from snn (bptt)", "surrogate": "fast_sigmoid"}),
+])
+def test_describe_gradient_names_what_the_attacker_differentiated(case, grad, attack_surrogate, expected):
+    """The words stored with every attack and printed in its summary, written out here: a
+    transfer attack is described by its source model, an SNN's BPTT by the surrogate used
+    (the attack's, else the model's own: here fast_sigmoid, not the default atan)."""
+    from suite.attacks import describe_gradient
+    snn, ann = tiny_model("snn", surrogate="fast_sigmoid"), tiny_model("ann")
+    target, source = {"ann": (ann, None), "snn": (snn, None), "bare": (_BareSNN(), None),
+                      "from-ann": (snn, ann), "from-snn": (ann, snn)}[case]
+    assert describe_gradient(target, grad, attack_surrogate, source) == expected
