@@ -12,6 +12,7 @@ is worked out from what the test saw.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -70,15 +71,33 @@ def data(monkeypatch):
 
 
 @pytest.fixture
-def steps(monkeypatch):
-    """Each train_step's (loss, correct, batch size, autocast dtype, scaler, deterministic mode)."""
+def forwards(monkeypatch):
+    """The output of every forward pass of the model train() builds: (training?, logits)."""
+    seen = []
+    real = train_module.build_model
+
+    def build(cfg):
+        model = real(cfg)
+        model.register_forward_hook(lambda m, args, out: seen.append((m.training, out.detach())))
+        return model
+    monkeypatch.setattr(train_module, "build_model", build)
+    return seen
+
+
+@pytest.fixture
+def steps(monkeypatch, forwards):
+    """Each train_step's loss and correct count, with the count worked out by hand from the
+    step's own logits (time-averaged, arg-max), batch size, autocast dtype, scaler and
+    deterministic mode."""
     seen = []
     real = train_module.train_step
 
     def spy(net, model, opt, x, y, tet, autocast_dtype=None, scaler=None):
         loss, correct = real(net, model, opt, x, y, tet, autocast_dtype, scaler)
-        seen.append(dict(loss=float(loss), correct=int(correct), n=len(y), dtype=autocast_dtype, scaler=scaler,
-                         deterministic=torch.are_deterministic_algorithms_enabled()))
+        training, logits = forwards[-1]
+        by_hand = int((logits.float().mean(0).argmax(1) == y).sum())  # [T, B, C] -> [B]
+        seen.append(dict(loss=float(loss), correct=int(correct), by_hand=by_hand, n=len(y), training=training,
+                         dtype=autocast_dtype, scaler=scaler, deterministic=torch.are_deterministic_algorithms_enabled()))
         return loss, correct
     monkeypatch.setattr(train_module, "train_step", spy)
     return seen
@@ -109,6 +128,7 @@ def test_each_epoch_draws_the_documented_order_and_its_row_sums_its_steps(tmp_pa
     assert sets["train"].drawn == shuffled(7, 0)[:STEPS * BATCH] + shuffled(7, 1)[:STEPS * BATCH]
     assert sets["test"].drawn == list(range(N_TEST)) * 2  # every test sample once an epoch
     assert len(steps) == 2 * STEPS
+    assert all(s["training"] and s["correct"] == s["by_hand"] for s in steps)
 
     metrics = load_checkpoint(tmp_path / "m.pt").metrics
     assert result.metrics == metrics and [epoch for epoch, _ in rows] == [1, 2]
@@ -133,6 +153,7 @@ def test_each_epoch_draws_the_documented_order_and_its_row_sums_its_steps(tmp_pa
     group = ckpt.state["optimizer"]["param_groups"][0]
     assert (group["momentum"], group["weight_decay"]) == (0.8, 1e-3)
     assert len(ckpt.state["optimizer"]["state"]) == len(list(model.parameters()))
+    assert ckpt.provenance["device"] == "cpu"
 
 
 def test_seconds_is_the_time_the_run_took(tmp_path, data):
@@ -165,16 +186,28 @@ def test_loaders_take_workers_pinning_and_the_evaluation_batch():
     assert not evaluation_loader(data, TrainConfig(batch_size=4)).pin_memory
 
 
+def test_both_loaders_of_a_run_pin_memory_when_asked(data):
+    for pin in (True, False):
+        loaders = train_module._loaders(SPEC, "datasets", TrainConfig(batch_size=4), 0, 1, pin_memory=pin)
+        assert [loader.pin_memory for loader in loaders] == [pin, pin]
+
+
 class RecordedBar(Progress):
-    """A live Rich bar on an in-memory terminal that keeps every info text it was given."""
+    """A live Rich bar on an in-memory terminal that keeps each task's first fields and
+    every info text it was given."""
 
     made: list["RecordedBar"] = []
 
     def __init__(self, enabled: bool):
-        super().__init__(console=Console(file=open("/dev/null", "w"), force_terminal=True, width=200),
+        super().__init__(console=Console(file=open(os.devnull, "w"), force_terminal=True, width=200),
                          disable=not enabled)
+        self.first_fields: list[dict] = []
         self.texts: list[str] = []
         RecordedBar.made.append(self)
+
+    def add_task(self, description, **kwargs):
+        self.first_fields.append({k: v for k, v in kwargs.items() if k not in ("total", "start", "completed")})
+        return super().add_task(description, **kwargs)
 
     def update(self, task_id, **fields):
         if "info" in fields:
@@ -182,25 +215,59 @@ class RecordedBar(Progress):
         super().update(task_id, **fields)
 
 
+def running_texts(steps: list[dict], where: str, every: int = 10) -> list[str]:
+    """What the bar shows every `every` steps: the epoch's loss and accuracy so far."""
+    out = []
+    for k in range(0, len(steps), every):
+        done = steps[:k + 1]
+        n = sum(s["n"] for s in done)
+        out.append(f"{where} loss {sum(s['loss'] * s['n'] for s in done) / n:.3f} "
+                   f"acc {sum(s['correct'] for s in done) / n:.3f}")
+    return out
+
+
 def test_progress_bar_counts_steps_and_shows_the_numbers_measured(tmp_path, data, steps, monkeypatch):
+    """Batches of 2: 20 steps an epoch, so the running text appears at steps 0 and 10."""
     RecordedBar.made.clear()
     monkeypatch.setattr(train_module, "progress_bar", RecordedBar)
-    rows = train(tiny(), SPEC, config(), tmp_path / "m.pt").metrics  # show_progress defaults to on
+    rows = train(tiny(), SPEC, config(batch_size=2), tmp_path / "m.pt").metrics  # show_progress defaults to on
     (bar,) = RecordedBar.made
     (task,) = bar.tasks
-    assert not bar.disable and task.description == "train"
-    assert task.total == task.completed == 2 * STEPS  # one advance per step, over both epochs
-    first = steps[0]  # the running text after the first step of each epoch (read every 10 steps)
-    assert bar.texts[0] == f"epoch 1/2 loss {first['loss']:.3f} acc {first['correct'] / first['n']:.3f}"
-    epoch2 = steps[STEPS]
-    assert bar.texts == [
-        bar.texts[0], f"epoch 1/2 test acc {rows[0]['test_acc']:.3f}",
-        f"epoch 2/2 loss {epoch2['loss']:.3f} acc {epoch2['correct'] / epoch2['n']:.3f}",
-        f"epoch 2/2 test acc {rows[1]['test_acc']:.3f}"]
+    per_epoch = N_TRAIN // 2
+    assert not bar.disable and task.description == "train" and bar.first_fields == [{"info": ""}]
+    assert task.total == task.completed == 2 * per_epoch  # one advance per step, over both epochs
+    assert bar.texts == (running_texts(steps[:per_epoch], "epoch 1/2") + [f"epoch 1/2 test acc {rows[0]['test_acc']:.3f}"]
+                         + running_texts(steps[per_epoch:], "epoch 2/2") + [f"epoch 2/2 test acc {rows[1]['test_acc']:.3f}"])
+
+    # a resumed run counts only the steps left
+    def stop(epoch, row):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), SPEC, config(epochs=3), tmp_path / "r.pt", show_progress=False, on_epoch_end=stop)
+    RecordedBar.made.clear()
+    train(tiny(), SPEC, config(epochs=3), tmp_path / "r.pt", resume=True)
+    assert RecordedBar.made[0].tasks[0].total == 2 * STEPS  # epochs 2 and 3 of 3
 
     RecordedBar.made.clear()
     train(tiny(), SPEC, config(epochs=1), tmp_path / "quiet.pt", show_progress=False)
     assert RecordedBar.made[0].disable
+
+
+def test_epoch_totals_are_float64_and_the_running_text_comes_every_nth_step(monkeypatch):
+    """_train_epoch with a stand-in step whose losses alternate 1e8 and 1: float32 sums would
+    lose the 1s (1e8 + 1 == 1e8 in float32); the mean is exact in float64."""
+    losses = [1e8 if k % 2 == 0 else 1.0 for k in range(12)]
+    taken = iter(losses)
+    monkeypatch.setattr(train_module, "train_step",
+                        lambda *args: (torch.tensor(next(taken), dtype=torch.float32), torch.tensor(1)))
+    loader = [(torch.zeros(4, 1), torch.zeros(4, dtype=torch.long))] * 12
+    texts = []
+    net = torch.nn.Linear(1, 1)
+    loss, acc, seen = train_module._train_epoch(net, net, loader, None, False, torch.device("cpu"), None, None,
+                                                texts.append, every=10)
+    assert loss == (6 * 1e8 + 6 * 1.0) / 12 and acc == 0.25 and seen == 48
+    assert [k for k, text in enumerate(texts) if text] == [0, 10]
+    assert texts[10] == f"loss {(6 * 1e8 + 5) / 11:.3f} acc 0.250"  # after 11 steps
 
 
 def test_deterministic_mode_is_on_for_the_steps_only(tmp_path, data, steps):
@@ -237,7 +304,7 @@ def test_training_without_tensorboard_does_not_need_the_package(tmp_path, data, 
         train(tiny(), SPEC, config(epochs=1), tmp_path / "n.pt", show_progress=False, tensorboard=tmp_path / "tb")
 
 
-def test_float16_training_scales_the_loss_and_resumes_with_its_scaler(tmp_path, data, steps, monkeypatch):
+def test_float16_training_scales_the_loss_and_resumes_with_its_scaler(tmp_path, data, steps, forwards, monkeypatch):
     """GPUs without bfloat16 train in float16 with a GradScaler; here float16 autocast runs on
     the CPU. The scaler's state is saved with each checkpoint and restored on resume: the
     resumed run ends with the uninterrupted run's scaler (its growth tracker counts every
@@ -245,6 +312,7 @@ def test_float16_training_scales_the_loss_and_resumes_with_its_scaler(tmp_path, 
     monkeypatch.setattr(train_module, "amp_dtype", lambda device, amp: torch.float16 if amp else None)
     full = train(tiny(), SPEC, config(), tmp_path / "full.pt", show_progress=False)
     assert {s["dtype"] for s in steps} == {torch.float16}
+    assert {(training, logits.dtype) for training, logits in forwards} == {(True, torch.float16), (False, torch.float16)}
     assert all(isinstance(s["scaler"], torch.amp.GradScaler) for s in steps)
 
     def stop_after_first(epoch, row):
@@ -282,6 +350,7 @@ def test_sync_bn_is_refused_for_cpu_processes_and_converts_batchnorm_with_severa
     monkeypatch.setattr(distributed, "world_size", lambda: 2)
     with pytest.raises(SuiteError, match="^--sync-bn needs CUDA: torch's SyncBatchNorm synchronises GPU tensors only$"):
         train(tiny(), SPEC, config(sync_bn=True), tmp_path / "m.pt", show_progress=False)
+    train_module._check_parallel(config(sync_bn=True), torch.device("cuda"), 2, None)  # GPUs may
     cpu = torch.device("cpu")
     kinds = lambda model: {type(m).__name__ for m in model.modules() if "BatchNorm" in type(m).__name__}
     assert kinds(train_module._model(tiny(), config(sync_bn=True), cpu, 2)) == {"SyncBatchNorm"}
