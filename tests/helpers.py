@@ -1,10 +1,14 @@
-"""Test helpers: tiny untrained checkpoints written without training (fast)."""
+"""Test helpers: tiny untrained checkpoints written without training (fast), torchrun-like
+processes, and a progress bar that records what it was shown."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
+from rich.console import Console
+from rich.progress import Progress
 
 from suite.checkpoint import save_checkpoint
 from suite.data import DataSpec
@@ -67,3 +71,26 @@ def run_processes(scenario, folder: Path, world: int = 2, timeout: float = 240.0
                 if p.is_alive():
                     p.kill()
             raise TimeoutError(f"{world} processes did not finish within {timeout:.0f} s")
+
+
+class RecordedBar(Progress):
+    """A live Rich bar on an in-memory terminal that keeps each task's first fields and
+    every info text it was given."""
+
+    made: list["RecordedBar"] = []
+
+    def __init__(self, enabled: bool):
+        super().__init__(console=Console(file=io.StringIO(), force_terminal=True, width=200),
+                         disable=not enabled)
+        self.first_fields: list[dict] = []
+        self.texts: list[str] = []
+        RecordedBar.made.append(self)
+
+    def add_task(self, description, **kwargs):
+        self.first_fields.append({k: v for k, v in kwargs.items() if k not in ("total", "start", "completed")})
+        return super().add_task(description, **kwargs)
+
+    def update(self, task_id, **fields):
+        if "info" in fields:
+            self.texts.append(fields["info"])
+        super().update(task_id, **fields)

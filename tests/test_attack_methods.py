@@ -56,20 +56,25 @@ def test_square_on_ann_equals_torchattacks_with_the_same_seed():
     assert torch.equal(store.entry("square", EPS).adv, attack(x, y))
 
 
-def test_autoattack_equals_torchattacks_multiattack_of_its_four_attacks():
+@pytest.mark.parametrize("classes, eps", [(10, EPS), (5, 4 / 255)])
+def test_autoattack_equals_torchattacks_multiattack_of_its_four_attacks(classes, eps):
     """AutoAttack's rule (each attack on what the earlier ones left correct) as torchattacks'
-    MultiAttack implements it, with the same budgets and per-attack seeds."""
-    model = tiny_model("ann")
+    MultiAttack implements it, with the same budgets and per-attack seeds. With 5 classes (at
+    an eps where APGD-CE leaves samples to the targeted attacks) they aim at the 4 others."""
+    model = tiny_model("ann", num_classes=classes)
     data = self_labelled(model, 8)
-    store = run_attacks(model, data, small(methods=("autoattack",), batch_size=8, iterations=2, queries=30))
+    store = run_attacks(model, data, small(methods=("autoattack",), eps=(eps,), batch_size=8, iterations=2,
+                                           queries=30))
     x, y = data.tensors
-    seed = lambda m: batch_seed(0, f"autoattack/{m}", EPS, 0)  # noqa: E731
-    apgdt = torchattacks.APGDT(model, eps=EPS, steps=2, n_restarts=1, seed=seed("apgd-t"), n_classes=10)
-    fab = torchattacks.FAB(model, eps=EPS, steps=2, n_restarts=1, seed=seed("fab-t"), multi_targeted=True, n_classes=10)
+    seed = lambda m: batch_seed(0, f"autoattack/{m}", eps, 0)  # noqa: E731
+    apgdt = torchattacks.APGDT(model, eps=eps, steps=2, n_restarts=1, seed=seed("apgd-t"), n_classes=classes)
+    fab = torchattacks.FAB(model, eps=eps, steps=2, n_restarts=1, seed=seed("fab-t"), multi_targeted=True,
+                           n_classes=classes)
+    apgdt.n_target_classes = fab.n_target_classes = min(9, classes - 1)  # AutoAttack's standard: 9 at most
     reference = torchattacks.MultiAttack([
-        torchattacks.APGD(model, eps=EPS, steps=2, n_restarts=1, seed=seed("apgd-ce"), loss="ce"), apgdt, fab,
-        torchattacks.Square(model, eps=EPS, n_queries=30, n_restarts=1, seed=seed("square"), resc_schedule=False)])
-    entry = store.entry("autoattack", EPS)
+        torchattacks.APGD(model, eps=eps, steps=2, n_restarts=1, seed=seed("apgd-ce"), loss="ce"), apgdt, fab,
+        torchattacks.Square(model, eps=eps, n_queries=30, n_restarts=1, seed=seed("square"), resc_schedule=False)])
+    entry = store.entry("autoattack", eps)
     assert torch.equal(entry.adv, reference(x, y))
     # which attack broke each sample, checked against the model's own predictions
     fooled = predict(model, entry.adv) != y
@@ -404,3 +409,62 @@ def test_sample_count_outside_the_split_is_refused(samples, words):
         run_attacks(model, data, config)
     if samples == 5:  # exactly the split's size is fine
         assert len(run_attacks(model, data, small(methods=("fgsm",), samples=4)).labels) == 4
+
+
+def test_store_config_describes_an_snn_attack_by_its_own_gradient():
+    snn = tiny_model("snn")
+    store = run_attacks(snn, self_labelled(snn, 4), small(methods=("fgsm", "square")))
+    assert [(a["name"], a["grad"], a["surrogate"]) for a in store.config["attacks"]] == [
+        ("fgsm", "bptt", "atan"), ("square", "none (gradient-free)", "-")]
+
+
+def test_a_transfer_attack_needs_its_source_and_only_it_takes_one():
+    model = tiny_model("ann")
+    data = self_labelled(model, 4)
+    with pytest.raises(SuiteError, match="^gradient mode transfer needs a source model"):
+        run_attacks(model, data, small(methods=("fgsm",), grad="transfer"))
+    with pytest.raises(SuiteError, match="^a source model .* only applies to gradient mode transfer, not bptt$"):
+        run_attacks(model, data, small(methods=("fgsm",)), source=tiny_model("ann", seed=1))
+
+
+def test_resume_refuses_another_source_or_keep_clean(tmp_path):
+    target, source = tiny_model("snn"), tiny_model("ann", seed=1)
+    data = self_labelled(target, 4)
+    cfg = small(methods=("fgsm",), grad="transfer")
+    run_attacks(target, data, cfg, source=source, partial=tmp_path / "p")
+    with pytest.raises(SuiteError, match="other weights"):
+        run_attacks(target, data, cfg, source=tiny_model("ann", seed=2), partial=tmp_path / "p", resume=True)
+    with pytest.raises(SuiteError, match="come from a run with other keep_clean"):
+        run_attacks(target, data, cfg, source=source, partial=tmp_path / "p", resume=True, keep_clean=False)
+    assert run_attacks(target, data, cfg, source=source, partial=tmp_path / "p", resume=True).clean is not None
+
+
+def test_targeted_attacks_take_the_model_class_count():
+    """APGD-T on a 5-class model aims at its 4 other classes: the same examples as
+    torchattacks' APGDT given n_classes=5 and 4 target classes."""
+    model = tiny_model("ann", num_classes=5)
+    data = self_labelled(model, 4)
+    store = run_attacks(model, data, small(methods=("apgd-t",), iterations=3))
+    assert store.config["budgets"]["apgd-t"]["target_classes"] == 4
+    x, y = data.tensors
+    attack = torchattacks.APGDT(model, norm="Linf", eps=EPS, steps=3, n_restarts=1, seed=batch_seed(0, "apgd-t", EPS, 0),
+                                eot_iter=1, rho=0.75, n_classes=5)
+    attack.n_target_classes = 4
+    assert torch.equal(store.entry("apgd-t", EPS).adv, attack(x, y))
+
+
+def test_run_attacks_progress_counts_each_run_of_each_batch(monkeypatch):
+    import suite.attacks.run as run_module
+    from tests.helpers import RecordedBar
+    RecordedBar.made.clear()
+    monkeypatch.setattr(run_module, "progress_bar", RecordedBar)
+    model = tiny_model("ann")
+    run_attacks(model, self_labelled(model, 8), small(methods=("fgsm", "pgd"), eps=(0.0, EPS)), progress=True)
+    (bar,) = RecordedBar.made
+    (task,) = bar.tasks
+    assert not bar.disable and task.description == "attack" and bar.first_fields == [{"info": ""}]
+    assert task.total == task.completed == 2 * 4  # 2 batches of 4, 2 methods x 2 eps each
+    assert bar.texts == ["fgsm eps=0", "fgsm eps=8/255", "pgd eps=0", "pgd eps=8/255"] * 2
+    RecordedBar.made.clear()
+    run_attacks(model, self_labelled(model, 4), small(methods=("fgsm",)))  # no progress unless asked
+    assert RecordedBar.made[0].disable

@@ -12,15 +12,12 @@ is worked out from what the test saw.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from rich.console import Console
-from rich.progress import Progress
 from torch.utils.data import Dataset, TensorDataset
 
 import suite.train as train_module
@@ -32,6 +29,7 @@ from suite.models import LIF, ModelConfig
 from suite.settings import TrainConfig
 from suite.train import (evaluation_loader, model_config_for, seed_epoch, to_device, train,
                          train_loader)
+from tests.helpers import RecordedBar
 
 SPEC = DataSpec("digits", size=8)
 N_TRAIN, N_TEST, BATCH = 40, 24, 16
@@ -190,29 +188,6 @@ def test_both_loaders_of_a_run_pin_memory_when_asked(data):
     for pin in (True, False):
         loaders = train_module._loaders(SPEC, "datasets", TrainConfig(batch_size=4), 0, 1, pin_memory=pin)
         assert [loader.pin_memory for loader in loaders] == [pin, pin]
-
-
-class RecordedBar(Progress):
-    """A live Rich bar on an in-memory terminal that keeps each task's first fields and
-    every info text it was given."""
-
-    made: list["RecordedBar"] = []
-
-    def __init__(self, enabled: bool):
-        super().__init__(console=Console(file=open(os.devnull, "w"), force_terminal=True, width=200),
-                         disable=not enabled)
-        self.first_fields: list[dict] = []
-        self.texts: list[str] = []
-        RecordedBar.made.append(self)
-
-    def add_task(self, description, **kwargs):
-        self.first_fields.append({k: v for k, v in kwargs.items() if k not in ("total", "start", "completed")})
-        return super().add_task(description, **kwargs)
-
-    def update(self, task_id, **fields):
-        if "info" in fields:
-            self.texts.append(fields["info"])
-        super().update(task_id, **fields)
 
 
 def running_texts(steps: list[dict], where: str, every: int = 10) -> list[str]:
