@@ -343,6 +343,7 @@ class _BareSNN(nn.Module):
     ("bare", "bptt", None, {"grad": "bptt", "surrogate": "?"}),
     ("from-ann", "transfer", None, {"grad": "transfer from ann (exact)", "surrogate": "-"}),
     ("from-snn", "transfer", None, {"grad": "transfer from snn (bptt)", "surrogate": "fast_sigmoid"}),
+    ("from-bare", "transfer", None, {"grad": "transfer from ? (exact)", "surrogate": "-"}),
 ])
 def test_describe_gradient_names_what_the_attacker_differentiated(case, grad, attack_surrogate, expected):
     """The words stored with every attack and printed in its summary, written out here: a
@@ -351,5 +352,31 @@ def test_describe_gradient_names_what_the_attacker_differentiated(case, grad, at
     from suite.attacks import describe_gradient
     snn, ann = tiny_model("snn", surrogate="fast_sigmoid"), tiny_model("ann")
     target, source = {"ann": (ann, None), "snn": (snn, None), "bare": (_BareSNN(), None),
-                      "from-ann": (snn, ann), "from-snn": (ann, snn)}[case]
+                      "from-ann": (snn, ann), "from-snn": (ann, snn), "from-bare": (snn, nn.Linear(64, 10))}[case]
     assert describe_gradient(target, grad, attack_surrogate, source) == expected
+
+
+@pytest.mark.parametrize("grad, surrogate, has_source, message", [
+    ("bptx", None, None, "unknown gradient mode 'bptx'; choose one of: bptt, bptr, transfer"),
+    ("bptr", "atan", None, "--attack-surrogate applies to bptt (and transfer from an SNN); bptr uses the rate "
+                           "gradient, not a surrogate"),
+    ("transfer", None, False, "gradient mode transfer needs a source model (--source) to craft the examples on"),
+    ("bptt", None, True, "a source model (--source) only applies to gradient mode transfer, not bptt"),
+])
+def test_gradient_mode_rules_say_what_is_wrong(grad, surrogate, has_source, message):
+    from suite.attacks.gradients import check_grad_mode
+    with pytest.raises(SuiteError) as caught:
+        check_grad_mode(grad, surrogate, has_source)
+    assert str(caught.value) == message
+
+
+def test_attack_model_checks_its_own_arguments_and_freezes_its_copy():
+    snn = tiny_model("snn")
+    with pytest.raises(SuiteError, match="^--attack-surrogate applies to bptt"):
+        attack_model(snn, "bptr", "atan")
+    with pytest.raises(SuiteError, match="^bptr needs LIF layers, and this SNN has none$"):
+        attack_model(_BareSNN(), "bptr")
+    for grad in ("bptt", "bptr"):
+        attacker = attack_model(snn, grad)
+        assert all(not p.requires_grad for p in attacker.parameters())  # input gradients only
+    assert all(p.requires_grad for p in snn.parameters())  # the model itself is untouched
