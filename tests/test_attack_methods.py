@@ -468,3 +468,23 @@ def test_run_attacks_progress_counts_each_run_of_each_batch(monkeypatch):
     RecordedBar.made.clear()
     run_attacks(model, self_labelled(model, 4), small(methods=("fgsm",)))  # no progress unless asked
     assert RecordedBar.made[0].disable
+
+
+def test_resumed_batches_count_as_done_and_the_device_name_is_not_part_of_a_run(tmp_path, monkeypatch):
+    """A run saved on "cpu" resumes on "cpu:0" (where a run executes does not change its
+    batches); its saved batches advance the bar by all their runs at once."""
+    import suite.attacks.run as run_module
+    from tests.helpers import RecordedBar
+    model = tiny_model("ann")
+    data = self_labelled(model, 8)
+    cfg = small(methods=("fgsm", "pgd"))
+    whole = run_attacks(model, data, cfg, partial=tmp_path / "p")
+    (tmp_path / "p" / "batch-000000004.pt").unlink()  # the second batch was not finished
+    RecordedBar.made.clear()
+    monkeypatch.setattr(run_module, "progress_bar", RecordedBar)
+    resumed = run_attacks(model, data, cfg, device="cpu:0", partial=tmp_path / "p", resume=True, progress=True)
+    (task,) = RecordedBar.made[0].tasks
+    assert task.total == task.completed == 2 * 2
+    assert RecordedBar.made[0].texts == ["fgsm eps=8/255", "pgd eps=8/255"]  # only the batch attacked again
+    for a, b in zip(resumed.entries, whole.entries):
+        assert torch.equal(a.adv, b.adv)
