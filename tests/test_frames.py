@@ -215,3 +215,13 @@ def test_corrupt_cache_record_is_refused_naming_it(tmp_path):
     (folder / "config.json").write_text("{not json")
     with pytest.raises(SuiteError, match=r"frame cache record \S+config\.json is corrupt; delete \S+ to rebuild it"):
         frame_cache_dir(tmp_path, "sim", cfg, {})
+
+
+def test_unusable_cache_folder_is_one_error_in_words(tmp_path):
+    from suite.data.frames import frame_cache_dir
+    cfg = FrameConfig(timesteps=2, size=4)
+    record = frame_cache_dir(tmp_path, "sim", cfg, {}) / "config.json"
+    record.unlink()
+    record.mkdir()  # a folder where the cache's record should be
+    with pytest.raises(SuiteError, match=r"^cannot use frame cache folder \S+: Is a directory$"):
+        frame_cache_dir(tmp_path, "sim", cfg, {})
