@@ -17,6 +17,7 @@ import pytest
 import torch
 from snntorch import surrogate as sg
 
+from suite.errors import SuiteError
 from suite.models import LIF, SURROGATES, build_model, lif_kernel, mean_logits
 from suite.models.neurons import SURROGATE_KERNEL, get_surrogate, surrogate_grad
 
@@ -301,3 +302,40 @@ def test_triangular_derivative_at_a_threshold_other_than_one():
     _triangular_grad(0.5)(v, g, out, buf)
     assert torch.equal(out, leaf.grad)
     assert torch.equal(out, torch.tensor([0.5, 1.0, -1.5, -2.0, -2.5]))  # by hand: 0.5 g below 0, -0.5 g at/above
+
+
+def test_unknown_surrogate_lists_the_valid_names():
+    with pytest.raises(SuiteError) as caught:
+        get_surrogate("nope")
+    assert str(caught.value) == ("unknown surrogate 'nope'; choose one of: atan, fast_sigmoid, sigmoid, "
+                                 "spike_rate_escape, ste, triangular")
+
+
+def test_lif_defaults_are_tau_2_threshold_1_atan_and_a_detached_reset():
+    """LIF(T) alone is the common SNN setting (leak 1 - 1/2, threshold 1, arctan surrogate,
+    reset outside the graph): same spikes and input gradients as those settings spelled out,
+    on inputs where tau, threshold and the reset mode each change the result."""
+    x = torch.linspace(-0.5, 2.5, 3 * 4 * 5).reshape(3 * 4, 5)
+
+    def run(lif):
+        xi = x.clone().requires_grad_(True)
+        out = lif(xi)
+        out.backward(torch.linspace(1.0, 2.0, out.numel()).reshape(out.shape))
+        return out.detach(), xi.grad
+
+    default = run(LIF(3))
+    spelled = run(LIF(3, tau=2.0, threshold=1.0, surrogate="atan", detach_reset=True))
+    assert all(torch.equal(a, b) for a, b in zip(default, spelled))
+    for other in (dict(tau=3.0), dict(threshold=2.0), dict(surrogate="sigmoid"), dict(detach_reset=False)):
+        changed = run(LIF(3, **{**dict(tau=2.0, threshold=1.0, surrogate="atan", detach_reset=True), **other}))
+        assert not all(torch.equal(a, b) for a, b in zip(default, changed)), other
+
+
+def test_lif_tau_of_one_means_no_memory_and_below_one_is_refused():
+    lif = LIF(2, tau=1.0)  # leak 1 - 1/1 = 0: each step sees only its own input
+    assert lif.beta == 0.0
+    x = torch.tensor([[0.6], [0.6]])  # below threshold 1 at every step, summed it would not be
+    assert torch.equal(lif(x), torch.zeros(2, 1))
+    with pytest.raises(SuiteError) as caught:
+        LIF(2, tau=0.5)
+    assert str(caught.value) == "LIF tau must be >= 1 (leak 1 - 1/tau in [0, 1)), got 0.5"
