@@ -503,3 +503,15 @@ def test_tf32_setting_that_torch_will_not_report_counts_as_inexact(monkeypatch):
 
     monkeypatch.setattr(torch.backends.cuda, "matmul", Refuses())
     assert core._float32_matmul_is_exact(torch.device("cuda")) is False
+
+
+def test_grams_of_an_unnamed_layer_name_it_question_mark():
+    """Called without a layer name (as library code may), the refusal still reads whole."""
+    bad = torch.tensor([[1.0, float("nan")], [0.0, 1.0], [2.0, 0.5], [1.0, 1.0]])
+    for fn in (core.gram, core.u_gram):
+        with pytest.raises(SuiteError) as caught:
+            fn(bad)
+        assert str(caught.value) == "features of layer ? contain NaN or inf (or overflow the Gram); CKA is undefined"
+    with pytest.raises(SuiteError) as caught:
+        core.rbf_gram(torch.ones(4, 3))
+    assert str(caught.value) == "layer ?: median pairwise distance is 0; the RBF bandwidth is undefined"

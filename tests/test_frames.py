@@ -225,3 +225,27 @@ def test_unusable_cache_folder_is_one_error_in_words(tmp_path):
     record.mkdir()  # a folder where the cache's record should be
     with pytest.raises(SuiteError, match=r"^cannot use frame cache folder \S+: Is a directory$"):
         frame_cache_dir(tmp_path, "sim", cfg, {})
+
+
+class _MakesMarker:
+    """Unpickling this runs os.mkdir(marker): a stand-in for code planted in a cache file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+        return os.mkdir, (self.marker,)
+
+
+def test_a_pickle_in_the_frame_cache_is_never_run(tmp_path):
+    """A cache file is data: one holding a pickled object is not unpickled (no code runs), it
+    is rebuilt from the recording."""
+    write_nmnist(tmp_path, per_class=1, n_events=300)
+    ds = load_dataset(DataSpec("nmnist"), tmp_path, "test")
+    fresh = ds[0][0]
+    marker = tmp_path / "pickle-ran"
+    with open(ds.cache_dir / f"{ds.key(0)}.npy", "wb") as f:
+        np.save(f, np.array([_MakesMarker(marker)], dtype=object), allow_pickle=True)
+    assert torch.equal(ds[0][0], fresh)
+    assert not marker.exists()
