@@ -74,6 +74,22 @@ def test_fused_lif_matches_reference(surrogate, detach_reset, T, tau, threshold,
     assert_grad_close(x_new.grad, x_ref.grad)
 
 
+@pytest.mark.parametrize("detach_reset", [True, False])
+def test_a_single_sample_keeps_its_time_recurrence(detach_reset, path):
+    """Batch of one (x [T*1, ...]): the time axis, not the batch axis, decides whether there
+    is a recurrence to run backwards."""
+    T = 3
+    lif = LIF(T, tau=3.0, threshold=0.3, surrogate="atan", detach_reset=detach_reset)
+    x = _inputs(T, seed=5, shape=(1, 4, 5, 5))
+    grad_out = torch.randn(x.shape, generator=torch.Generator().manual_seed(98))
+    x_ref, x_new = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    reference_lif(lif, x_ref).backward(grad_out)
+    out = lif(x_new)
+    out.backward(grad_out)
+    assert 0 < out.mean() < 1
+    assert_grad_close(x_new.grad, x_ref.grad)
+
+
 def _surrogate_autograd(surrogate):
     """(v, G, f'(v) G from the snntorch surrogate's own autograd) on a grid with the edge cases."""
     v = torch.cat([torch.linspace(-60, 60, 2001), torch.tensor([0.0, -0.0, 1e-8, -1e-8, 1.0])])
