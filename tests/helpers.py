@@ -94,3 +94,29 @@ class RecordedBar(Progress):
         if "info" in fields:
             self.texts.append(fields["info"])
         super().update(task_id, **fields)
+
+
+def assert_tensorboard_holds_the_run(folder: Path, checkpoint: Path) -> None:
+    """The TensorBoard log in `folder` holds, per epoch (the step), the checkpoint's loss,
+    accuracies and learning rate, and a firing rate in [0, 1] for each LIF layer (some > 0)."""
+    import pytest
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from suite.checkpoint import load_checkpoint, load_model
+    from suite.models import LIF
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    metrics = load_checkpoint(checkpoint).metrics
+    epochs = [row["epoch"] for row in metrics]
+    for tag, key in [("loss/train", "train_loss"), ("accuracy/train", "train_acc"),
+                     ("accuracy/test", "test_acc"), ("lr", "lr")]:
+        logged = [(e.step, e.value) for e in events.Scalars(tag)]
+        assert logged == [(row["epoch"], pytest.approx(row[key], rel=1e-6)) for row in metrics], tag
+    model, _ = load_model(checkpoint)
+    lifs = [name for name, m in model.named_modules() if isinstance(m, LIF)]
+    rate_tags = [t for t in events.Tags()["scalars"] if t.startswith("firing_rate/")]
+    assert sorted(t.removeprefix("firing_rate/") for t in rate_tags) == sorted(lifs)
+    rates = [events.Scalars(tag) for tag in rate_tags]
+    assert all([e.step for e in logged] == epochs and all(0 <= e.value <= 1 for e in logged) for logged in rates)
+    assert any(e.value > 0 for logged in rates for e in logged)

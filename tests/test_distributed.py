@@ -29,7 +29,7 @@ from suite.errors import SuiteError
 from suite.results.attacks import read_store
 from suite.settings import TrainConfig
 from suite.train import model_config_for, seed_epoch, train, train_loader
-from tests.helpers import free_port, make_checkpoint, run_processes
+from tests.helpers import assert_tensorboard_holds_the_run, free_port, make_checkpoint, run_processes
 
 SPEC = DataSpec("digits", size=8)
 TRAIN = TrainConfig(epochs=2, batch_size=128, lr=0.05, seed=3)
@@ -203,23 +203,8 @@ def test_two_process_resume_gives_the_same_weights(two_processes):
 
 
 def test_tensorboard_is_written_by_rank_0_only(two_processes):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     assert not (two_processes / "tb-rank1").exists()
-    events = EventAccumulator(str(two_processes / "tb-rank0"))
-    events.Reload()
-    tags = events.Tags()["scalars"]
-    metrics = load_checkpoint(two_processes / "full-rank0.pt").metrics
-    for tag, key in [("loss/train", "train_loss"), ("accuracy/train", "train_acc"),
-                     ("accuracy/test", "test_acc"), ("lr", "lr")]:
-        logged = [(e.step, e.value) for e in events.Scalars(tag)]
-        assert logged == [(row["epoch"], pytest.approx(row[key], rel=1e-6)) for row in metrics], tag
-    model, _ = load_model(two_processes / "full-rank0.pt")
-    from suite.models import LIF
-    lif_names = [name for name, m in model.named_modules() if isinstance(m, LIF)]
-    assert sorted(t.removeprefix("firing_rate/") for t in tags if t.startswith("firing_rate/")) == sorted(lif_names)
-    rates = [e.value for name in lif_names for e in events.Scalars(f"firing_rate/{name}")]
-    assert all(0.0 <= r <= 1.0 for r in rates) and any(r > 0 for r in rates)
+    assert_tensorboard_holds_the_run(two_processes / "tb-rank0", two_processes / "full-rank0.pt")
 
 
 def test_sharded_attack_store_equals_single_process(two_processes, tmp_path):

@@ -25,11 +25,11 @@ from suite import distributed
 from suite.checkpoint import load_checkpoint, load_model
 from suite.data import DataSpec
 from suite.errors import SuiteError
-from suite.models import LIF, ModelConfig
+from suite.models import ModelConfig
 from suite.settings import TrainConfig
 from suite.train import (evaluation_loader, model_config_for, seed_epoch, to_device, train,
                          train_loader)
-from tests.helpers import RecordedBar
+from tests.helpers import RecordedBar, assert_tensorboard_holds_the_run
 
 SPEC = DataSpec("digits", size=8)
 N_TRAIN, N_TEST, BATCH = 40, 24, 16
@@ -252,24 +252,8 @@ def test_deterministic_mode_is_on_for_the_steps_only(tmp_path, data, steps):
 
 
 def test_tensorboard_scalars_are_the_rows_and_the_firing_rates(tmp_path, data):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     train(tiny(), SPEC, config(), tmp_path / "m.pt", show_progress=False, tensorboard=tmp_path / "tb")
-    events = EventAccumulator(str(tmp_path / "tb"))
-    events.Reload()
-    metrics = load_checkpoint(tmp_path / "m.pt").metrics
-    for tag, key in [("loss/train", "train_loss"), ("accuracy/train", "train_acc"),
-                     ("accuracy/test", "test_acc"), ("lr", "lr")]:
-        logged = [(e.step, e.value) for e in events.Scalars(tag)]
-        assert logged == [(row["epoch"], pytest.approx(row[key], rel=1e-6)) for row in metrics], tag
-    model, _ = load_model(tmp_path / "m.pt")
-    lifs = [name for name, m in model.named_modules() if isinstance(m, LIF)]
-    rate_tags = [t for t in events.Tags()["scalars"] if t.startswith("firing_rate/")]
-    assert sorted(t.removeprefix("firing_rate/") for t in rate_tags) == sorted(lifs)
-    for tag in rate_tags:
-        logged = events.Scalars(tag)
-        assert [e.step for e in logged] == [1, 2] and all(0 <= e.value <= 1 for e in logged), tag
-    assert any(e.value > 0 for tag in rate_tags for e in events.Scalars(tag))
+    assert_tensorboard_holds_the_run(tmp_path / "tb", tmp_path / "m.pt")
 
 
 def test_training_without_tensorboard_does_not_need_the_package(tmp_path, data, monkeypatch):
