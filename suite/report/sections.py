@@ -319,6 +319,12 @@ def _pct(v: Any) -> str:
     return f"{v:.1%}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
 
+def _lead(sentence: str, verdict: str) -> str:
+    """The sentence up to its closing verdict word, which the terminal and the page colour:
+    a finding's sentence names the paper's source and ends with ": <verdict>"."""
+    return sentence[:-len(verdict)] if sentence.endswith(": " + verdict) else sentence + ": "
+
+
 def experiment_section(exp: Experiment, drawn: frozenset[Path] = frozenset()) -> Section:
     """An experiment's findings (sentence, verdict, the paper's section), with its provenance,
     and its own PNG figures except those in `drawn` (a heatmap beside a CKA result that this
@@ -329,8 +335,8 @@ def experiment_section(exp: Experiment, drawn: frozenset[Path] = frozenset()) ->
                                                     if not isinstance(v, (dict, list))) or "-")],
                       sources=[(exp.path, dict(exp.provenance))] if exp.path else [])
     for f in exp.findings:
-        section.findings.append({"sentence": f.sentence, "verdict": f.verdict, "source": f.source,
-                                 "rule": f.rule, "files": [str(p) for p in f.files]})
+        section.findings.append({"sentence": f.sentence, "lead": _lead(f.sentence, f.verdict), "verdict": f.verdict,
+                                 "source": f.source, "rule": f.rule, "files": [str(p) for p in f.files]})
     for p in exp.files.get("figures", []):
         if p.suffix.lower() != ".png" or p.resolve() in drawn:
             continue

@@ -60,9 +60,7 @@ def print_section(console: Console, section: Section) -> None:
         print_words(console, f"[bold]{escape(key)}:[/] {escape(value)}")
     for f in section.findings:
         style = VERDICT_STYLE.get(f["verdict"], "white")
-        said = f["sentence"].endswith(": " + f["verdict"])  # the sentence ends with its verdict
-        text = f["sentence"][:-len(f["verdict"])] if said else f["sentence"] + ": "
-        print_words(console, f"- {escape(text)}[{style}]{escape(f['verdict'])}[/]")
+        print_words(console, f"- {escape(f['lead'])}[{style}]{escape(f['verdict'])}[/]")
     for table in section.tables:
         print_words(console, f"[italic]{escape(table.title)}[/]")  # a table's own title wraps to its width
         print_table(console, rich_table(table))
