@@ -35,6 +35,12 @@ def make_checkpoint(path: Path, kind: str = "snn", dataset: str = "digits", size
     return path
 
 
+def interrupt_after_first_epoch(epoch: int, row: dict) -> None:
+    """An `on_epoch_end` that stops training (as Ctrl-C would) once epoch 1 is saved."""
+    if epoch == 1:
+        raise KeyboardInterrupt
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free now (the OS picks it)."""
     import socket

@@ -13,6 +13,7 @@ import torchattacks
 from torch import nn
 from torch.utils.data import TensorDataset
 
+import suite.attacks.run as run_module
 from suite.attacks import AttackConfig, predict, run_attacks, store_checks
 from suite.attacks.checks import Check, masking_verdict
 from suite.attacks.methods import METHODS, batch_seed
@@ -20,6 +21,7 @@ from suite.attacks.worst import worst_case
 from suite.errors import SuiteError
 from suite.models import neurons
 from suite.results.attacks import AttackEntry, read_store, write_store
+from tests.helpers import RecordedBar
 from tests.test_attacks import self_labelled, tiny_model
 
 EPS = 8 / 255
@@ -271,7 +273,6 @@ def test_resume_after_an_interruption_gives_the_same_store(tmp_path, monkeypatch
     cfg = small(methods=("apgd-ce", "autoattack"), iterations=3, queries=20, attack_surrogates=("atan", "triangular"))
     whole = run_attacks(model, data, cfg)
 
-    import suite.attacks.run as run_module
     real, calls = run_module._attack_batch, []
 
     def interrupted(*args, **kw):
@@ -341,13 +342,6 @@ def test_methods_needing_more_classes_are_refused():
 
 # ------------------------------------------------------------------ what the runner passes on
 
-def _same_weights(model: nn.Module, **cfg) -> nn.Module:
-    """`model`'s weights in a model whose config differs by `cfg` (e.g. its training surrogate)."""
-    twin = tiny_model(model.kind, **{k: getattr(model.cfg, k) for k in ("num_classes",)}, **cfg)
-    twin.load_state_dict(model.state_dict())
-    return twin
-
-
 @pytest.mark.parametrize("method", ["pgd", "autoattack"])
 def test_attack_surrogate_is_the_one_the_attack_differentiates(method):
     """--attack-surrogate sigmoid on an atan-trained SNN crafts what the default attack crafts on
@@ -355,13 +349,13 @@ def test_attack_surrogate_is_the_one_the_attack_differentiates(method):
     (not the default ten), so the targeted components take the model's class count (4 targets)."""
     atan = tiny_model("snn", num_classes=5)
     data = self_labelled(atan, 4)
-    sigmoid = _same_weights(atan, surrogate="sigmoid")
-    config = small(methods=(method,), iterations=3, queries=20)
-    chosen = run_attacks(atan, data, AttackConfig(**{**config.to_dict(), "attack_surrogates": ("sigmoid",)}))
-    own = run_attacks(sigmoid, data, config)
-    default = run_attacks(atan, data, config)
-    label = {"pgd": "pgd", "autoattack": "autoattack"}[method]
-    adv = lambda store: next(e for e in store.entries if e.method == label and e.eps == EPS).adv
+    sigmoid = tiny_model("snn", num_classes=5, surrogate="sigmoid")
+    sigmoid.load_state_dict(atan.state_dict())  # the same weights, trained (says its config) with sigmoid
+    budget = dict(methods=(method,), iterations=3, queries=20)
+    chosen = run_attacks(atan, data, small(**budget, attack_surrogates=("sigmoid",)))
+    own = run_attacks(sigmoid, data, small(**budget))
+    default = run_attacks(atan, data, small(**budget))
+    adv = lambda store: next(e for e in store.entries if e.method == method and e.eps == EPS).adv  # noqa: E731
     assert torch.equal(adv(chosen), adv(own))
     assert not torch.equal(adv(chosen), adv(default))
 
@@ -454,8 +448,6 @@ def test_targeted_attacks_take_the_model_class_count():
 
 
 def test_run_attacks_progress_counts_each_run_of_each_batch(monkeypatch):
-    import suite.attacks.run as run_module
-    from tests.helpers import RecordedBar
     RecordedBar.made.clear()
     monkeypatch.setattr(run_module, "progress_bar", RecordedBar)
     model = tiny_model("ann")
@@ -473,8 +465,6 @@ def test_run_attacks_progress_counts_each_run_of_each_batch(monkeypatch):
 def test_resumed_batches_count_as_done_and_the_device_name_is_not_part_of_a_run(tmp_path, monkeypatch):
     """A run saved on "cpu" resumes on "cpu:0" (where a run executes does not change its
     batches); its saved batches advance the bar by all their runs at once."""
-    import suite.attacks.run as run_module
-    from tests.helpers import RecordedBar
     model = tiny_model("ann")
     data = self_labelled(model, 8)
     cfg = small(methods=("fgsm", "pgd"))

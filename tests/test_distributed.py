@@ -29,7 +29,8 @@ from suite.errors import SuiteError
 from suite.results.attacks import read_store
 from suite.settings import TrainConfig
 from suite.train import model_config_for, seed_epoch, train, train_loader
-from tests.helpers import assert_tensorboard_holds_the_run, free_port, make_checkpoint, run_processes
+from tests.helpers import (assert_tensorboard_holds_the_run, free_port, interrupt_after_first_epoch, make_checkpoint,
+                           run_processes)
 
 SPEC = DataSpec("digits", size=8)
 TRAIN = TrainConfig(epochs=2, batch_size=128, lr=0.05, seed=3)
@@ -125,11 +126,6 @@ def test_batch_that_does_not_split_over_the_processes_is_refused():
 
 # ----------------------------------------------------------------------------- two processes
 
-def _interrupt_after_first_epoch(epoch, row):
-    if epoch == 1:
-        raise KeyboardInterrupt
-
-
 def _scenario(rank: int, folder: Path) -> None:
     """What each of the two processes runs; every file a rank writes is named for it, so the
     tests can see that rank 1 wrote nothing."""
@@ -149,7 +145,7 @@ def _scenario(rank: int, folder: Path) -> None:
     common = dict(show_progress=False, data_root=folder / "datasets")
     train(tiny(), SPEC, TRAIN, folder / f"full-rank{rank}.pt", tensorboard=folder / f"tb-rank{rank}", **common)
     try:
-        train(tiny(), SPEC, TRAIN, folder / "cut.pt", on_epoch_end=_interrupt_after_first_epoch, **common)
+        train(tiny(), SPEC, TRAIN, folder / "cut.pt", on_epoch_end=interrupt_after_first_epoch, **common)
     except KeyboardInterrupt:
         report["interrupted_at"] = load_checkpoint(folder / "cut.pt").epoch
     train(tiny(), SPEC, TRAIN, folder / "cut.pt", resume=True, **common)

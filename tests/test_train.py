@@ -10,6 +10,7 @@ from suite.data import DataSpec
 from suite.errors import SuiteError
 from suite.settings import TrainConfig
 from suite.train import model_config_for, train
+from tests.helpers import interrupt_after_first_epoch
 
 SPEC = DataSpec("digits", size=8)
 
@@ -25,13 +26,8 @@ def small_train(path, epochs=2, **kw):
 
 def test_resume_gives_same_weights(tmp_path):
     full = small_train(tmp_path / "full.pt")
-
-    def interrupt(epoch, row):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        small_train(tmp_path / "cut.pt", on_epoch_end=interrupt)
+        small_train(tmp_path / "cut.pt", on_epoch_end=interrupt_after_first_epoch)
     assert load_checkpoint(tmp_path / "cut.pt").epoch == 1
     resumed = small_train(tmp_path / "cut.pt", resume=True)
     a = load_checkpoint(full.checkpoint).state["model"]

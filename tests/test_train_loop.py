@@ -29,7 +29,7 @@ from suite.models import ModelConfig
 from suite.settings import TrainConfig
 from suite.train import (evaluation_loader, model_config_for, seed_epoch, to_device, train,
                          train_loader)
-from tests.helpers import RecordedBar, assert_tensorboard_holds_the_run
+from tests.helpers import RecordedBar, assert_tensorboard_holds_the_run, interrupt_after_first_epoch
 
 SPEC = DataSpec("digits", size=8)
 N_TRAIN, N_TEST, BATCH = 40, 24, 16
@@ -215,10 +215,9 @@ def test_progress_bar_counts_steps_and_shows_the_numbers_measured(tmp_path, data
                          + running_texts(steps[per_epoch:], "epoch 2/2") + [f"epoch 2/2 test acc {rows[1]['test_acc']:.3f}"])
 
     # a resumed run counts only the steps left
-    def stop(epoch, row):
-        raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        train(tiny(), SPEC, config(epochs=3), tmp_path / "r.pt", show_progress=False, on_epoch_end=stop)
+        train(tiny(), SPEC, config(epochs=3), tmp_path / "r.pt", show_progress=False,
+              on_epoch_end=interrupt_after_first_epoch)
     RecordedBar.made.clear()
     train(tiny(), SPEC, config(epochs=3), tmp_path / "r.pt", resume=True)
     assert RecordedBar.made[0].tasks[0].total == 2 * STEPS  # epochs 2 and 3 of 3
@@ -273,12 +272,9 @@ def test_float16_training_scales_the_loss_and_resumes_with_its_scaler(tmp_path, 
     assert {s["dtype"] for s in steps} == {torch.float16}
     assert {(training, logits.dtype) for training, logits in forwards} == {(True, torch.float16), (False, torch.float16)}
     assert all(isinstance(s["scaler"], torch.amp.GradScaler) for s in steps)
-
-    def stop_after_first(epoch, row):
-        if epoch == 1:
-            raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        train(tiny(), SPEC, config(), tmp_path / "cut.pt", show_progress=False, on_epoch_end=stop_after_first)
+        train(tiny(), SPEC, config(), tmp_path / "cut.pt", show_progress=False,
+              on_epoch_end=interrupt_after_first_epoch)
     (tmp_path / "on-cpu.pt").write_bytes((tmp_path / "cut.pt").read_bytes())
     resumed = train(tiny(), SPEC, config(), tmp_path / "cut.pt", show_progress=False, resume=True)
 
