@@ -28,9 +28,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from suite.attacks import AttackConfig, attack_model, craft
-from suite.config import select_device
-from suite.models import ModelConfig, build_model, mean_logits
+from suite.attacks import AttackConfig, Budget, attack_model, craft
+from suite.device import select_device
+from suite.models import ModelConfig, ModelSpec, build_model, mean_logits
 
 
 def timed(fn, device: torch.device) -> float:
@@ -59,8 +59,8 @@ def main() -> None:
     device = select_device(args.device)
 
     torch.manual_seed(0)
-    cfg = ModelConfig(arch="resnet20", kind="snn", in_channels=3, input_size=32, width=1.0,
-                      timesteps=args.timesteps)
+    cfg = ModelConfig(spec=ModelSpec(arch="resnet20", kind="snn", width=1.0, timesteps=args.timesteps),
+                      in_channels=3, input_size=32)
     model = build_model(cfg).to(device).eval()
     x = torch.rand(args.batch, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (args.batch,), device=device)
@@ -68,7 +68,7 @@ def main() -> None:
     attacker = attack_model(model, "bptt").to(device)
 
     def pgd():
-        craft(attacker, "pgd", x, y, 8 / 255, attack_cfg, seed=0)
+        craft(attacker, "pgd", x, y, 8 / 255, Budget.of(attack_cfg), seed=0)
 
     def fwd_bwd():
         for _ in range(args.steps):

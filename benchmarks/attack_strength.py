@@ -5,7 +5,7 @@ The question it answers: does the number a quick attack gives (PGD-10, the demo'
 model's robustness, and by how much, once the field's reference attacks have had their turn?
 
 Models: the demo's twins (suite.demo.DEMO: ResNet-20, width 0.5, T=4, digits at 16x16, 8 epochs),
-trained here through `suite.workflows.train_one` unless a finished checkpoint of the same name is
+trained here through `suite.train.train_one` unless a finished checkpoint of the same name is
 in --runs. Attacks: the first --samples test samples, eps 8/255, BPTT with the training surrogate
 for the SNN, budgets as the CLI's defaults (PGD-10 with alpha 2/255; APGD-CE 100 iterations;
 Square 5000 queries; AutoAttack standard: APGD-CE, APGD-T, FAB-T with 100 iterations and 9
@@ -27,33 +27,35 @@ from pathlib import Path
 
 import torch
 
-from suite.attacks import AttackConfig, parse_methods, run_attacks
+from suite.attacks import AttackConfig, run_attacks
 from suite.attacks.worst import worst_case
 from suite.checkpoint import load_model
-from suite.config import select_device
 from suite.data import load_dataset
 from suite.demo import DEMO
+from suite.device import select_device
 from suite.errors import SuiteError
 from suite.results.attacks import format_eps
-from suite.workflows import train_one
+from suite.train import train_one
+from suite.values import parse_list
+from suite.where import Where
 
 LABELS = {"fgsm": "FGSM", "pgd": "PGD-10", "apgd-ce": "APGD-CE", "square": "Square", "autoattack": "AutoAttack"}
 
 
 def checkpoint(kind: str, runs: Path, device: str) -> Path:
     """The demo's checkpoint of `kind`: reused when finished, else trained with the demo's settings."""
-    settings = replace(DEMO, kind=kind)
-    path = runs / f"{settings.run_name()}.pt"
+    config = DEMO.train.variant(kind=kind)
+    path = runs / f"{config.run_name()}.pt"
     if path.is_file():
         try:
             _, ckpt = load_model(path, "cpu")
-            if ckpt.epoch >= settings.epochs:
+            if ckpt.epoch >= config.optim.epochs:
                 print(f"{kind}: reusing {path}", flush=True)
                 return path
         except SuiteError:
             pass
     t0 = time.perf_counter()
-    result = train_one(settings, device=device, out=runs, show_progress=False)
+    result = train_one(config, Where(out=runs, device=device, show_progress=False))
     print(f"{kind}: trained {result.checkpoint} in {time.perf_counter() - t0:.0f} s "
           f"(test accuracy {result.test_accuracy:.1%})", flush=True)
     return result.checkpoint
@@ -78,7 +80,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
-    methods = parse_methods(args.methods)
+    methods = parse_list(args.methods, "--methods")
     kinds = args.kinds.split(",")
     few = min(args.autoattack_samples or args.samples, args.samples)
 
@@ -90,9 +92,9 @@ def main() -> None:
         for kind in kinds:
             cfg = AttackConfig(methods=(method,), eps=(args.eps,), steps=10, alpha=2 / 255,
                                iterations=args.iterations, queries=args.queries, samples=n,
-                               batch_size=args.batch_size, seed=0)
+                               batch_size=args.batch_size, seed=0, keep_clean=False)
             t0 = time.perf_counter()
-            store = run_attacks(loaded[kind][0], data[kind], cfg, device=device, keep_clean=False)
+            store = run_attacks(loaded[kind][0], data[kind], cfg, device=device)
             results[kind][method] = (store, time.perf_counter() - t0)
             print(f"{kind:4} {LABELS.get(method, method):11} {n:4} samples  robust {store.entries[0].robust_acc:6.1%}"
                   f"  {results[kind][method][1]:8.1f} s", flush=True)

@@ -54,7 +54,7 @@ from torch import Tensor, nn
 from allocator import keep_freed_memory  # benchmarks/allocator.py (the script's folder is on sys.path)
 from suite.cka import compare_models, extract_features
 from suite.cka.core import MinibatchCKA
-from suite.models import ModelConfig, build_model
+from suite.models import ModelConfig, ModelSpec, build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,8 +68,8 @@ def peak_mb() -> float:
 
 def build(depth: int, seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    cfg = ModelConfig(arch=f"resnet{depth}", kind="ann", num_classes=10, in_channels=3, input_size=32,
-                      width=1.0)
+    cfg = ModelConfig(spec=ModelSpec(arch=f"resnet{depth}", kind="ann", width=1.0), num_classes=10,
+                      in_channels=3, input_size=32)
     return build_model(cfg).eval()
 
 

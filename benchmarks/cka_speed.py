@@ -83,7 +83,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from allocator import keep_freed_memory  # benchmarks/allocator.py (the script's folder is on sys.path)
 
 from suite.cka import compare_models
-from suite.models import LIF, ModelConfig, build_model
+from suite.models import LIF, ModelConfig, ModelSpec, build_model
 from suite.models.resnet import PreActBlock
 
 # torch-cka wraps its batch loop in tqdm; drop the progress bar (output only, no cost change).
@@ -135,11 +135,11 @@ def build_pair(case: str, seed: int, T: int, calib_batches: int, batch_size: int
         model_a = plain_stack().eval()
         torch.manual_seed(seed + 1)
         return model_a, plain_stack().eval()
-    cfg = ModelConfig(arch="resnet20", kind="ann", timesteps=T)
+    cfg = ModelConfig(spec=ModelSpec(arch="resnet20", kind="ann", timesteps=T))
     torch.manual_seed(seed)
     model_a = build_model(cfg)
     if case == "ann-snn":
-        model_b = build_model(dataclasses.replace(cfg, kind="snn"))
+        model_b = build_model(dataclasses.replace(cfg, spec=dataclasses.replace(cfg.spec, kind="snn")))
         model_b.load_state_dict(model_a.state_dict())  # the twin: same weights, LIF instead of ReLU
     else:
         torch.manual_seed(seed + 1)

@@ -36,12 +36,12 @@ os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's own start/stop 
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
-from suite.attacks.config import AttackConfig  # noqa: E402
+from suite.attacks.settings import AttackConfig  # noqa: E402
 from suite.attacks.gradients import attack_model  # noqa: E402
-from suite.attacks.methods import craft  # noqa: E402
+from suite.attacks.methods import Budget, craft  # noqa: E402
 from suite.cka.compare import compare_layers  # noqa: E402
-from suite.models import ModelConfig, build_model  # noqa: E402
-from suite.train import amp_dtype, deterministic_algorithms, memory_format, to_device, train_step  # noqa: E402
+from suite.models import ModelConfig, ModelSpec, build_model  # noqa: E402
+from suite.train.loop import amp_dtype, deterministic_algorithms, memory_format, to_device, train_step  # noqa: E402
 
 LIF_NODES = ("LIFScan", "autograd::engine::evaluate_function: LIFScanBackward")  # forward, backward
 FUSE_ABOVE = 0.20  # issue 12: fuse the LIF on CUDA if it takes more than this share of a step
@@ -105,8 +105,8 @@ def peak_memory(device: torch.device, fn) -> float | None:
 
 def build(kind: str, size: Size, device: torch.device) -> torch.nn.Module:
     torch.manual_seed(0)
-    cfg = ModelConfig(arch="resnet20", kind=kind, num_classes=10, in_channels=3, input_size=size.side,
-                      width=size.width, timesteps=size.timesteps)
+    cfg = ModelConfig(spec=ModelSpec(arch="resnet20", kind=kind, width=size.width, timesteps=size.timesteps),
+                      num_classes=10, in_channels=3, input_size=size.side)
     return build_model(cfg).to(device, memory_format=memory_format(device))
 
 
@@ -133,7 +133,7 @@ def pgd_closure(model, size: Size, device: torch.device):
     model.eval()
     attacker = attack_model(model, "bptt", None, None).to(device)
     x, y = random_batch(size.batch, size, device, seed=2)
-    return lambda: craft(attacker, "pgd", x, y, 8 / 255, config, seed=0)
+    return lambda: craft(attacker, "pgd", x, y, 8 / 255, Budget.of(config), seed=0)
 
 
 def cka_closure(model, size: Size, device: torch.device):

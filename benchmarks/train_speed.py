@@ -45,7 +45,7 @@ from snntorch import surrogate
 from torch import nn
 
 from allocator import keep_freed_memory  # benchmarks/allocator.py (the script's folder is on sys.path)
-from suite.models import ModelConfig, build_model, lif_kernel, mean_logits
+from suite.models import ModelConfig, ModelSpec, build_model, lif_kernel, mean_logits
 from suite.models.resnet import DEPTHS
 from suite.models.twin import Normalize
 
@@ -83,20 +83,20 @@ class PlainSnnTorchResNet(nn.Module):
 
     def __init__(self, cfg: ModelConfig, depth: int = 20):
         super().__init__()
-        beta = 1.0 - 1.0 / cfg.tau
+        beta = 1.0 - 1.0 / cfg.spec.tau
         _, n = DEPTHS[depth]
-        self.timesteps = cfg.timesteps
+        self.timesteps = cfg.spec.timesteps
         self.norm = Normalize(cfg.mean, cfg.std, cfg.in_channels)
-        widths = [max(1, round(c * cfg.width)) for c in (16, 32, 64)]
+        widths = [max(1, round(c * cfg.spec.width)) for c in (16, 32, 64)]
         self.conv1 = nn.Conv2d(cfg.in_channels, widths[0], 3, 1, 1, bias=False)
         cin = widths[0]
         for i, planes in enumerate(widths):
             blocks = []
             for j in range(n):
-                blocks.append(PlainBlock(cin, planes, 2 if (i > 0 and j == 0) else 1, beta, cfg.threshold))
+                blocks.append(PlainBlock(cin, planes, 2 if (i > 0 and j == 0) else 1, beta, cfg.spec.threshold))
                 cin = planes
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-        self.bn, self.act = nn.BatchNorm2d(cin), _leaky(beta, cfg.threshold)
+        self.bn, self.act = nn.BatchNorm2d(cin), _leaky(beta, cfg.spec.threshold)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, cfg.num_classes)
 
@@ -149,11 +149,11 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     T, B = args.timesteps, args.batch
-    cfg = ModelConfig(arch="resnet20", kind="snn", timesteps=T, in_channels=3, input_size=32)
+    cfg = ModelConfig(spec=ModelSpec(arch="resnet20", kind="snn", timesteps=T), in_channels=3, input_size=32)
     suite_snn = build_model(cfg)
     plain = PlainSnnTorchResNet(cfg)
     plain.load_state_dict(suite_snn.state_dict(), strict=False)
-    ann = build_model(dataclasses.replace(cfg, kind="ann"))
+    ann = build_model(dataclasses.replace(cfg, spec=dataclasses.replace(cfg.spec, kind="ann")))
     x = torch.rand(B, 3, 32, 32)
     y = torch.randint(0, 10, (B,))
 

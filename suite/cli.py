@@ -11,8 +11,9 @@ import typer
 from rich.markup import escape
 
 from suite.errors import SuiteError
+from suite import defaults as D
 from suite.progress import console
-from suite.settings import CKA_BATCH_SIZE, CKA_SAMPLES, TRAIN
+from suite.values import parse_fraction, parse_fractions, parse_ints, parse_list
 
 # Plain (click) help: it wraps to any width without cutting, and shows no type beside a flag
 # (Typer's Rich help prints `<bool>` there, even beside --help).
@@ -54,35 +55,41 @@ def command(app_: typer.Typer = app, name: str | None = None, **settings):
 # ----------------------------------------------------------------------------- shared options
 DATA_ROOT = typer.Option(Path("datasets"), "--data-root", help="Folder holding datasets and frame caches.")
 DEVICE = typer.Option("auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N.")
-SEED = typer.Option(0, help="Random seed (data split, initialisation, order).")
+SEED = typer.Option(D.SEED, help="Random seed (data split, initialisation, order).")
+
+
+def _where(out: Path, device: str, data_root: Path):
+    from suite.where import Where
+
+    return Where(out=out, device=device, data_root=data_root)
 
 
 @command(name="train")
 def train_cmd(
-    dataset: str = typer.Option(TRAIN.dataset, help="Dataset name (see `suite data list`)."),
-    arch: str = typer.Option(TRAIN.arch, help="resnet20/38/56/110/164, vgg11, vgg16."),
-    kind: str = typer.Option(TRAIN.kind, help="snn (LIF neurons) or ann (ReLU twin)."),
-    timesteps: int = typer.Option(TRAIN.timesteps, help="SNN time steps T (event data: the number of frame bins)."),
-    width: float = typer.Option(TRAIN.width, help="Channel width multiplier."),
-    no_residual: bool = typer.Option(not TRAIN.residual, "--no-residual", help="Remove residual connections."),
-    surrogate: str = typer.Option(TRAIN.surrogate, help="Surrogate gradient (snntorch): atan, fast_sigmoid, sigmoid, triangular, ste, spike_rate_escape."),
-    tau: float = typer.Option(TRAIN.tau, help="LIF membrane time constant (leak 1 - 1/tau)."),
-    threshold: float = typer.Option(TRAIN.threshold, help="LIF firing threshold."),
-    size: Optional[int] = typer.Option(TRAIN.size, help="Input side in pixels (default: the dataset's)."),
-    epochs: int = typer.Option(TRAIN.epochs, help="Training epochs."),
-    batch_size: int = typer.Option(TRAIN.batch_size, help="Batch size."),
-    lr: float = typer.Option(TRAIN.lr, help="Initial SGD learning rate (cosine schedule)."),
-    tet: bool = typer.Option(TRAIN.tet, "--tet", help="Use the TET loss (mean of per-step cross-entropy) for SNNs."),
-    workers: int = typer.Option(TRAIN.workers, help="DataLoader worker processes."),
+    dataset: str = typer.Option(D.DATASET, help="Dataset name (see `suite data list`)."),
+    arch: str = typer.Option(D.ARCH, help="resnet20/38/56/110/164, vgg11, vgg16."),
+    kind: str = typer.Option(D.KIND, help="snn (LIF neurons) or ann (ReLU twin)."),
+    timesteps: int = typer.Option(D.TIMESTEPS, help="SNN time steps T (event data: the number of frame bins)."),
+    width: float = typer.Option(D.WIDTH, help="Channel width multiplier."),
+    no_residual: bool = typer.Option(not D.RESIDUAL, "--no-residual", help="Remove residual connections."),
+    surrogate: str = typer.Option(D.SURROGATE, help="Surrogate gradient (snntorch): atan, fast_sigmoid, sigmoid, triangular, ste, spike_rate_escape."),
+    tau: float = typer.Option(D.TAU, help="LIF membrane time constant (leak 1 - 1/tau)."),
+    threshold: float = typer.Option(D.THRESHOLD, help="LIF firing threshold."),
+    size: Optional[int] = typer.Option(None, help="Input side in pixels (default: the dataset's)."),
+    epochs: int = typer.Option(D.EPOCHS, help="Training epochs."),
+    batch_size: int = typer.Option(D.BATCH_SIZE, help="Batch size."),
+    lr: float = typer.Option(D.LR, help="Initial SGD learning rate (cosine schedule)."),
+    tet: bool = typer.Option(False, "--tet", help="Use the TET loss (mean of per-step cross-entropy) for SNNs."),
+    workers: int = typer.Option(D.WORKERS, help="DataLoader worker processes."),
     seed: int = SEED,
     device: str = DEVICE,
     data_root: Path = DATA_ROOT,
     out: Path = typer.Option(Path("runs"), help="Folder for the checkpoint."),
     name: Optional[str] = typer.Option(None, help="Checkpoint file name (default from the settings)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch."),
-    amp: bool = typer.Option(TRAIN.amp, "--amp/--no-amp", help="Mixed precision on CUDA (bfloat16 where supported)."),
-    sync_bn: bool = typer.Option(TRAIN.sync_bn, "--sync-bn", help="Under torchrun: BatchNorm statistics over all GPUs."),
-    deterministic: bool = typer.Option(TRAIN.deterministic, "--deterministic", help="Deterministic kernels, so a resumed "
+    amp: bool = typer.Option(D.AMP, "--amp/--no-amp", help="Mixed precision on CUDA (bfloat16 where supported)."),
+    sync_bn: bool = typer.Option(False, "--sync-bn", help="Under torchrun: BatchNorm statistics over all GPUs."),
+    deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic kernels, so a resumed "
                                        "CUDA run ends with the same weights (slower)."),
     tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Folder for TensorBoard logs: loss, "
                                                "accuracy, learning rate, firing rates (needs tensorboard)."),
@@ -93,16 +100,16 @@ def train_cmd(
     (`torchrun --nproc_per_node N -m suite train ...`) the processes train one model together:
     --batch-size is the global batch, and rank 0 prints and writes."""
     from suite import distributed
+    from suite.models import ModelSpec
     from suite.report.show import show_training
-    from suite.settings import TrainSettings
-    from suite.workflows import train_one
+    from suite.train import Optimisation, TrainConfig, train_data, train_one
 
-    settings = TrainSettings(dataset=dataset, arch=arch, kind=kind, timesteps=timesteps, width=width,
-                             residual=not no_residual, surrogate=surrogate, tau=tau, threshold=threshold,
-                             size=size, epochs=epochs, batch_size=batch_size, lr=lr, tet=tet, workers=workers,
-                             seed=seed, amp=amp, sync_bn=sync_bn, deterministic=deterministic)
-    result = train_one(settings, device=device, data_root=data_root, out=out, name=name, resume=resume,
-                       tensorboard=tensorboard)
+    model = ModelSpec(arch=arch, kind=kind, width=width, residual=not no_residual, timesteps=timesteps,
+                      tau=tau, threshold=threshold, surrogate=surrogate)
+    optim = Optimisation(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, tet=tet, amp=amp,
+                         workers=workers, sync_bn=sync_bn, deterministic=deterministic)
+    config = TrainConfig(data=train_data(dataset, model, size=size, seed=seed), model=model, optim=optim)
+    result = train_one(config, _where(out, device, data_root), name=name, resume=resume, tensorboard=tensorboard)
     if distributed.is_main():
         show_training(result)
 
@@ -121,7 +128,7 @@ def demo_cmd(
     from suite.demo import run_demo
     from suite.report.show import show_demo
 
-    show_demo(run_demo(out=out, device=device, data_root=data_root, epochs=epochs))
+    show_demo(run_demo(_where(out if out is not None else Path("."), device, data_root), epochs=epochs))
 
 
 # `--compare clean adv`: the second word arrives as an extra argument (ctx.args)
@@ -138,11 +145,11 @@ def cka_cmd(
     method: Optional[str] = typer.Option(None, help="clean adv: which attack of the store (when it holds several)."),
     other_model: bool = typer.Option(False, "--other-model", help="clean adv: allow --model to differ from the attacked model."),
     dataset: Optional[str] = typer.Option(None, help="Dataset (default: the checkpoint's)."),
-    split: str = typer.Option("test", help="Dataset split."),
+    split: str = typer.Option(D.SPLIT, help="Dataset split."),
     layers: Optional[str] = typer.Option(None, help="Comma-separated module names or patterns (default: block outputs)."),
-    time: str = typer.Option("mean", "--time", help="SNN features over time: mean (firing rate), concat, or each time step."),
-    samples: Optional[int] = typer.Option(CKA_SAMPLES, help="Number of samples (seeded subset of the split)."),
-    batch_size: int = typer.Option(CKA_BATCH_SIZE, help="Minibatch size (>= 4; HSIC is averaged over minibatches)."),
+    time: str = typer.Option(D.CKA_TIME, "--time", help="SNN features over time: mean (firing rate), concat, or each time step."),
+    samples: Optional[int] = typer.Option(D.CKA_SAMPLES, help="Number of samples (seeded subset of the split)."),
+    batch_size: int = typer.Option(D.CKA_BATCH_SIZE, help="Minibatch size (>= 4; HSIC is averaged over minibatches)."),
     bootstrap: int = typer.Option(0, help="Bootstrap resamples over minibatches for 95% intervals (0: off)."),
     seed: int = SEED,
     device: str = DEVICE,
@@ -156,13 +163,16 @@ def cka_cmd(
     Writes OUT/NAME.h5 and a PNG heatmap. Under torchrun the processes share the batches;
     rank 0 writes the files and prints."""
     from suite import distributed
-    from suite.cka.jobs import parse_compare, run_comparison
+    from suite.cka.jobs import run_comparison
+    from suite.cka.settings import CKAConfig, CKAInputs, parse_compare
     from suite.report.show import show_cka_runs
 
-    runs = run_comparison(
-        compare=parse_compare([compare, *ctx.args]), model=model, model2=model2, attack=attack, method=method,
-        other_model=other_model, dataset=dataset, split=split, layers=layers, time=time, samples=samples,
-        batch_size=batch_size, n_boot=bootstrap, seed=seed, device=device, data_root=data_root, out=out, name=name)
+    config = CKAConfig(compare=parse_compare([compare, *ctx.args]),
+                       layers=None if layers is None else parse_list(layers, "--layers"), time=time,
+                       samples=samples, batch_size=batch_size, seed=seed, split=split, bootstrap=bootstrap)
+    inputs = CKAInputs(model=model, model2=model2, attack=attack, method=method, other_model=other_model,
+                       dataset=dataset)
+    runs = run_comparison(config, inputs, _where(out, device, data_root), name=name)
     if distributed.is_main():
         show_cka_runs(runs)
 
@@ -170,26 +180,36 @@ def cka_cmd(
 @command(name="attack")
 def attack_cmd(
     model: Path = typer.Option(..., "--model", help="Checkpoint of the model to attack."),
-    method: str = typer.Option("pgd", help="One or more of fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, square "
-                               "(gradient-free), autoattack; e.g. pgd,square. Several methods add a worst-case row."),
-    eps: str = typer.Option("8/255", help="Budget(s) in units of the [0, 1] input range: 8/255, 0.03, "
+    method: str = typer.Option(D.ATTACK_METHOD, help="One or more of fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, sa-pgd, "
+                               "square (gradient-free), autoattack, ensemble (SNN surrogate ensemble, see --budget); "
+                               "e.g. pgd,square. Several methods add a worst-case row."),
+    eps: str = typer.Option(D.EPS, help="Budget(s) in units of the [0, 1] input range: 8/255, 0.03, "
                             "or a list 0,2/255,8/255 for a robustness curve (0 = clean pass). For event "
                             "frames, 1 is the full frame range (4 events per pixel and bin)."),
-    alpha: str = typer.Option("2/255", help="PGD step size, same units as --eps."),
-    steps: int = typer.Option(10, help="PGD steps."),
-    iterations: int = typer.Option(100, help="APGD-CE/DLR/T and FAB-T iterations (AutoAttack standard: 100)."),
-    queries: int = typer.Option(5000, help="Square queries (AutoAttack standard: 5000)."),
+    alpha: str = typer.Option(D.ALPHA, help="PGD step size, same units as --eps."),
+    steps: int = typer.Option(D.STEPS, help="PGD steps."),
+    iterations: int = typer.Option(D.ITERATIONS, help="APGD-CE/DLR/T and FAB-T iterations (AutoAttack standard: 100)."),
+    queries: int = typer.Option(D.QUERIES, help="Square queries (AutoAttack standard: 5000)."),
     random_start: bool = typer.Option(True, "--random-start/--no-random-start", help="PGD random start in the eps ball."),
-    grad: str = typer.Option("bptt", help="SNN gradient: bptt (through time), bptr (through the spike rate), "
-                             "transfer (crafted on --source). Square ignores it."),
+    grad: str = typer.Option(D.GRAD, help="SNN gradient: bptt (through time), bptr (through the spike rate), "
+                             "rga (rate gradient approximation), hart (rate and temporal), pdsg (potential-dependent "
+                             "Gaussian surrogate), assg (adaptive-sharpness surrogate), transfer (crafted on --source). "
+                             "Square ignores it."),
     attack_surrogate: Optional[str] = typer.Option(None, help="Surrogate(s) the attacker uses (bptt), e.g. "
-                                                   "atan,fast_sigmoid,triangular: each gradient attack runs once per "
-                                                   "surrogate; default: the training one."),
+                                                   "atan,fast_sigmoid,pcw:0.5: each gradient attack runs once per "
+                                                   "surrogate; pcw:W, exp:W, rect:W are attacker shapes of width W; "
+                                                   "default: the training one."),
+    hart_gamma: float = typer.Option(D.HART_GAMMA, "--hart-gamma", help="--grad hart: width of its triangular surrogate, the "
+                                     "retention parameter (wide: rate only; narrow: steps near threshold)."),
+    assg_sharpness: float = typer.Option(D.ASSG_SHARPNESS, "--assg-sharpness", help="--grad assg: A in (0, 0.49]; the "
+                                         "surrogate holds 2A of its mass within the mean |membrane - threshold|."),
+    budget: str = typer.Option(D.BUDGET, help="--method ensemble: quick (minutes on a CPU) or standard (the "
+                               "full ensemble at AutoAttack's budgets); the budgets used are printed and stored."),
     source: Optional[Path] = typer.Option(None, help="Checkpoint that crafts the examples (--grad transfer)."),
     dataset: Optional[str] = typer.Option(None, help="Dataset (default: the checkpoint's)."),
-    split: str = typer.Option("test", help="Dataset split."),
-    samples: Optional[int] = typer.Option(256, help="Attack the first N samples of the split."),
-    batch_size: int = typer.Option(64, help="Batch size."),
+    split: str = typer.Option(D.SPLIT, help="Dataset split."),
+    samples: Optional[int] = typer.Option(D.ATTACK_SAMPLES, help="Attack the first N samples of the split."),
+    batch_size: int = typer.Option(D.ATTACK_BATCH_SIZE, help="Batch size."),
     check: bool = typer.Option(False, "--check", help="Also run PGD at eps 64/255: near-zero accuracy expected, else gradient masking."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its finished batches."),
     seed: int = SEED,
@@ -208,16 +228,18 @@ def attack_cmd(
     not rising with eps; PGD at least as strong as FGSM; Square not beating the white-box
     attacks; surrogates agreeing. --check adds the large-eps test."""
     from suite import distributed
-    from suite.attacks.config import AttackConfig, parse_alpha, parse_eps, parse_methods, parse_surrogates
     from suite.attacks.jobs import run_attack
+    from suite.attacks.settings import AttackConfig
     from suite.report.show import show_attack_run
 
-    config = AttackConfig(methods=parse_methods(method), eps=parse_eps(eps), alpha=parse_alpha(alpha), steps=steps,
-                          iterations=iterations, queries=queries, random_start=random_start, grad=grad,
-                          attack_surrogates=parse_surrogates(attack_surrogate), samples=samples,
-                          batch_size=batch_size, seed=seed, split=split)
-    run = run_attack(model=model, config=config, source=source, dataset=dataset, check=check, device=device,
-                     data_root=data_root, out=out, name=name, resume=resume)
+    config = AttackConfig(methods=parse_list(method, "--method"), eps=parse_fractions(eps, "--eps"),
+                          alpha=parse_fraction(alpha, "--alpha"), steps=steps, iterations=iterations,
+                          queries=queries, random_start=random_start, grad=grad,
+                          attack_surrogates=parse_list(attack_surrogate, "--attack-surrogate") if attack_surrogate else (),
+                          samples=samples, batch_size=batch_size, seed=seed, split=split, hart_gamma=hart_gamma,
+                          assg_sharpness=assg_sharpness, budget=budget)
+    run = run_attack(model, config, _where(out, device, data_root), source=source, dataset=dataset, check=check,
+                     name=name, resume=resume)
     if distributed.is_main():
         show_attack_run(run, model.stem)
 
@@ -245,7 +267,8 @@ def experiment_cmd(
     finding next to the paper's claim. An
     interrupted experiment resumes where it stopped."""
     from suite.experiments import load_recipe, run_experiment
-    from suite.experiments.recipe import parse_timesteps, recipe_source
+    from suite.experiments.recipe import recipe_source
+    from suite.experiments.runner import default_out
     from suite.report.show import show_experiment
 
     if show:
@@ -253,10 +276,10 @@ def experiment_cmd(
         return
     overrides = {k: v for k, v in dict(dataset=dataset, arch=arch, epochs=epochs, width=width).items() if v is not None}
     if timesteps is not None:
-        overrides["timesteps"] = parse_timesteps(timesteps)
+        overrides["timesteps"] = parse_ints(timesteps, "--timesteps")
     loaded = load_recipe(recipe, overrides)
-    run = run_experiment(loaded, out=out, models=models, device=device, data_root=data_root,
-                         log=lambda line: console.print(line, markup=False, soft_wrap=True))
+    where = _where(out if out is not None else default_out(loaded.name), device, data_root)
+    run = run_experiment(loaded, where, models=models, log=lambda line: console.print(line, markup=False, soft_wrap=True))
     show_experiment(run)
 
 

@@ -15,28 +15,42 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from suite.attacks.jobs import AttackRun, run_attack
-from suite.attacks.config import AttackConfig
-from suite.cka.jobs import CKARun, run_cka, run_clean_adv
+from suite.attacks.settings import AttackConfig
+from suite.cka.jobs import CKARun, run_clean_adv, run_cka
+from suite.cka.settings import CKAConfig, CKAInputs
+from suite.data import DataSpec
 from suite.files import ensure_out_dir
+from suite.models import ModelSpec
 from suite.report.make import make_report
-from suite.settings import TrainSettings
-from suite.train import TrainResult
-from suite.workflows import train_one
+from suite.train import Optimisation, TrainConfig, TrainResult, train_one
+from suite.where import Where
 
-# The demo's own choices; everything else is `suite train`'s default (ResNet-20, T=4, ...).
-DEMO = TrainSettings(dataset="digits", width=0.5, size=16, epochs=8)
-CKA_SAMPLES = 384
-CKA_BATCH = 128
-ATTACK = dict(methods=("fgsm", "pgd"), eps=(0.0, 2 / 255, 4 / 255, 8 / 255), alpha=2 / 255, steps=10, samples=256,
-              batch_size=128)
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """What the demo runs: the SNN's training (its ANN twin and its twin on events are variants
+    of it), the attacks and the CKA sampling."""
+
+    train: TrainConfig
+    attack: AttackConfig
+    cka: CKAConfig
+
+
+# The demo's own choices; everything else is `suite train`'s, `suite attack`'s and `suite cka`'s default.
+DEMO = DemoPlan(
+    train=TrainConfig(data=DataSpec("digits", size=16), model=ModelSpec(width=0.5), optim=Optimisation(epochs=8)),
+    attack=AttackConfig(methods=("fgsm", "pgd"), eps=(0.0, 2 / 255, 4 / 255, 8 / 255), alpha=2 / 255, steps=10,
+                        samples=256, batch_size=128),
+    cka=CKAConfig(samples=384, batch_size=128),
+)
 PAGE = "demo.html"  # written to OUT/reports
 
 
 @dataclass
 class DemoSummary:
-    """What the demo produced, for the CLI to print, and the training settings it used."""
+    """What the demo produced, for the CLI to print, and the training config of its SNN."""
 
-    settings: TrainSettings = DEMO
+    config: TrainConfig = DEMO.train
     trained: dict[str, TrainResult] = field(default_factory=dict)
     cka: dict[str, CKARun] = field(default_factory=dict)
     attacks: dict[str, AttackRun] = field(default_factory=dict)
@@ -51,39 +65,37 @@ class DemoSummary:
                 *(r.path for r in self.cka.values()), *(r.path for runs in self.clean_adv.values() for r in runs)]
 
 
-def run_demo(out: Path | None = None, device: str = "auto", data_root: Path = Path("datasets"),
-             epochs: int | None = None, show_progress: bool = True) -> DemoSummary:
-    """Run every demo stage; `out` (if given) holds runs/, attacks/ and reports/."""
+def run_demo(where: Where, epochs: int | None = None, plan: DemoPlan | None = None) -> DemoSummary:
+    """Run every demo stage of `plan` (default `DEMO`); WHERE.out holds runs/, attacks/ and reports/."""
+    plan = plan or DEMO
     t0 = time.perf_counter()
-    root = ensure_out_dir(out) if out is not None else Path(".")
+    snn_config = plan.train.variant(epochs=epochs)  # a bad --epochs fails before any folder is made
+    root = ensure_out_dir(where.out)
     folders = {"runs": root / "runs", "attacks": root / "attacks", "reports": root / "reports"}
-    settings = replace(DEMO, epochs=epochs or DEMO.epochs)
-    summary = DemoSummary(settings=settings, folders=folders)
-    where = dict(device=device, data_root=data_root, out=folders["runs"], show_progress=show_progress)
-    common = dict(device=device, data_root=data_root, out=folders["reports"], show_progress=show_progress)
+    summary = DemoSummary(config=snn_config, folders=folders)
+    runs, reports = where.into(folders["runs"]), where.into(folders["reports"])
 
     # (1) twins on static digits
     for kind in ("snn", "ann"):
-        summary.trained[kind] = train_one(replace(settings, kind=kind), **where)
+        summary.trained[kind] = train_one(snn_config.variant(kind=kind), runs)
     snn, ann = summary.trained["snn"].checkpoint, summary.trained["ann"].checkpoint
 
     # (2) SNN vs ANN, and the SNN across time
-    sampled = dict(samples=CKA_SAMPLES, batch_size=CKA_BATCH, seed=0, **common)
-    summary.cka["SNN vs ANN"] = run_cka(compare="models", model=snn, model2=ann, **sampled)
-    summary.cka["SNN over time"] = run_cka(compare="time", model=snn, **sampled)
+    cka = plan.cka
+    summary.cka["SNN vs ANN"] = run_cka(replace(cka, compare="models"), CKAInputs(model=snn, model2=ann), reports)
+    summary.cka["SNN over time"] = run_cka(replace(cka, compare="time"), CKAInputs(model=snn), reports)
 
     # (3) attacks from eps 0 to 8/255 and how far they move each layer
     for label, ckpt in (("SNN", snn), ("ANN", ann)):
-        cfg = AttackConfig(grad="bptt", seed=0, **ATTACK)
-        run = run_attack(model=ckpt, config=cfg, device=device, data_root=data_root, out=folders["attacks"],
-                         show_progress=show_progress)
+        run = run_attack(ckpt, plan.attack, where.into(folders["attacks"]))
         summary.attacks[label] = run
-        summary.clean_adv[label] = run_clean_adv(attack=run.path, method="pgd", batch_size=CKA_BATCH, **common)
+        summary.clean_adv[label] = run_clean_adv(replace(cka, compare="clean-adv"), CKAInputs(attack=run.path, method="pgd"),
+                                                 reports)
 
     # (4) the same images as events: an SNN on digits-dvs, static vs event CKA
-    summary.trained["snn-dvs"] = train_one(replace(settings, dataset="digits-dvs", kind="snn"), **where)
+    summary.trained["snn-dvs"] = train_one(snn_config.variant(dataset="digits-dvs"), runs)
     summary.cka["static (SNN) vs event (SNN-DVS)"] = run_cka(
-        compare="static-event", model=snn, model2=summary.trained["snn-dvs"].checkpoint, **sampled)
+        replace(cka, compare="static-event"), CKAInputs(model=snn, model2=summary.trained["snn-dvs"].checkpoint), reports)
 
     # (5) one page with every result, figure and provenance
     summary.page = make_report(summary.files(), html=folders["reports"] / PAGE,

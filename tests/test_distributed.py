@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -21,26 +20,26 @@ from torch.utils.data import TensorDataset
 
 from suite import distributed
 from suite.attacks.jobs import run_attack
-from suite.attacks.config import AttackConfig
+from suite.attacks.settings import AttackConfig
 from suite.checkpoint import load_checkpoint, load_model
-from suite.config import select_device
 from suite.data import DataSpec
+from suite.device import select_device
 from suite.errors import SuiteError
+from suite.models import ModelSpec
 from suite.results.attacks import read_store
-from suite.settings import TrainConfig
-from suite.train import model_config_for, seed_epoch, train, train_loader
-from tests.helpers import (assert_tensorboard_holds_the_run, free_port, interrupt_after_first_epoch, make_checkpoint,
-                           run_processes)
+from suite.train import Optimisation, TrainConfig, train
+from suite.train.loop import seed_epoch, train_loader
+from suite.where import Where
+from tests.support.helpers import (assert_tensorboard_holds_the_run, free_port, interrupt_after_first_epoch,
+                                   make_checkpoint, run_processes)
 
 SPEC = DataSpec("digits", size=8)
-TRAIN = TrainConfig(epochs=2, batch_size=128, lr=0.05, seed=3)
+TRAIN = Optimisation(epochs=2, batch_size=128, lr=0.05, seed=3)
+# a tiny SNN (ResNet-20 at width 0.25, T=2) on 8x8 digits, trained as TRAIN says
+CONFIG = TrainConfig(data=SPEC, model=ModelSpec(arch="resnet20", kind="snn", width=0.25, timesteps=2), optim=TRAIN)
 ATTACK = AttackConfig(methods=("fgsm", "pgd"), eps=(0.0, 8 / 255), alpha=2 / 255, steps=2, samples=24,
                       batch_size=8, seed=5)  # 3 batches: rank 0 attacks two, rank 1 one
 DIGITS_TRAIN = 1347  # digits at a 75/25 split: 1347 training, 450 test samples
-
-
-def tiny():
-    return model_config_for(SPEC, "resnet20", "snn", width=0.25, timesteps=2)
 
 
 # ----------------------------------------------------------------------------- one process
@@ -92,7 +91,7 @@ def test_device_auto_is_cpu_without_cuda(monkeypatch):
         select_device("cuda")
 
 
-def _batches(world: int, epoch: int, n: int, cfg: TrainConfig) -> list[list[list[int]]]:
+def _batches(world: int, epoch: int, n: int, cfg: Optimisation) -> list[list[list[int]]]:
     """Sample indices of each step, per rank: [rank][step] -> indices."""
     data = TensorDataset(torch.arange(n), torch.zeros(n))
     out = []
@@ -105,7 +104,7 @@ def _batches(world: int, epoch: int, n: int, cfg: TrainConfig) -> list[list[list
 
 @pytest.mark.parametrize("world", [2, 4])
 def test_global_batches_hold_the_same_samples_for_any_number_of_processes(world):
-    cfg = TrainConfig(batch_size=8, seed=1)
+    cfg = Optimisation(batch_size=8, seed=1)
     n = 103  # 12 full global batches of 8; the last 7 samples are dropped
     for epoch in (0, 1):
         (single,) = _batches(1, epoch, n, cfg)
@@ -121,7 +120,7 @@ def test_global_batches_hold_the_same_samples_for_any_number_of_processes(world)
 def test_batch_that_does_not_split_over_the_processes_is_refused():
     data = TensorDataset(torch.arange(10), torch.zeros(10))
     with pytest.raises(SuiteError, match="--batch-size 10 is the global batch .* 4 processes"):
-        train_loader(data, TrainConfig(batch_size=10), 0, 4)
+        train_loader(data, Optimisation(batch_size=10), 0, 4)
 
 
 # ----------------------------------------------------------------------------- two processes
@@ -143,15 +142,15 @@ def _scenario(rank: int, folder: Path) -> None:
         report["error"] = str(exc)
 
     common = dict(show_progress=False, data_root=folder / "datasets")
-    train(tiny(), SPEC, TRAIN, folder / f"full-rank{rank}.pt", tensorboard=folder / f"tb-rank{rank}", **common)
+    train(CONFIG, folder / f"full-rank{rank}.pt", tensorboard=folder / f"tb-rank{rank}", **common)
     try:
-        train(tiny(), SPEC, TRAIN, folder / "cut.pt", on_epoch_end=interrupt_after_first_epoch, **common)
+        train(CONFIG, folder / "cut.pt", on_epoch_end=interrupt_after_first_epoch, **common)
     except KeyboardInterrupt:
         report["interrupted_at"] = load_checkpoint(folder / "cut.pt").epoch
-    train(tiny(), SPEC, TRAIN, folder / "cut.pt", resume=True, **common)
+    train(CONFIG, folder / "cut.pt", resume=True, **common)
 
-    run = run_attack(model=folder / "tiny.pt", config=ATTACK, check=True, device="cpu", data_root=folder / "datasets",
-                     out=folder / "attacks", name=f"store-rank{rank}", show_progress=False)
+    where = Where(folder / "attacks", device="cpu", data_root=folder / "datasets", show_progress=False)
+    run = run_attack(folder / "tiny.pt", ATTACK, where, check=True, name=f"store-rank{rank}")
     report["checks"] = [c.passed for c in run.checks]
     (folder / f"report-rank{rank}.json").write_text(json.dumps(report))
     distributed.shutdown()
@@ -178,7 +177,7 @@ def test_collectives_over_two_processes(two_processes):
 def test_two_processes_write_one_checkpoint_that_loads(two_processes):
     assert not (two_processes / "full-rank1.pt").exists()
     model, ckpt = load_model(two_processes / "full-rank0.pt")
-    assert ckpt.epoch == 2 and ckpt.model_config == tiny() and ckpt.train_config == asdict(TRAIN)
+    assert ckpt.epoch == 2 and ckpt.model_config == CONFIG.model_config and ckpt.train_config == TRAIN.to_dict()
     assert model(torch.rand(3, 1, 8, 8)).shape == (2, 3, 10)
     for row in ckpt.metrics:
         assert row["processes"] == 2
@@ -206,8 +205,9 @@ def test_tensorboard_is_written_by_rank_0_only(two_processes):
 def test_sharded_attack_store_equals_single_process(two_processes, tmp_path):
     assert not (two_processes / "attacks" / "store-rank1.h5").exists()
     shared = read_store(two_processes / "attacks" / "store-rank0.h5")
-    single_run = run_attack(model=two_processes / "tiny.pt", config=ATTACK, check=True, device="cpu",
-                            data_root=two_processes / "datasets", out=tmp_path, name="single", show_progress=False)
+    single_run = run_attack(two_processes / "tiny.pt", ATTACK,
+                            Where(tmp_path, device="cpu", data_root=two_processes / "datasets", show_progress=False),
+                            check=True, name="single")
     single = read_store(single_run.path)
     assert shared.config.pop("processes") == 2 and single.config.pop("processes") == 1
     assert shared.config == single.config  # includes the checks, the large-eps one sharded too

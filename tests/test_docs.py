@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = re.compile(r"\.\./shared|DESIGN\.md")
 # Tests may read the real event-camera recordings in ../shared/fixtures (skipping when absent).
-ALLOWED = {"tests/event_layouts.py", "tests/test_docs.py"}
+ALLOWED = {"tests/support/event_layouts.py", "tests/test_docs.py"}
 
 
 def tracked_files() -> list[str]:

@@ -86,7 +86,7 @@ def test_without_a_c_compiler_kernel_tests_skip_and_the_torch_path_runs(tmp_path
     env = {**os.environ, "CC": "no-such-compiler", "SUITE_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"}
     env.pop("SUITE_LIF_KERNEL", None)
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-                          "tests/test_lif_by_hand.py", "-k", "without_autograd"],
+                          "tests/models/test_lif_by_hand.py", "-k", "without_autograd"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out

@@ -8,8 +8,8 @@ Always run (free: they read the store):
     pgd_vs_fgsm  where both methods ran at the same eps, PGD leaves no more samples correct
                  than FGSM (exact, likewise).
 Masking checks (run where the store holds what they compare):
-    square_vs_whitebox  Square (gradient-free) against the white-box attacks at the same eps:
-                 if Square leaves fewer samples correct than every white-box attack together,
+    square_vs_whitebox  Square (gradient-free) against the strongest white-box attack that ran at
+                 the same eps (the fewest samples left correct): if Square leaves fewer correct,
                  by more than SQUARE_MARGIN, the gradients mislead the white-box attacks.
     autoattack_square   inside AutoAttack, the share of samples only Square broke (AutoAttack's
                  own check_square_sr, same threshold).
@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from suite.attacks.config import AttackConfig
+from suite.attacks.settings import AttackConfig
 from suite.attacks.methods import AUTOATTACK, METHODS
 from suite.attacks.run import run_attacks
 from suite.attacks.worst import WORST
@@ -60,12 +60,18 @@ MASKING_CHECKS = ("square_vs_whitebox", "autoattack_square", "surrogates", "larg
 
 @dataclass(frozen=True)
 class Check:
-    """One sanity check: its name, whether it passed (None: it could not be run), and a
-    sentence saying what was found."""
+    """One sanity check: its name, whether it passed (None: it could not be run), a sentence
+    saying what was found, and for a check run per attack (`monotone[pgd]`) the attack it
+    looked at; `kind` is the check without it (`monotone`)."""
 
-    name: str
+    kind: str
     passed: bool | None
     message: str
+    of: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.kind if self.of is None else f"{self.kind}[{self.of}]"
 
 
 def store_checks(store: AttackStore) -> list[Check]:
@@ -77,13 +83,13 @@ def store_checks(store: AttackStore) -> list[Check]:
         entries = store.for_method(method)
         rises = [(a, b) for a, b in zip(entries, entries[1:]) if correct(b) > correct(a)]
         if len(entries) > 1:
-            checks.append(Check(f"monotone[{method}]", not rises, (
+            checks.append(Check("monotone", not rises, (
                 f"{method}: robust accuracy rises with eps: " + "; ".join(
                     f"{a.robust_acc:.1%} at {format_eps(a.eps)} -> {b.robust_acc:.1%} at {format_eps(b.eps)} "
                     f"(+{correct(b) - correct(a)} of {n} samples)" for a, b in rises)
                 + ". A larger budget contains the smaller one, so this means the attack did not find "
                   "the optimum (one sample can be random-start noise on small runs)"
-            ) if rises else f"{method}: robust accuracy does not rise with eps"))
+            ) if rises else f"{method}: robust accuracy does not rise with eps", of=method))
     if {"pgd", "fgsm"} <= set(store.methods):
         checks.extend(_pgd_vs_fgsm(store, correct))
     checks.extend(_large_eps_stored(store))
@@ -114,16 +120,6 @@ def _pgd_vs_fgsm(store: AttackStore, correct) -> list[Check]:
 
 # ----------------------------------------------------------------------------- what the store holds
 
-def _attack(store: AttackStore, name: str) -> dict:
-    """The store's record of attack `name` (method, surrogate, gradient_free); older stores hold none."""
-    for a in store.config.get("attacks", []):
-        if a["name"] == name:
-            return a
-    method = name.split("@")[0]
-    return {"name": name, "method": method, "surrogate": None,
-            "gradient_free": method in METHODS and METHODS[method].gradient_free}
-
-
 def _budget(store: AttackStore, method: str) -> dict:
     budget = store.config.get("budgets", {}).get(method)
     if budget is None and method == "pgd":  # stores written before budgets were recorded
@@ -135,20 +131,22 @@ def _label(store: AttackStore, name: str) -> str:
     """An attack in words with its budget: PGD-20, APGD-CE (100 iterations), Square (5000 queries)."""
     if name == WORST:
         return "the worst case over all attacks"
-    method, _, surrogate = name.partition("@")
+    record = store.attack(name)
+    method, several = record.method, name != record.method  # a run over several surrogates names them
     budget = _budget(store, method)
     words = (f"PGD-{budget.get('steps', '?')}" if method == "pgd" else
              f"Square ({budget.get('queries', '?')} queries)" if method == "square" else
              f"{method.upper()} ({budget['iterations']} iterations)" if "iterations" in budget else method.upper())
-    return words + (f" with surrogate {surrogate}" if surrogate else "")
+    return words + (f" with surrogate {record.surrogate}" if several and record.surrogate else "")
 
 
 def _strong(store: AttackStore, name: str) -> bool:
     """Whether attack `name` spends enough budget for the large-eps check to mean something."""
     if name == WORST:
         return any(_strong(store, a) for a in store.methods if a != WORST)
-    budget = _budget(store, _attack(store, name)["method"])
-    return (budget.get("steps", 0) >= LARGE_STEPS and _attack(store, name)["method"] != "fgsm"
+    method = store.attack(name).method
+    budget = _budget(store, method)
+    return (budget.get("steps", 0) >= LARGE_STEPS and method != "fgsm"
             or budget.get("iterations", 0) >= LARGE_STEPS or budget.get("queries", 0) >= LARGE_QUERIES)
 
 
@@ -189,27 +187,28 @@ def _square_vs_whitebox(store: AttackStore) -> list[Check]:
     for eps in _eps_values(store):
         here = _at(store, eps)
         square = [e for e in here if e.method == "square"]
-        white = [e for e in here if e.method != WORST and not _attack(store, e.method)["gradient_free"]
-                 and not METHODS.get(_attack(store, e.method)["method"], METHODS["pgd"]).components]
+        white = [e for e in here if e.method != WORST and not store.attack(e.method).gradient_free
+                 and not METHODS.get(store.attack(e.method).method, METHODS["pgd"]).components]
         if not square or not white:
             continue
-        sq, wb = _correct(store, square), _correct(store, white)
-        names = _label(store, white[0].method) if len(white) == 1 else \
-            "the white-box attacks together (" + ", ".join(e.method for e in white) + ")"
+        strongest = min(white, key=lambda e: int(_correct(store, [e]).sum()))  # first of the strongest, in run order
+        sq, wb = _correct(store, square), _correct(store, [strongest])
+        name = _label(store, strongest.method)
         gap = (int(wb.sum()) - int(sq.sum())) / n
-        compared.append(f"{float(sq.double().mean()):.1%} vs {float(wb.double().mean()):.1%} at {format_eps(eps)}")
+        compared.append(f"{float(sq.double().mean()):.1%} vs {float(wb.double().mean()):.1%} "
+                        f"({name}) at {format_eps(eps)}")
         if gap > SQUARE_MARGIN:
             findings.append(
-                f"Square leaves {gap:.1%} fewer correct than {names} at eps {format_eps(eps)} "
-                f"({float(sq.double().mean()):.1%} vs {float(wb.double().mean()):.1%} of {n} samples; "
-                f"Square broke {int((wb & ~sq).sum())} samples the white-box attacks left correct)")
+                f"Square leaves {gap:.1%} fewer correct than the strongest white-box attack, {name}, at eps "
+                f"{format_eps(eps)} ({float(sq.double().mean()):.1%} vs {float(wb.double().mean()):.1%} of {n} "
+                f"samples; Square broke {int((wb & ~sq).sum())} samples it left correct)")
     if not compared:
         return []
     if findings:
         return [Check("square_vs_whitebox", False, "gradient masking suspected: " + "; ".join(findings)
                       + ". A gradient-free attack should not beat gradient attacks: their gradients mislead them")]
-    return [Check("square_vs_whitebox", True, "Square (gradient-free) does not beat the white-box attacks: "
-                  + "; ".join(compared) + " correct (Square vs white-box)")]
+    return [Check("square_vs_whitebox", True, "Square (gradient-free) does not beat the strongest white-box "
+                  "attack: " + "; ".join(compared) + " correct (Square vs white-box)")]
 
 
 def _autoattack_square(store: AttackStore) -> list[Check]:
@@ -217,7 +216,7 @@ def _autoattack_square(store: AttackStore) -> list[Check]:
         return []
     n, checks = store.n_samples, []
     for name in store.methods:
-        if _attack(store, name)["method"] != "autoattack":
+        if store.attack(name).method != "autoattack":
             continue
         found = []
         for e in store.for_method(name):
@@ -229,29 +228,29 @@ def _autoattack_square(store: AttackStore) -> list[Check]:
             continue
         over = [(e, k) for e, k in found if k / n > SQUARE_MARGIN]
         others = ", ".join(c.upper() for c in AUTOATTACK if c != "square")
-        checks.append(Check(f"autoattack_square[{name}]", not over, (
+        checks.append(Check("autoattack_square", not over, (
             "gradient masking suspected: inside " + name + ", Square broke " + "; ".join(
                 f"{k} of {n} samples ({k / n:.1%}) at eps {format_eps(e.eps)}" for e, k in over)
             + f" that {others} left correct"
         ) if over else f"inside {name}, the samples Square broke after {others} left them correct: " + ", ".join(
-            f"{k} of {n} at {format_eps(e.eps)}" for e, k in found) + f" (at most {SQUARE_MARGIN:.1%} allowed)"))
+            f"{k} of {n} at {format_eps(e.eps)}" for e, k in found) + f" (at most {SQUARE_MARGIN:.1%} allowed)", of=name))
     return checks
 
 
 def _surrogates(store: AttackStore) -> list[Check]:
     model = store.config.get("model") or {}
     train = model.get("surrogate") if model.get("kind") == "snn" else None
-    by_method: dict[str, list[str]] = {}
+    by_method: dict[str, list[str]] = {}  # method -> its attacks that differentiated a surrogate
     for name in store.methods:
-        a = _attack(store, name)
-        if a.get("surrogate") and "@" in name:
-            by_method.setdefault(a["method"], []).append(name)
+        record = store.attack(name)
+        if record.surrogate is not None:
+            by_method.setdefault(record.method, []).append(name)
     checks = []
     for method, names in by_method.items():
-        own = f"{method}@{train}"
-        if train is None or own not in names or len(names) < 2:
+        own = next((nm for nm in names if store.attack(nm).surrogate == train), None)
+        if train is None or own is None or len(names) < 2:
             continue
-        surrogates = ", ".join(nm.partition("@")[2] for nm in names)
+        surrogates = ", ".join(store.attack(nm).surrogate for nm in names)
         findings, compared = [], []
         for eps in _eps_values(store):
             here = [e for e in _at(store, eps) if e.method in names]
@@ -266,19 +265,19 @@ def _surrogates(store: AttackStore) -> list[Check]:
                                 f"{method} at eps {format_eps(eps)}, {own_e.robust_acc - worst:.1%} ({gap} samples) below the "
                                 f"training surrogate {train}'s own {own_e.robust_acc:.1%}")
         if compared:
-            checks.append(Check(f"surrogates[{method}]", not findings, (
+            checks.append(Check("surrogates", not findings, (
                 "gradient masking suspected: " + "; ".join(findings)
                 + ": the training surrogate's gradient hides weaknesses that other surrogates find"
             ) if findings else f"{method}: the worst case over surrogates ({surrogates}) stays within "
                                f"{SURROGATE_MARGIN:.0%} (or {SURROGATE_MIN_SAMPLES - 1} samples) of the training "
                                f"surrogate {train}: "
-                               + "; ".join(compared) + " (worst vs own)"))
+                               + "; ".join(compared) + " (worst vs own)", of=method))
     return checks
 
 
 def masking_checks(checks: list[Check], transfer: bool = False) -> list[Check]:
     """The checks that ran and bear on gradient masking (see `masking_verdict`)."""
-    return [c for c in checks if c.name.split("[")[0] in MASKING_CHECKS and c.passed is not None
+    return [c for c in checks if c.kind in MASKING_CHECKS and c.passed is not None
             and not (transfer and c.name == "large_eps")]
 
 
@@ -312,9 +311,9 @@ def large_eps_check(model: nn.Module, store: AttackStore, device: str | torch.de
         raise SuiteError("the store keeps no clean inputs; pass clean=rebuild_clean(store, root)")
     base = AttackConfig.from_dict({**store.config.get("attack", {}), "methods": ("pgd",), "eps": (eps,)})
     steps = max(steps, base.steps)
-    cfg = replace(base, steps=steps, alpha=MADRY_STEP_RATIO * eps / steps, random_start=True, samples=None)
-    result = run_attacks(model, TensorDataset(clean, store.labels), cfg, device=device,
-                         source=source, keep_clean=False)
+    cfg = replace(base, steps=steps, alpha=MADRY_STEP_RATIO * eps / steps, random_start=True, samples=None,
+                  keep_clean=False)
+    result = run_attacks(model, TensorDataset(clean, store.labels), cfg, device=device, source=source)
     entry = next((e for e in result.entries if e.method == WORST), result.entries[0])
     label = f"PGD-{steps}" + (" (worst over surrogates)" if entry.method == WORST else "")
     return _large_eps(entry.robust_acc, eps, label, store)

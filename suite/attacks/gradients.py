@@ -1,66 +1,92 @@
-"""The model an attacker differentiates: SNN gradient modes bptt, bptr and transfer.
+"""The model an attacker differentiates: the SNN gradient modes.
 
 torchattacks always receives `attack_model(...)`: a `MeanLogits` wrapper around a private
 copy of the differentiated model, in eval mode, parameters frozen. The evaluated model is
 never modified (no surrogate swap, no layer replacement, no requires_grad change on it).
 
-Modes (SNN targets; an ANN target has one exact gradient, so bptt and bptr coincide):
+Modes (SNN targets; an ANN target has one exact gradient: bptt and bptr coincide there, and
+the modes that exist only for spiking neurons are refused):
 
     bptt      backpropagation through all T time steps, each spike's Heaviside replaced by a
-              surrogate derivative: the training surrogate, or `attack_surrogate` if given.
-    bptr      backpropagation through the spike rate (BPTR, Ding et al. 2022, "SNN-RAT:
-              Robustness-enhanced SNN through regularized adversarial training"). Forward is
-              the exact SNN; backward treats every LIF layer's output as its rate
-              r = mean_t s_t, modelled as an integrate-and-fire rate r ~ x_bar / threshold
-              where the neuron fires (r > 0) and 0 where it stays silent, x_bar = mean_t x_t
-              its mean input. So for every step t:  dL/dx_t = 1[r > 0] / (threshold * T)
-              * sum_t' dL/ds_t'.  Implemented as  s + (z - z.detach()),  z = 1[r > 0] *
-              x_bar / threshold: the value is exactly s, the gradient is that of z. Leak and
-              reset are ignored in backward, as in the paper's rate approximation.
+              surrogate derivative: the training surrogate, or `attack_surrogate` if given
+              (a training surrogate's name, or an attacker shape pcw:G, exp:G, rect:G).
+    bptr      backpropagation through the spike rate (Ding et al. 2022, SNN-RAT).
+    rga       rate gradient approximation (Bu et al., CVPR 2023).
+    hart      rate and temporal information combined (Hao et al., ICLR 2024), `hart_gamma`.
+    pdsg      potential-dependent Gaussian surrogate (Lun et al., CVPR 2025).
+    assg      adaptive-sharpness atan surrogate (Wang et al., arXiv 2512.22522),
+              `assg_sharpness`; its statistics restart with each attacked batch
+              (`reset_attack_state`).
     transfer  examples crafted on a `source` model (usually the ANN twin; an SNN source is
               differentiated with bptt) and evaluated on the target, whose forward is never
               backpropagated.
+
+Each mode's rule, constants and their sources: suite.attacks.spike_grads.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from suite.attacks.spike_grads import (ASSG, ASSG_A, HART_GAMMA, HARTLIF, RGALIF, RateLIF, SurrogateLIF,
+                                       parse_shape, pdsg_surrogate, shape_surrogate)
 from suite.errors import SuiteError
-from suite.models import LIF, MeanLogits, get_surrogate, mean_logits, set_surrogate
+from suite.models import LIF, MeanLogits, mean_logits, set_surrogate
 
-GRAD_MODES = ("bptt", "bptr", "transfer")
+GRAD_MODES = ("bptt", "bptr", "rga", "hart", "pdsg", "assg", "transfer")
+SPIKING_MODES = ("bptr", "rga", "hart", "pdsg", "assg")  # a backward of their own, for LIF layers only
+SURROGATE_MODES = ("bptt", "transfer")  # the modes that differentiate a named surrogate
 
-
-class RateLIF(nn.Module):
-    """BPTR stand-in for a LIF layer: exact spikes forward, rate gradient backward (see module doc)."""
-
-    def __init__(self, lif: LIF):
-        super().__init__()
-        self.lif = lif
-
-    def forward(self, x: Tensor) -> Tensor:  # x: [T*B, ...], T-major
-        T = self.lif.timesteps
-        with torch.no_grad():
-            s = self.lif(x)  # exact spikes [T*B, ...], no per-step graph
-        xs = x.reshape(T, -1, *x.shape[1:])  # [T, B, ...]
-        fires = (s.reshape(xs.shape).mean(0) > 0).to(x.dtype)  # 1[r > 0], [B, ...]
-        z = fires * xs.mean(0) / self.lif.threshold  # rate estimate where it is linear, [B, ...]
-        dz = (z - z.detach()).unsqueeze(0).expand(xs.shape).reshape(x.shape)  # zero, with z's gradient
-        return s + dz
+__all__ = ["GRAD_MODES", "SPIKING_MODES", "SURROGATE_MODES", "ModeOptions", "RateLIF", "attack_model",
+           "check_source", "describe_gradient", "input_gradient", "is_snn", "reset_attack_state"]
 
 
-def _replace_lifs(model: nn.Module) -> int:
-    """Swap every LIF child for a RateLIF around it, in place; returns how many."""
+@dataclass(frozen=True)
+class ModeOptions:
+    """The parameters of the modes that take one (checked by AttackConfig)."""
+
+    hart_gamma: float = HART_GAMMA
+    assg_sharpness: float = ASSG_A
+
+
+def _stand_in(lif: LIF, grad: str, surrogate: str | None, options: ModeOptions) -> nn.Module | None:
+    """What replaces `lif` in the attacker's copy for mode `grad` (None: the LIF itself)."""
+    if grad == "bptr":
+        return RateLIF(lif)
+    if grad == "rga":
+        return RGALIF(lif)
+    if grad == "hart":
+        return HARTLIF(lif, options.hart_gamma)
+    if grad == "pdsg":
+        return SurrogateLIF(lif, pdsg_surrogate)
+    if grad == "assg":
+        return SurrogateLIF(lif, ASSG(options.assg_sharpness))
+    if surrogate is not None and parse_shape(surrogate) is not None:
+        return SurrogateLIF(lif, shape_surrogate(surrogate))
+    return None
+
+
+def _replace_lifs(model: nn.Module, grad: str, surrogate: str | None, options: ModeOptions) -> int:
+    """Swap every LIF child for its stand-in under mode `grad`, in place; returns how many LIFs."""
     targets = [(parent, name, child) for parent in model.modules()
                for name, child in parent.named_children() if isinstance(child, LIF)]
     for parent, name, child in targets:
-        setattr(parent, name, RateLIF(child))
+        stand_in = _stand_in(child, grad, surrogate, options)
+        if stand_in is not None:
+            setattr(parent, name, stand_in)
     return len(targets)
+
+
+def reset_attack_state(attacker: nn.Module) -> None:
+    """Forget what a stateful mode (assg) learnt from the previous batch."""
+    for m in attacker.modules():
+        if isinstance(m, SurrogateLIF) and isinstance(m.grad, ASSG):
+            m.grad.reset()
 
 
 def is_snn(model: nn.Module) -> bool:
@@ -75,19 +101,9 @@ def _frozen_copy(model: nn.Module) -> nn.Module:
     return twin
 
 
-def check_grad_mode(grad: str, attack_surrogate: str | None, has_source: bool | None = None) -> None:
-    """The one home of the gradient-mode rules: a known mode; an attacker surrogate only where a
-    surrogate is differentiated (not bptr); a source model exactly when the mode is transfer.
-    `has_source` None: not known yet (a config without models), not checked."""
-    if grad not in GRAD_MODES:
-        raise SuiteError(f"unknown gradient mode {grad!r}; choose one of: {', '.join(GRAD_MODES)}")
-    if attack_surrogate is not None:
-        get_surrogate(attack_surrogate)
-        if grad == "bptr":
-            raise SuiteError("--attack-surrogate applies to bptt (and transfer from an SNN); "
-                             "bptr uses the rate gradient, not a surrogate")
-    if has_source is None:
-        return
+def check_source(grad: str, has_source: bool) -> None:
+    """A source model exactly when the mode is transfer (the mode and surrogates themselves are
+    checked by AttackConfig)."""
     if grad == "transfer" and not has_source:
         raise SuiteError("gradient mode transfer needs a source model (--source) to craft the examples on")
     if has_source and grad != "transfer":
@@ -95,20 +111,25 @@ def check_grad_mode(grad: str, attack_surrogate: str | None, has_source: bool | 
 
 
 def attack_model(model: nn.Module, grad: str = "bptt", attack_surrogate: str | None = None,
-                 source: nn.Module | None = None) -> MeanLogits:
-    """The module torchattacks differentiates: [B, ...] in [0, 1] -> time-averaged logits [B, classes]."""
-    check_grad_mode(grad, attack_surrogate, has_source=source is not None)
+                 source: nn.Module | None = None, options: ModeOptions = ModeOptions()) -> MeanLogits:
+    """The module torchattacks differentiates: [B, ...] in [0, 1] -> time-averaged logits [B, classes].
+    `grad`, `attack_surrogate` and `options` as an AttackConfig checked them; `source` as
+    `check_source` did."""
     if grad == "transfer":
         _check_compatible(model, source)
         crafted_on = source
     else:
         crafted_on = model
     twin = _frozen_copy(crafted_on)
+    if grad in SPIKING_MODES and grad != "bptr" and not is_snn(twin):
+        raise SuiteError(f"gradient mode {grad} is a rule for spiking neurons; the model is an ANN "
+                         f"(attack it with bptt, its exact gradient)")
     if is_snn(twin):
-        if grad == "bptr":
-            if _replace_lifs(twin) == 0:
-                raise SuiteError("bptr needs LIF layers, and this SNN has none")
-        elif attack_surrogate is not None:
+        shape = attack_surrogate is not None and parse_shape(attack_surrogate) is not None
+        if _replace_lifs(twin, "bptt" if grad == "transfer" else grad, attack_surrogate, options) == 0 \
+                and grad in SPIKING_MODES:
+            raise SuiteError(f"{grad} needs LIF layers, and this SNN has none")
+        if attack_surrogate is not None and not shape:
             set_surrogate(twin, attack_surrogate)
     return MeanLogits(twin)
 
@@ -121,9 +142,12 @@ def describe_gradient(model: nn.Module, grad: str, attack_surrogate: str | None 
         how, surrogate = "exact", "-"
     elif grad == "bptr":
         how, surrogate = "bptr", "rate (IF)"
+    elif grad in SPIKING_MODES:
+        how, surrogate = grad, "-"
     else:
         how = "bptt"
-        surrogate = attack_surrogate or getattr(getattr(crafted_on, "cfg", None), "surrogate", "?")
+        cfg = getattr(crafted_on, "cfg", None)
+        surrogate = attack_surrogate or (cfg.spec.surrogate if cfg is not None else "?")
     if grad == "transfer":
         how = f"transfer from {getattr(crafted_on, 'kind', '?')} ({how})"
     elif how == "exact":

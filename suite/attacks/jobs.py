@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from suite import distributed
 from suite.attacks.checks import Check, large_eps_check, masking_checks, masking_verdict, store_checks
-from suite.attacks.config import AttackConfig
-from suite.attacks.gradients import check_grad_mode
-from suite.attacks.resume import PartialRun
+from suite.attacks.gradients import check_source
+from suite.attacks.resume import Partial, PartialRun
 from suite.attacks.run import attack_checkpoint
-from suite.results.attacks import AttackStore, write_store
+from suite.attacks.settings import AttackConfig
 from suite.checkpoint import load_model
-from suite.config import select_device
+from suite.device import select_device
 from suite.files import ensure_out_dir
+from suite.results.attacks import AttackStore, write_store
+from suite.values import check_file_name
+from suite.where import Where
 
 
 @dataclass
@@ -31,12 +33,11 @@ def default_store_name(model: Path, config: AttackConfig) -> str:
     return "-".join([Path(model).stem, "-".join(config.methods), config.grad, *config.attack_surrogates])
 
 
-def run_attack(*, model: Path, config: AttackConfig, source: Path | None = None, dataset: str | None = None,
-               check: bool = False, device: str = "auto", data_root: Path = Path("datasets"),
-               out: Path = Path("attacks"), name: str | None = None, show_progress: bool = True,
+def run_attack(model: Path, config: AttackConfig, where: Where, *, source: Path | None = None,
+               dataset: str | None = None, check: bool = False, name: str | None = None,
                resume: bool = False) -> AttackRun:
     """Attack `model` as `config` says, run the sanity checks and the masking verdict, write the
-    store atomically.
+    store atomically to WHERE.out/NAME.h5.
 
     Checks that always run: bounds, robust accuracy not rising with eps, PGD at least as
     strong as FGSM, and the masking checks the store allows (suite.attacks.checks).
@@ -45,15 +46,15 @@ def run_attack(*, model: Path, config: AttackConfig, source: Path | None = None,
     continues an interrupted run from them (suite.attacks.resume). Under torchrun the
     processes share the batches (suite.attacks.run); rank 0 writes the store.
     """
-    check_grad_mode(config.grad, None, has_source=source is not None)
-    ensure_out_dir(out)
-    path = Path(out) / f"{name or default_store_name(model, config)}.h5"
-    partial = path.with_suffix(".partial")
-    dev = select_device(device)
+    check_file_name(name)
+    check_source(config.grad, source is not None)
+    ensure_out_dir(where.out)
+    path = where.out / f"{name or default_store_name(model, config)}.h5"
+    partial = Partial(path.with_suffix(".partial"), resume)
+    dev = select_device(where.device)
     with distributed.session(dev):
-        store = attack_checkpoint(str(model), config, data_root=str(data_root), device=dev,
-                                  source_checkpoint=str(source) if source else None, progress=show_progress,
-                                  dataset=dataset, partial=partial, resume=resume)
+        store = attack_checkpoint(model, config, replace(where, device=str(dev)), source_checkpoint=source,
+                                  dataset=dataset, partial=partial)
         checks = store_checks(store)
         if check:
             target = load_model(model, dev)[0]
@@ -65,11 +66,11 @@ def run_attack(*, model: Path, config: AttackConfig, source: Path | None = None,
                                    "message": verdict.message,
                                    "evidence": [c.name for c in masking_checks(checks, transfer) if not c.passed]}
         checks.append(verdict)
-        store.config["checks"] = [asdict(c) for c in checks]
+        store.config["checks"] = [{"name": c.name, **asdict(c)} for c in checks]
 
         def write() -> None:
             write_store(path, store)
-            PartialRun.remove_folder(partial)
+            PartialRun.remove_folder(partial.folder)
 
         distributed.broadcast_from_main(write)
     return AttackRun(store, path, checks)

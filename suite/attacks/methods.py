@@ -15,8 +15,14 @@ default `set_model_training_mode(False)`), device taken from the attacker's para
     fab-t       targeted FAB (minimal-perturbation attack) against the same 9 classes
     square      Square Attack (Andriushchenko et al. 2020): random square-shaped changes kept
                 when the margin loss falls; `queries` forward passes, no gradient at all
+    sa-pgd      stable adaptive PGD (Wang et al., arXiv 2512.22522): normalised momentum and
+                second moment, clipped step, step size halved on a schedule (suite.attacks.sapgd);
+                `iterations` steps
     autoattack  the standard AutoAttack (Croce & Hein 2020): apgd-ce, apgd-t, fab-t, square in
                 turn, each on the samples every earlier one left correct
+    ensemble    the SNN surrogate ensemble (suite.attacks.composite): APGD-CE and APGD-T under
+                several gradient modes and surrogate shapes and widths, then Square, each on what
+                the earlier ones left correct; its budget is a preset (`--budget quick|standard`)
 
 AutoAttack's standard budgets (github.com/fra31/auto-attack, `set_version('standard')`): 100
 iterations for APGD-CE, APGD-T and FAB-T, 1 restart each, 9 target classes, Square with 5000
@@ -44,10 +50,12 @@ import torch
 import torchattacks
 from torch import Tensor, nn
 
+from suite.attacks.gradients import reset_attack_state
+from suite.attacks.sapgd import SAPGD
 from suite.errors import SuiteError
 
 if TYPE_CHECKING:
-    from suite.attacks.config import AttackConfig
+    from suite.attacks.settings import AttackConfig
 
 STANDARD_ITERATIONS = 100  # AutoAttack standard: APGD-CE, APGD-T and FAB-T iterations
 STANDARD_QUERIES = 5000  # AutoAttack standard: Square's query budget
@@ -57,36 +65,84 @@ APGD_RHO = 0.75  # APGD's step-size halving threshold (the paper's and both libr
 SQUARE_P_INIT = 0.8  # Square's initial fraction of pixels per square (AutoAttack's value)
 AUTOATTACK = ("apgd-ce", "apgd-t", "fab-t", "square")  # the standard version, in its order
 
-Factory = Callable[[nn.Module, float, "AttackConfig", int, int], "torchattacks.attack.Attack"]
 
 
-def _targets(n_classes: int) -> int:
-    return min(TARGET_CLASSES, n_classes - 1)
+@dataclass(frozen=True)
+class Budget:
+    """What one call of a single method may spend: PGD's steps, step size and start; the
+    iterations of APGD, FAB and SA-PGD; Square's queries; the target classes of the targeted
+    methods."""
+
+    steps: int
+    alpha: float
+    random_start: bool
+    iterations: int
+    queries: int
+    target_classes: int = TARGET_CLASSES
+
+    @classmethod
+    def of(cls, config: "AttackConfig") -> "Budget":
+        return cls(config.steps, config.alpha, config.random_start, config.iterations, config.queries)
+
+
+Factory = Callable[[nn.Module, float, Budget, int, int], Any]  # (model, eps, budget, classes, seed) -> attack
+
+
+def _targets(n_classes: int, wanted: int = TARGET_CLASSES) -> int:
+    return min(wanted, n_classes - 1)
 
 
 def _apgd(loss: str) -> Factory:
-    return lambda model, eps, cfg, n_classes, seed: torchattacks.APGD(
-        model, norm="Linf", eps=eps, steps=cfg.iterations, n_restarts=RESTARTS, seed=seed, loss=loss,
+    return lambda model, eps, b, n_classes, seed: torchattacks.APGD(
+        model, norm="Linf", eps=eps, steps=b.iterations, n_restarts=RESTARTS, seed=seed, loss=loss,
         eot_iter=1, rho=APGD_RHO)
 
 
-def _apgd_t(model, eps, cfg, n_classes, seed):
-    attack = torchattacks.APGDT(model, norm="Linf", eps=eps, steps=cfg.iterations, n_restarts=RESTARTS,
+def _apgd_t(model, eps, b, n_classes, seed):
+    attack = torchattacks.APGDT(model, norm="Linf", eps=eps, steps=b.iterations, n_restarts=RESTARTS,
                                 seed=seed, eot_iter=1, rho=APGD_RHO, n_classes=n_classes)
-    attack.n_target_classes = _targets(n_classes)  # torchattacks would try every wrong class
+    attack.n_target_classes = _targets(n_classes, b.target_classes)  # torchattacks would try every wrong class
     return attack
 
 
-def _fab_t(model, eps, cfg, n_classes, seed):
-    attack = torchattacks.FAB(model, norm="Linf", eps=eps, steps=cfg.iterations, n_restarts=RESTARTS,
+def _fab_t(model, eps, b, n_classes, seed):
+    attack = torchattacks.FAB(model, norm="Linf", eps=eps, steps=b.iterations, n_restarts=RESTARTS,
                               seed=seed, multi_targeted=True, n_classes=n_classes)
-    attack.n_target_classes = _targets(n_classes)
+    attack.n_target_classes = _targets(n_classes, b.target_classes)
     return attack
 
 
-def _square(model, eps, cfg, n_classes, seed):
-    return torchattacks.Square(model, norm="Linf", eps=eps, n_queries=cfg.queries, n_restarts=RESTARTS,
+def _square(model, eps, b, n_classes, seed):
+    return torchattacks.Square(model, norm="Linf", eps=eps, n_queries=b.queries, n_restarts=RESTARTS,
                                p_init=SQUARE_P_INIT, loss="margin", resc_schedule=False, seed=seed)
+
+
+@dataclass(frozen=True)
+class EnsemblePreset:
+    """A budget of the ensemble (`--budget`): the iterations and target classes of its APGD-CE
+    and APGD-T members, Square's queries, and the gradients each APGD runs with, in order (a
+    mode, or bptt:SURROGATE; suite.attacks.composite)."""
+
+    iterations: int
+    target_classes: int
+    queries: int
+    ce: tuple[str, ...]
+    targeted: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"iterations": self.iterations, "target_classes": self.target_classes, "queries": self.queries,
+                "apgd-ce": list(self.ce), "apgd-t": list(self.targeted), "restarts": RESTARTS}
+
+
+BUDGETS: dict[str, EnsemblePreset] = {
+    "quick": EnsemblePreset(iterations=20, target_classes=3, queries=1000,
+                            ce=("assg", "pdsg", "rga", "hart", "bptt", "bptr"), targeted=("assg",)),
+    "standard": EnsemblePreset(iterations=STANDARD_ITERATIONS, target_classes=TARGET_CLASSES,
+                               queries=STANDARD_QUERIES,
+                               ce=("assg", "pdsg", "rga", "hart", "bptt", "bptr", "bptt:pcw:0.5", "bptt:pcw:2",
+                                   "bptt:exp:1", "bptt:rect:1"),
+                               targeted=("assg", "bptt")),
+}
 
 
 @dataclass(frozen=True)
@@ -113,9 +169,9 @@ def _iterations(loss: str | None = None, targeted: bool = False):
 
 
 METHODS: dict[str, Method] = {
-    "fgsm": Method(lambda model, eps, cfg, n, seed: torchattacks.FGSM(model, eps=eps), lambda cfg, n: {"steps": 1}),
-    "pgd": Method(lambda model, eps, cfg, n, seed: torchattacks.PGD(model, eps=eps, alpha=cfg.alpha, steps=cfg.steps,
-                                                                    random_start=cfg.random_start),
+    "fgsm": Method(lambda model, eps, b, n, seed: torchattacks.FGSM(model, eps=eps), lambda cfg, n: {"steps": 1}),
+    "pgd": Method(lambda model, eps, b, n, seed: torchattacks.PGD(model, eps=eps, alpha=b.alpha, steps=b.steps,
+                                                                  random_start=b.random_start),
                   lambda cfg, n: {"steps": cfg.steps, "alpha": cfg.alpha, "random_start": cfg.random_start}),
     "apgd-ce": Method(_apgd("ce"), _iterations("ce")),
     # DLR divides by the gap between the 1st and 3rd largest logits: 3 classes at least
@@ -125,11 +181,16 @@ METHODS: dict[str, Method] = {
     "fab-t": Method(_fab_t, _iterations(targeted=True)),
     "square": Method(_square, lambda cfg, n: {"queries": cfg.queries, "restarts": RESTARTS, "p_init": SQUARE_P_INIT},
                      gradient_free=True),
+    "sa-pgd": Method(lambda model, eps, b, n, seed: SAPGD(model, eps, b.iterations), _iterations("ce")),
     "autoattack": Method(None, lambda cfg, n: {
         "components": list(AUTOATTACK), "iterations": cfg.iterations, "queries": cfg.queries,
         "restarts": RESTARTS, "target_classes": _targets(n),
         "standard": cfg.iterations >= STANDARD_ITERATIONS and cfg.queries >= STANDARD_QUERIES},
         min_classes=4, components=AUTOATTACK),
+    "ensemble": Method(None, lambda cfg, n: {
+        "budget": cfg.budget, **BUDGETS[cfg.budget].as_dict(),
+        "target_classes": _targets(n, BUDGETS[cfg.budget].target_classes)},
+        min_classes=4, components=("apgd-ce", "apgd-t", "square")),
 }
 
 
@@ -172,45 +233,15 @@ class _Images(nn.Module):
         return self.model(x.reshape(x.shape[0], *self.shape))
 
 
-def craft(attacker: nn.Module, method: str, x: Tensor, y: Tensor, eps: float, config: "AttackConfig",
+def craft(attacker: nn.Module, method: str, x: Tensor, y: Tensor, eps: float, budget: Budget,
           seed: int, n_classes: int = 10) -> Tensor:
     """Adversarial inputs for one batch from a single (non-composite) method (eps 0: a copy of x,
-    no attack call). `attacker` is what the method differentiates or queries."""
+    no attack call). `attacker` is what the method differentiates or queries; a stateful
+    gradient mode (assg) starts afresh."""
     if eps == 0:
         return x.detach().clone()
     if x.dim() != 4:
         flat = x.reshape(x.shape[0], -1, *x.shape[-2:])
-        return craft(_Images(attacker, x.shape[1:]), method, flat, y, eps, config, seed, n_classes).reshape(x.shape)
-    return _seeded(METHODS[method].make(attacker, eps, config, n_classes, seed), x, y, seed)
-
-
-@torch.no_grad()
-def _wrong(judge: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-    return judge(x).argmax(dim=1) != y
-
-
-def craft_composite(attackers: Callable[[str], nn.Module], judge: nn.Module, method: str, x: Tensor, y: Tensor,
-                    eps: float, config: "AttackConfig", seed: Callable[[str], int],
-                    n_classes: int = 10) -> tuple[Tensor, list[str]]:
-    """A composite method (autoattack) on one batch: each component in turn attacks the samples
-    that `judge` (the evaluated model, [B, ...] -> logits [B, classes]) still classifies
-    correctly; a sample keeps the first example that fools the judge. Returns the examples
-    [B, ...] and, per sample, the component that broke it ("clean" if the clean input is
-    already wrong, "" if none did). `attackers(component)` and `seed(component)` give each
-    component its model and seed."""
-    adv = x.detach().clone()
-    wrong = _wrong(judge, x, y)
-    broken_by = ["clean" if w else "" for w in wrong.tolist()]
-    if eps == 0:
-        return adv, broken_by
-    for component in METHODS[method].components:
-        left = (~wrong).nonzero().flatten()
-        if left.numel() == 0:
-            break
-        a = craft(attackers(component), component, x[left], y[left], eps, config, seed(component), n_classes)
-        fooled = _wrong(judge, a, y[left])
-        adv[left[fooled]] = a[fooled]
-        wrong[left[fooled]] = True
-        for i in left[fooled].tolist():
-            broken_by[i] = component
-    return adv, broken_by
+        return craft(_Images(attacker, x.shape[1:]), method, flat, y, eps, budget, seed, n_classes).reshape(x.shape)
+    reset_attack_state(attacker)
+    return _seeded(METHODS[method].make(attacker, eps, budget, n_classes, seed), x, y, seed)

@@ -1,8 +1,11 @@
-"""Which attacks a run makes: each method once per attacker surrogate (gradient-free methods once),
+"""Which attacks a run makes: each method once per attacker surrogate (gradient-free methods
+once), as a typed `Attack` (method, gradient mode, surrogate, and for a composite its members),
 with the model each one differentiates or queries.
 
 An attack's `name` labels its store entries: the method ("pgd") when one surrogate is used, else
 method@surrogate ("pgd@fast_sigmoid"); gradient-free methods keep their bare name ("square").
+What the store records of each (suite.results.attacks.AttackRecord) comes from its fields, never
+from its name.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from typing import Any
 
 from torch import nn
 
-from suite.attacks.config import AttackConfig
-from suite.attacks.gradients import attack_model, describe_gradient
+from suite.attacks.composite import Member, composite_members
+from suite.attacks.gradients import attack_model, describe_gradient, is_snn
 from suite.attacks.methods import METHODS
+from suite.attacks.settings import AttackConfig
 from suite.models import MeanLogits
 
 GRADIENT_FREE = {"grad": "none (gradient-free)", "surrogate": "-"}
@@ -22,55 +26,82 @@ GRADIENT_FREE = {"grad": "none (gradient-free)", "surrogate": "-"}
 
 @dataclass(frozen=True)
 class Attack:
-    """One attack of a run: a method, run with one attacker surrogate (None: the training one)."""
+    """One attack of a run: a method with a gradient mode and attacker surrogate (None: the
+    training one; mode None for a gradient-free method) and, for a composite, its members."""
 
     name: str
     method: str
+    grad: str | None = None
     surrogate: str | None = None
+    members: tuple[Member, ...] = ()
 
     @property
     def gradient_free(self) -> bool:
         return METHODS[self.method].gradient_free
 
 
-def plan_attacks(config: AttackConfig) -> list[Attack]:
-    """The attacks of `config`, in run order: methods in the given order, surrogates within each."""
+def plan_attacks(config: AttackConfig, snn: bool = True) -> list[Attack]:
+    """The attacks of `config`, in run order: methods in the given order, surrogates within each.
+    `snn`: whether the crafting model is spiking (the ensemble's members depend on it)."""
     surrogates = config.surrogate_runs()
     attacks = []
     for method in config.methods:
         if METHODS[method].gradient_free:
             attacks.append(Attack(method, method))
-        else:
-            attacks.extend(Attack(method if len(surrogates) == 1 else f"{method}@{s}", method, s)
-                           for s in surrogates)
+            continue
+        for s in surrogates:
+            members = composite_members(method, config.grad, s, config.budget, snn) \
+                if METHODS[method].components else ()
+            attacks.append(Attack(method if len(surrogates) == 1 else f"{method}@{s}", method, config.grad, s,
+                                  members))
     return attacks
 
 
 class Attackers:
-    """The models the attacks use, built once each: per surrogate, the differentiated copy
-    (suite.attacks.gradients.attack_model); for gradient-free methods and the judge of
-    composite attacks, the evaluated model itself (no surrogate, no transfer)."""
+    """The models the attacks use, built once each: per gradient (mode and surrogate) the
+    differentiated copy (suite.attacks.gradients.attack_model); for gradient-free methods and
+    the judge of composite attacks, the evaluated model itself (no surrogate, no transfer)."""
 
     def __init__(self, model: nn.Module, config: AttackConfig, source: nn.Module | None, device):
         self.model, self.config, self.source, self.device = model, config, source, device
         self._built: dict[Any, nn.Module] = {}
         self.judge = MeanLogits(model)
-        for attack in plan_attacks(config):  # build all now: a bad mode or source fails before any work
-            for method in METHODS[attack.method].components or (attack.method,):
-                self.for_method(method, attack.surrogate)
+        for attack in plan_attacks(config, self.snn):  # build all now: a bad mode or source fails before any work
+            for member in attack.members or (Member(attack.name, attack.method, attack.grad, attack.surrogate),):
+                self.get(member.method, member.grad, member.surrogate)
 
-    def for_method(self, method: str, surrogate: str | None) -> nn.Module:
-        """What `method` (a single method, or a component of a composite) differentiates or queries."""
-        key = "queried" if METHODS[method].gradient_free else surrogate
+    @property
+    def snn(self) -> bool:
+        return is_snn(self.source if self.config.grad == "transfer" else self.model)
+
+    def get(self, method: str, grad: str | None, surrogate: str | None) -> nn.Module:
+        """What `method` with gradient (`grad`, `surrogate`) differentiates or queries."""
+        key = "queried" if METHODS[method].gradient_free else (grad, surrogate)
         if key not in self._built:
             self._built[key] = (attack_model(self.model) if key == "queried" else
-                                attack_model(self.model, self.config.grad, surrogate, self.source)).to(self.device)
+                                attack_model(self.model, grad, surrogate, self.source,
+                                             self.config.mode_options())).to(self.device)
         return self._built[key]
+
+    def for_attack(self, attack: Attack) -> nn.Module:
+        return self.get(attack.method, attack.grad, attack.surrogate)
+
+    def for_member(self, member: Member) -> nn.Module:
+        return self.get(member.method, member.grad, member.surrogate)
 
 
 def describe_attack(attack: Attack, model: nn.Module, config: AttackConfig,
                     source: nn.Module | None) -> dict[str, Any]:
-    """What the store records of one attack: its method, surrogate and gradient in words."""
-    gradient = GRADIENT_FREE if attack.gradient_free else describe_gradient(model, config.grad, attack.surrogate, source)
-    return {"name": attack.name, "method": attack.method, "surrogate": attack.surrogate,
-            "gradient_free": attack.gradient_free, **gradient}
+    """What the store records of one attack (suite.results.attacks.AttackRecord): its name,
+    method, gradient mode and the surrogate differentiated (None where none is), the gradient in
+    words for summaries ("grad", "surrogate"), and a composite's member labels."""
+    members = {"members": [m.label for m in attack.members]} if attack.members else {}
+    if attack.gradient_free:
+        return {"name": attack.name, "method": attack.method, "gradient_free": True, "mode": None,
+                "attack_surrogate": None, **GRADIENT_FREE}
+    words = describe_gradient(model, config.grad, attack.surrogate, source)
+    if attack.method == "ensemble":
+        words = {"grad": f"ensemble of {len(attack.members)} ({config.budget})", "surrogate": "several"}
+    differentiated = words["surrogate"] if words["surrogate"] not in ("-", "rate (IF)", "several") else None
+    return {"name": attack.name, "method": attack.method, "gradient_free": False, "mode": config.grad,
+            "attack_surrogate": differentiated, **words, **members}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,15 @@ def weights_hash(*models: nn.Module | None) -> str:
             h.update(str(tuple(t.shape)).encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Where a run keeps its finished batches (`folder`), and whether it continues the run that
+    left them there (`resume`)."""
+
+    folder: Path
+    resume: bool = False
 
 
 class PartialRun:

@@ -24,16 +24,19 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from suite import distributed
-from suite.attacks.config import AttackConfig
-from suite.attacks.gradients import check_grad_mode, describe_gradient
-from suite.attacks.methods import METHODS, batch_seed, budgets, check_classes, craft, craft_composite
+from suite.attacks.gradients import check_source, describe_gradient
+from suite.attacks.composite import craft_composite, member_budget
+from suite.attacks.methods import METHODS, Budget, batch_seed, budgets, check_classes, craft
 from suite.attacks.plan import Attack, Attackers, describe_attack, plan_attacks
-from suite.attacks.resume import PartialRun, weights_hash
+from suite.attacks.resume import Partial, PartialRun, weights_hash
+from suite.attacks.settings import AttackConfig
 from suite.attacks.worst import worst_case
+from suite.device import select_device
 from suite.errors import SuiteError
 from suite.models import mean_logits
 from suite.progress import progress_bar
 from suite.results.attacks import AttackEntry, AttackStore, format_eps
+from suite.where import Where
 
 Run = tuple[Attack, float]  # (attack, eps)
 
@@ -103,22 +106,24 @@ def _num_classes(model: nn.Module, dataset: Dataset) -> int:
 
 
 def _attack_batch(attackers: Attackers, x: Tensor, y: Tensor, start: int, runs: list[Run],
-                  config: AttackConfig, n_classes: int, keep_clean: bool,
-                  step: Callable[[Run], None]) -> BatchResult:
+                  n_classes: int, step: Callable[[Run], None]) -> BatchResult:
     """Every run on one batch x [b, ...] (on the device), y [b]; results on the CPU.
     `step(run)` is called before each run (progress)."""
-    model = attackers.model
-    result = BatchResult(labels=y.cpu(), clean_pred=predict(model, x).cpu(), clean=x.cpu() if keep_clean else None)
+    model, config = attackers.model, attackers.config
+    result = BatchResult(labels=y.cpu(), clean_pred=predict(model, x).cpu(),
+                         clean=x.cpu() if config.keep_clean else None)
+    budget = Budget.of(config)
     for run in runs:
         attack, eps = run
         step(run)
         key = (attack.name, eps)
-        if METHODS[attack.method].components:
+        if attack.members:
             a, result.broken_by[key] = craft_composite(
-                lambda m: attackers.for_method(m, attack.surrogate), attackers.judge, attack.method, x, y, eps,
-                config, lambda m: batch_seed(config.seed, f"{attack.name}/{m}", eps, start), n_classes)
+                attackers.for_member, attackers.judge, attack.members, x, y, eps,
+                member_budget(attack.method, budget, config.budget),
+                lambda m: batch_seed(config.seed, f"{attack.name}/{m.label}", eps, start), n_classes)
         else:
-            a = craft(attackers.for_method(attack.method, attack.surrogate), attack.method, x, y, eps, config,
+            a = craft(attackers.for_attack(attack), attack.method, x, y, eps, budget,
                       batch_seed(config.seed, attack.name, eps, start), n_classes)
         result.adv[key] = a.cpu()
         result.pred[key] = predict(model, a).cpu()
@@ -135,7 +140,7 @@ def _assemble(batches: list[BatchResult], runs: list[Run], n: int, config: dict[
     for attack, eps in runs:
         key = (attack.name, eps)
         pred = torch.cat([b.pred[key] for b in batches])
-        composite = bool(METHODS[attack.method].components)
+        composite = bool(attack.members)
         entries.append(AttackEntry(
             method=attack.name, eps=eps, adv=torch.cat([b.adv[key] for b in batches]), pred=pred,
             linf=torch.cat([b.linf[key] for b in batches]), robust_acc=float((pred == labels).double().mean()),
@@ -167,34 +172,34 @@ def _store_config(model: nn.Module, source: nn.Module | None, config: AttackConf
 
 def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
                 device: str | torch.device = "cpu", source: nn.Module | None = None,
-                meta: dict[str, Any] | None = None, keep_clean: bool = True,
-                progress: bool = False, partial: str | Path | None = None, resume: bool = False) -> AttackStore:
+                meta: dict[str, Any] | None = None, progress: bool = False,
+                partial: Partial | None = None) -> AttackStore:
     """Attack the first `config.samples` samples of `dataset` with every attack and eps.
 
     `model` is the evaluated target (moved to `device`, run in eval mode, restored after);
     `source` the crafting model for grad="transfer". `meta` (checkpoint path, data spec,
-    split, ...) is added to the store's config. `partial` (a folder) saves every finished
-    batch there, and `resume=True` continues from the batches already saved
+    split, ...) is added to the store's config. `partial` saves every finished batch in its
+    folder, and with `partial.resume` continues from the batches already saved there
     (suite.attacks.resume); the caller removes the folder once the store is written.
     Returns the store, not yet written. Under torchrun every process calls this alike,
     attacks its share of the batches and returns the whole store.
     """
     device = torch.device(device)
-    check_grad_mode(config.grad, None, has_source=source is not None)
+    check_source(config.grad, source is not None)
     n = _sample_count(dataset, config)
     distributed.init(device)
     model.to(device)
     n_classes = _num_classes(model, dataset)
     check_classes(config.methods, n_classes)
-    attacks = plan_attacks(config)
     attackers = Attackers(model, config, source, device)
+    attacks = plan_attacks(config, attackers.snn)
     runs = [(a, e) for a in attacks for e in config.eps]
     store_config = _store_config(model, source, config, attacks, n, n_classes, device, meta)
     saved = None
     if partial is not None:  # where and how a run is spread does not change its batches
         identity = {k: v for k, v in store_config.items() if k not in ("device", "processes")}
-        identity.update(keep_clean=keep_clean, weights=weights_hash(model, source))
-        saved = distributed.broadcast_from_main(lambda: PartialRun(partial, identity, resume))
+        identity.update(weights=weights_hash(model, source))
+        saved = distributed.broadcast_from_main(lambda: PartialRun(partial.folder, identity, partial.resume))
     starts = distributed.shard(range(0, n, config.batch_size))  # whole batches: the same seeds as one process
     batches = []
     was_training = model.training
@@ -212,31 +217,30 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
                     batches.append(BatchResult.from_dict(done))
                 else:
                     x, y = _batch(dataset, range(start, min(start + config.batch_size, n)))
-                    batches.append(_attack_batch(attackers, x.to(device), y.to(device), start, runs, config,
-                                                 n_classes, keep_clean, step))
+                    batches.append(_attack_batch(attackers, x.to(device), y.to(device), start, runs, n_classes, step))
                     if saved is not None:
                         saved.save(start, batches[-1].to_dict())
                 bar.advance(task, 1 if done is None else len(runs))
     finally:
         model.train(was_training)
     batches = [b for share in distributed.all_gather_objects(batches) for b in share]  # rank order = batch order
-    return _assemble(batches, runs, n, store_config, keep_clean)
+    return _assemble(batches, runs, n, store_config, config.keep_clean)
 
 
-def attack_checkpoint(checkpoint: str, config: AttackConfig, data_root: str = ".",
-                      device: str | torch.device = "cpu", source_checkpoint: str | None = None,
-                      keep_clean: bool = True, progress: bool = True, dataset: str | None = None,
-                      partial: str | Path | None = None, resume: bool = False) -> AttackStore:
-    """Load a checkpoint (and a transfer source), its dataset split (or `dataset`, shaped to
-    fit the model), and run the attacks."""
+def attack_checkpoint(checkpoint: str | Path, config: AttackConfig, where: Where,
+                      source_checkpoint: str | Path | None = None, dataset: str | None = None,
+                      partial: Partial | None = None) -> AttackStore:
+    """Load a checkpoint (and a transfer source) on `where.device` (a torch device), its dataset
+    split under `where.data_root` (or `dataset`, shaped to fit the model), and run the attacks."""
     from suite.checkpoint import load_model
-    from suite.data import load_dataset, resolve_spec
+    from suite.data import load_dataset
 
+    device = select_device(where.device)
     model, ckpt = load_model(checkpoint, device)
     source = load_model(source_checkpoint, device)[0] if source_checkpoint else None
     spec = ckpt.data_spec_for(dataset)
-    data = load_dataset(spec, data_root, config.split)
+    data = load_dataset(spec, where.data_root, config.split)
     meta = {"checkpoint": str(checkpoint), "source_checkpoint": str(source_checkpoint) if source_checkpoint else None,
-            "data": resolve_spec(spec).to_dict(), "data_root": str(data_root)}
+            "data": spec.to_dict(), "data_root": str(where.data_root)}
     return run_attacks(model, data, config, device=device, source=source, meta=meta,
-                       keep_clean=keep_clean, progress=progress, partial=partial, resume=resume)
+                       progress=where.show_progress, partial=partial)

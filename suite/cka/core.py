@@ -24,7 +24,7 @@ A layer whose self-HSIC is 0 (constant features) has an undefined CKA, returned 
 Precision. U-centring is invariant to adding a constant vector to every sample, so each
 layer's batch mean is subtracted first; without it the large mean term of ReLU features
 cancels catastrophically in the centring. Measured on a 24-layer random ReLU stack
-(tests/test_cka_core.py::deep_relu_stack, n=256, d=2048, mean/spread ~400 at the last layer),
+(tests/cka/test_cka_core.py::deep_relu_stack, n=256, d=2048, mean/spread ~400 at the last layer),
 max CKA deviation from float64 Grams: raw float32 Grams 1.1e-2, float32 Grams of
 mean-subtracted features 2.7e-9 (docs/design.md: 0.12 vs 2e-9 on a conv stack). A float32 Gram
 costs about half a float64 one (n=256, d=4096, one CPU thread: 13 ms vs 25 ms), so Grams

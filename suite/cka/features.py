@@ -67,7 +67,8 @@ def resolve_layers(model: nn.Module, layers: LayerSpec = None) -> list[str]:
     """Turn a layer spec into module names, checking each against `model.named_modules()`.
 
     None -> `default_layers`; a callable filters (name, module); a string is a comma-separated
-    list; names may be shell patterns. Unknown names raise SuiteError listing valid ones.
+    list; names may be shell patterns, and "@SET" names one of the model's `layer_sets()`
+    (suite twins: @default, @blocks, @conv-lif, @all). Unknown names raise SuiteError listing valid ones.
     """
     valid = [name for name, _ in model.named_modules() if name]
     if layers is None:
@@ -77,8 +78,14 @@ def resolve_layers(model: nn.Module, layers: LayerSpec = None) -> list[str]:
     else:
         specs = [s.strip() for s in layers.split(",")] if isinstance(layers, str) else list(layers)
         names = []
+        sets = model.layer_sets() if callable(getattr(model, "layer_sets", None)) else {}
         for spec in specs:
-            if spec in valid:
+            if spec.startswith("@"):
+                if spec[1:] not in sets:
+                    raise SuiteError(f"unknown layer set {spec!r} of {type(model).__name__}; choose one of: "
+                                     f"{', '.join('@' + k for k in sets) or 'none (it names no sets)'}")
+                matches = list(sets[spec[1:]])
+            elif spec in valid:
                 matches = [spec]
             elif any(c in spec for c in "*?["):
                 matches = fnmatch.filter(valid, spec)

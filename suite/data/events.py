@@ -5,7 +5,7 @@ for AEDAT4, which needs the `aedat` package) after checking the file's framing i
 a truncated or corrupt file becomes one SuiteError that names it, instead of an odd numpy
 error, a Rust panic or a multi-gigabyte allocation. Every reader returns the same structured
 array, `EVENT_DTYPE` (Tonic's N-MNIST / N-Caltech101 dtype: x, y, t in microseconds, p in
-{0, 1}), sorted by time. (Writers for tests and benchmarks are in tests/event_files.py.)
+{0, 1}), sorted by time. (Writers for tests and benchmarks are in tests/support/event_files.py.)
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from suite.data.frames import cache_bytes
-from suite.data.registry import SHOW_MISSING, DataSpec, get_dataset_info, list_datasets, resolve_spec
+from suite.data.registry import SHOW_MISSING, DataSpec, get_dataset_info, list_datasets
 from suite.errors import SuiteError
 from suite.progress import progress_bar
 
@@ -18,7 +18,7 @@ def dataset_rows(root: str | Path) -> list[dict]:
     root = Path(root)
     rows = []
     for name in list_datasets():
-        info, spec = get_dataset_info(name), resolve_spec(DataSpec(name))
+        info, spec = get_dataset_info(name), DataSpec(name)
         shape = ((spec.timesteps, 2, spec.size, spec.size) if info.kind == "event"
                  else (spec.channels, spec.size, spec.size))
         rows.append({

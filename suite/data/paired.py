@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torch.utils.data import Dataset
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Subset
 
-from suite.data.registry import DataSpec, load_dataset, resolve_spec
+from suite.data.registry import DataSpec, get_dataset_info, load_dataset
 from suite.errors import SuiteError
 
 NAME_PAIRS = {("caltech101", "ncaltech101")}
@@ -53,7 +54,6 @@ def pairs_by_name(static: Dataset, events: Dataset) -> list[tuple[int, int]]:
 def load_paired(static_spec: DataSpec, event_spec: DataSpec, root: str | Path,
                 split: str = "test") -> PairedDataset:
     """Paired data of a static dataset and an event dataset that records the same images."""
-    static_spec, event_spec = resolve_spec(static_spec), resolve_spec(event_spec)
     pair = (static_spec.name, event_spec.name)
     if event_spec.name == f"{static_spec.name}-dvs":
         if static_spec.seed != event_spec.seed:
@@ -73,3 +73,57 @@ def load_paired(static_spec: DataSpec, event_spec: DataSpec, root: str | Path,
     valid = ", ".join(f"{a}/{b}" for a, b in sorted(NAME_PAIRS))
     raise SuiteError(f"{static_spec.name} and {event_spec.name} are not paired data; pair a static "
                      f"dataset with its -dvs twin (digits/digits-dvs, ...) or {valid}")
+
+
+def event_partner(static_name: str) -> str:
+    """The event recording of a static dataset: ncaltech101 for caltech101, else <name>-dvs."""
+    for static, event in NAME_PAIRS:
+        if static == static_name:
+            return event
+    return f"{static_name}-dvs"
+
+
+def event_image(frames: Tensor, channels: int) -> Tensor:
+    """The usual event-count image of a recording: frames [T, 2, H, W] summed over time and
+    polarity, scaled to [0, 1] by its maximum, repeated to `channels`: [channels, H, W]."""
+    img = frames.sum(dim=(0, 1))  # [H, W]
+    peak = img.max()
+    img = img / peak if peak > 0 else img
+    return img.unsqueeze(0).expand(channels, -1, -1).contiguous()
+
+
+def event_spec_for(static: DataSpec, event: DataSpec | None = None) -> DataSpec:
+    """The event data paired with static data `static`: `event` itself (checked to be event
+    data), or by default the recordings of `static`'s own images at its size and seed."""
+    if get_dataset_info(static.name).kind != "static":
+        raise SuiteError(f"the static side of a static-event pair must be static images; got {static.name}")
+    if event is None:
+        return DataSpec(event_partner(static.name), size=static.size, seed=static.seed)
+    if get_dataset_info(event.name).kind != "event":
+        raise SuiteError(f"the event side of a static-event pair must be event data; got {event.name}")
+    return event
+
+
+class _Field(Dataset):
+    """One input of a paired dataset, as (x, label, index): lets each model have its own loader.
+    With `as_image`, event frames [T, 2, H, W] become an event-count image [as_image, H, W]."""
+
+    def __init__(self, paired: Dataset, field: int, as_image: int | None = None):
+        self.paired, self.field, self.as_image = paired, field, as_image
+
+    def __len__(self) -> int:
+        return len(self.paired)
+
+    def __getitem__(self, k: int):
+        item = self.paired[k]
+        x = item[self.field]
+        return (event_image(x, self.as_image) if self.as_image else x), item[2], k
+
+
+def paired_loaders(paired: PairedDataset, chosen: list[int], batch_size: int,
+                   as_image: int | None = None) -> tuple[DataLoader, DataLoader]:
+    """Aligned ordered loaders of the pairs `chosen`: the static images, and their event
+    recordings as frames, or (`as_image` channels) as event-count images (`event_image`) for
+    a model that takes images."""
+    return tuple(DataLoader(Subset(_Field(paired, k, as_image if k == 1 else None), chosen), batch_size=batch_size)
+                 for k in (0, 1))

@@ -15,6 +15,7 @@ from typing import Callable
 from torch.utils.data import Dataset
 
 from suite.errors import SuiteError
+from suite.values import MAX_TIMESTEPS, check_whole
 
 Reader = Callable[[Path], object]
 # What the model does to its [0, 1] input, (mean, std) per channel, inside the model so that
@@ -23,14 +24,21 @@ Reader = Callable[[Path], object]
 MIDRANGE = ((0.5,), (0.5,))
 UNCHANGED = ((0.0,), (1.0,))
 SHOW_MISSING = 5  # a missing-data message names this many files, then counts the rest
+MIN_SIZE, MAX_SIZE = 4, 4096  # input side in pixels
+MAX_SEED = 2**63 - 1  # torch.manual_seed's range
 
 
 @dataclass(frozen=True)
 class DataSpec:
     """Everything that decides what a dataset's samples look like; stored in checkpoints.
 
-    `size` is the side of the square input (None: the dataset's default), `channels` 1 or 3
-    for static images (None: default), `timesteps` the number of frame bins for event data.
+    `size` is the side of the square input, `channels` 1 or 3 for static images, `timesteps`
+    the number of frame bins of event data. What is not given takes the dataset's default when
+    the spec is built, so a spec is explicit (two specs of the same samples are equal).
+
+    The one check of the data options (--dataset, --size, --seed). The frame bins of event
+    data follow the model's T, which `ModelSpec` checks; stored specs are checked when read
+    (`from_dict`).
     """
 
     name: str
@@ -39,14 +47,28 @@ class DataSpec:
     timesteps: int | None = None
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        info = get_dataset_info(self.name)  # an unknown name lists the known ones
+        if self.size is not None:
+            check_whole(self.size, "--size", MIN_SIZE, MAX_SIZE)
+        if self.channels is not None:
+            check_whole(self.channels, "input channels", 1, 3)
+        check_whole(self.seed, "--seed", 0, MAX_SEED)
+        object.__setattr__(self, "size", self.size or info.size)
+        object.__setattr__(self, "channels", self.channels or info.channels)
+        event = info.kind == "event"
+        object.__setattr__(self, "timesteps", (self.timesteps or info.default_timesteps) if event else None)
+
     def to_dict(self) -> dict:
         return {"name": self.name, "size": self.size, "channels": self.channels,
                 "timesteps": self.timesteps, "seed": self.seed}
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataSpec":
-        return cls(**{k: d.get(k) for k in ("name", "size", "channels", "timesteps")},
-                   seed=int(d.get("seed", 0) or 0))
+        """A stored spec (checkpoints, results), its values checked like the options'."""
+        if d.get("timesteps") is not None:
+            check_whole(d["timesteps"], "stored frame bins (timesteps)", 1, MAX_TIMESTEPS)
+        return cls(**{k: d.get(k) for k in ("name", "size", "channels", "timesteps")}, seed=d.get("seed", 0))
 
 
 @dataclass(frozen=True)
@@ -112,23 +134,10 @@ def require_files(info: DatasetInfo, root: Path) -> None:
         raise SuiteError(f"dataset {info.name} is missing {shown} under {where}; {how}")
 
 
-def resolve_spec(spec: DataSpec) -> DataSpec:
-    """Fill a spec's defaults from the registry, so stored specs are explicit."""
-    info = get_dataset_info(spec.name)
-    return DataSpec(
-        name=spec.name,
-        size=spec.size or info.size,
-        channels=spec.channels or info.channels,
-        timesteps=(spec.timesteps or info.default_timesteps) if info.kind == "event" else None,
-        seed=spec.seed,
-    )
-
-
 def load_dataset(spec: DataSpec, root: str | Path, split: str = "train", augment: bool = False) -> Dataset:
     """Build the dataset `spec` for `split` ("train" or "test") from files under `root`."""
     if split not in ("train", "test"):
         raise SuiteError(f"unknown split {split!r}; choose train or test")
     info = get_dataset_info(spec.name)
-    spec = resolve_spec(spec)
     require_files(info, Path(root))
     return info.build(spec, Path(root), split, augment)

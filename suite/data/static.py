@@ -1,8 +1,8 @@
-"""Static image datasets: the embedded `digits` (scikit-learn) and torchvision's CIFAR/Caltech101."""
+"""Static image datasets: the embedded `digits` (scikit-learn), CIFAR-10/100 (suite.data.cifar) and
+torchvision's Caltech101."""
 
 from __future__ import annotations
 
-import pickle
 from functools import lru_cache
 from pathlib import Path
 
@@ -91,36 +91,43 @@ CIFAR_SIDE = 32
 CIFAR_CROP_PADDING = 4  # the standard CIFAR augmentation: pad 4, random 32x32 crop, flip (He et al. 2016)
 
 
-def _cifar_build(cls_name: str):
+# the batch files of each split, the key of the labels and the meta file (suite.data.cifar)
+CIFAR_FILES = {
+    "CIFAR10": ({"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}, "labels",
+                "batches.meta"),
+    "CIFAR100": ({"train": ["train"], "test": ["test"]}, "fine_labels", "meta"),
+}
+
+
+def _cifar_build(cls_name: str, folder: str):
     def build(spec: DataSpec, root: Path, split: str, augment: bool) -> Dataset:
-        import torchvision
         import torchvision.transforms as T
 
-        size = spec.size
+        from suite.data.cifar import CIFARImages
+
         steps = [T.RandomCrop(CIFAR_SIDE, padding=CIFAR_CROP_PADDING), T.RandomHorizontalFlip()] if augment else []
-        if size != CIFAR_SIDE:
-            steps.append(T.Resize(size, antialias=True))
+        if spec.size != CIFAR_SIDE:
+            steps.append(T.Resize(spec.size, antialias=True))
         steps.append(T.ToTensor())
-        cls = getattr(torchvision.datasets, cls_name)
-        try:
-            return cls(root=str(root), train=(split == "train"), transform=T.Compose(steps), download=False)
-        except RuntimeError as exc:  # torchvision's integrity check
-            raise SuiteError(f"{cls_name} under {root} failed its integrity check: {exc}") from None
+        files, label_key, _ = CIFAR_FILES[cls_name]
+        return CIFARImages(root / folder, files[split], cls_name, label_key, T.Compose(steps))
     return build
 
 
-def _cifar_raw_files(folder: str):
-    """The pickled batches of a CIFAR folder (the files without a suffix; readme.html is not one)."""
+def _cifar_raw_files(folder: str, cls_name: str):
+    """The pickled files of a CIFAR folder that are present (every batch and the meta file; not
+    readme.html), each checked against its official md5 and unpickled safely (suite.data.cifar)."""
+    def read(path: Path) -> object:
+        from suite.data.cifar import check_md5, read_pickle
+
+        check_md5(path, cls_name)
+        return read_pickle(path)
+
     def raw_files(root: Path) -> list[tuple[Path, Reader]]:
-        base = root / folder
-        batches = sorted(p for p in base.iterdir() if p.is_file() and not p.suffix) if base.is_dir() else []
-        return [(p, _read_pickle) for p in batches]
+        splits, _, meta = CIFAR_FILES[cls_name]
+        names = [*splits["train"], *splits["test"], meta]
+        return [(p, read) for p in sorted(root / folder / n for n in names) if p.is_file()]
     return raw_files
-
-
-def _read_pickle(path: Path) -> object:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="latin1")
 
 
 def _cifar_download(cls_name: str):
@@ -135,20 +142,20 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 register(DatasetInfo(
     name="cifar10", kind="static", channels=3, size=CIFAR_SIDE, classes=CIFAR10_CLASSES,
     folder="cifar-10-batches-py", source="https://www.cs.toronto.edu/~kriz/cifar.html",
-    build=_cifar_build("CIFAR10"), download=_cifar_download("CIFAR10"),
+    build=_cifar_build("CIFAR10", "cifar-10-batches-py"), download=_cifar_download("CIFAR10"),
     missing=_cifar_missing("cifar-10-batches-py",
                            [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]),
     normalisation=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),  # training-set mean and std
-    raw_files=_cifar_raw_files("cifar-10-batches-py"),
+    raw_files=_cifar_raw_files("cifar-10-batches-py", "CIFAR10"),
 ))
 
 register(DatasetInfo(
     name="cifar100", kind="static", channels=3, size=CIFAR_SIDE, classes=tuple(f"class{i}" for i in range(100)),
     folder="cifar-100-python", source="https://www.cs.toronto.edu/~kriz/cifar.html",
-    build=_cifar_build("CIFAR100"), download=_cifar_download("CIFAR100"),
+    build=_cifar_build("CIFAR100", "cifar-100-python"), download=_cifar_download("CIFAR100"),
     missing=_cifar_missing("cifar-100-python", ["train", "test", "meta"]),
     normalisation=((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),  # training-set mean and std
-    raw_files=_cifar_raw_files("cifar-100-python"),
+    raw_files=_cifar_raw_files("cifar-100-python", "CIFAR100"),
 ))
 
 

@@ -53,9 +53,8 @@ def _diff(a: float | None, b: float | None) -> float | None:
 
 
 def diagonal(result: CKAResult) -> list[tuple[str, float | None]]:
-    """(layer, CKA) for every layer present on both sides, in model a's order."""
-    return [(name, _num(result.matrix[i, result.layers_b.index(name)]))
-            for i, name in enumerate(result.layers_a) if name in result.layers_b]
+    """`result.diagonal()` with undefined values as None (not measurable)."""
+    return [(name, _num(v)) for name, v in result.diagonal()]
 
 
 def _mean(values) -> float | None:
@@ -63,23 +62,24 @@ def _mean(values) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def block_names(names: list[str]) -> list[str]:
-    """The residual-block outputs among layer names ("layer2.1"), in order."""
-    return [n for n in names if n.startswith("layer") and n.count(".") == 1]
+def block_names(names: list[str], blocks: list[str]) -> list[str]:
+    """The entries of `names` that are block outputs (`blocks`, as the model lists them), in order."""
+    wanted = set(blocks)
+    return [n for n in names if n in wanted]
 
 
 def _load(path: Path) -> CKAResult:
     return CKAResult.load(path)
 
 
-def diagonal_mean(path: Path) -> tuple[float | None, float | None, str]:
+def diagonal_mean(path: Path, blocks: list[str]) -> tuple[float | None, float | None, str]:
     """Mean diagonal CKA of a models comparison, the last block's value and its name."""
     result = _load(path)
     diag = dict(diagonal(result))
-    blocks = block_names(list(diag))
-    if not blocks:
-        raise SuiteError(f"{path}: no residual-block layers on both sides")
-    return _mean(diag.values()), diag[blocks[-1]], blocks[-1]
+    found = block_names(list(diag), blocks)
+    if not found:
+        raise SuiteError(f"{path}: no block outputs on both sides")
+    return _mean(diag.values()), diag[found[-1]], found[-1]
 
 
 def periodicity(path: Path, period: int) -> dict[str, float | None]:
@@ -101,12 +101,12 @@ def periodicity(path: Path, period: int) -> dict[str, float | None]:
 
 
 # ----------------------------------------------------------------------------- the measures
-def time_first_vs_last(path: Path, T: int) -> Measurement:
+def time_first_vs_last(path: Path, T: int, blocks: list[str]) -> Measurement:
     """Mean CKA between different time steps (t != t') in the first and the last block."""
     result = _load(path)
-    blocks = block_names(result.layers_a)
+    blocks = block_names(result.layers_a, blocks)
     if not blocks:
-        raise SuiteError(f"{path}: no residual-block layers in the time comparison")
+        raise SuiteError(f"{path}: no block outputs in the time comparison")
     off = {}
     for name in (blocks[0], blocks[-1]):
         mat = result.matrix[result.layers_a.index(name)].double().numpy()  # [T, T]
@@ -120,10 +120,10 @@ def time_first_vs_last(path: Path, T: int) -> Measurement:
     return Measurement({"T": T, "first_block": first, "last_block": last, "d": d}, d, text, [path])
 
 
-def residual_ann_likeness(with_res: Path, without: Path) -> Measurement:
+def residual_ann_likeness(with_res: Path, without: Path, blocks: list[str]) -> Measurement:
     """Mean SNN-vs-ANN diagonal CKA with and without residual connections."""
-    mean_r, last_r, name = diagonal_mean(with_res)
-    mean_n, last_n, _ = diagonal_mean(without)
+    mean_r, last_r, name = diagonal_mean(with_res, blocks)
+    mean_n, last_n, _ = diagonal_mean(without, blocks)
     d = _diff(mean_r, mean_n)
     text = (f"SNN-vs-ANN CKA, mean over matching layers: {fmt(mean_r)} with residual connections vs "
             f"{fmt(mean_n)} without (last block {name}: {fmt(last_r)} vs {fmt(last_n)}; "
@@ -155,34 +155,36 @@ def checkerboard(path: Path, period: int) -> Measurement:
                        d, text, [path])
 
 
-def diagonal_series(paths: dict[str, Path], what: str, fixed: str) -> Measurement:
-    """Mean SNN-vs-ANN diagonal CKA along a series (depths or widths); d = last - first."""
-    means = {label: diagonal_mean(p)[0] for label, p in paths.items()}
+def diagonal_series(series: dict[str, tuple[Path, list[str]]], what: str, fixed: str) -> Measurement:
+    """Mean SNN-vs-ANN diagonal CKA along a series (depths or widths) of (result, its model's
+    blocks); d = last - first."""
+    means = {label: diagonal_mean(p, blocks)[0] for label, (p, blocks) in series.items()}
     labels = list(means)
     d = _diff(means[labels[-1]], means[labels[0]])
     listed = ", ".join(f"{label} {fmt(v)}" for label, v in means.items())
     text = (f"mean SNN-vs-ANN diagonal CKA by {what}: {listed} ({fixed}; "
             f"d = {labels[-1]} - {labels[0]} = {fmt(d, True)})")
-    return Measurement({**{f"mean_{k}": v for k, v in means.items()}, "d": d}, d, text, list(paths.values()))
+    return Measurement({**{f"mean_{k}": v for k, v in means.items()}, "d": d}, d, text,
+                       [p for p, _ in series.values()])
 
 
-def event_vs_static(event: Path, static: Path, event_name: str, static_name: str) -> Measurement:
+def event_vs_static(event: Path, static: Path, event_name: str, static_name: str, blocks: list[str]) -> Measurement:
     """Mean SNN-vs-ANN diagonal CKA on event data and on static images."""
-    mean_e, _, _ = diagonal_mean(event)
-    mean_s, _, _ = diagonal_mean(static)
+    mean_e, _, _ = diagonal_mean(event, blocks)
+    mean_s, _, _ = diagonal_mean(static, blocks)
     d = _diff(mean_e, mean_s)
     text = (f"mean SNN-vs-ANN diagonal CKA: {fmt(mean_e)} on {event_name} events vs {fmt(mean_s)} on "
             f"{static_name} images (d = events - images = {fmt(d, True)})")
     return Measurement({"mean_event": mean_e, "mean_static": mean_s, "d": d}, d, text, [event, static])
 
 
-def static_vs_event(path: Path, event_name: str, static_name: str) -> Measurement:
+def static_vs_event(path: Path, event_name: str, static_name: str, blocks: list[str]) -> Measurement:
     """Diagonal of static-vs-event CKA: the first and last block and the mean."""
     result = _load(path)
     diag = dict(diagonal(result))
-    blocks = block_names(list(diag))
+    blocks = block_names(list(diag), blocks)
     if not blocks:
-        raise SuiteError(f"{path}: no residual-block layers on both sides")
+        raise SuiteError(f"{path}: no block outputs on both sides")
     first, last, mean = diag[blocks[0]], diag[blocks[-1]], _mean(diag.values())
     d = _diff(last, first)
     text = (f"static (SNN on {static_name}) vs event (SNN on {event_name}) CKA of the same samples: "
@@ -217,14 +219,17 @@ def adv_snn_vs_ann(snn_runs: list[Path], ann_runs: list[Path], snn_store: Path, 
                        [*snn_runs, *ann_runs, snn_store, ann_store])
 
 
-def adv_first_vs_last(snn_runs: list[Path], ann_runs: list[Path]) -> Measurement:
-    """At the largest eps: clean-vs-adversarial CKA of the first and last block, SNN and ANN."""
+def adv_first_vs_last(snn_runs: list[Path], ann_runs: list[Path], blocks: list[str]) -> Measurement:
+    """At the largest eps: clean-vs-adversarial CKA of the first and last block, SNN and ANN
+    (twins: the same `blocks`)."""
     vals = {}
     for label, runs in (("snn", snn_runs), ("ann", ann_runs)):
-        result, _ = _adv_at(runs)
+        result, path = _adv_at(runs)
         diag = dict(diagonal(result))
-        blocks = block_names(list(diag))
-        vals[label] = (diag[blocks[0]], diag[blocks[-1]], float(result.config["eps"]))
+        found = block_names(list(diag), blocks)
+        if not found:
+            raise SuiteError(f"{path}: no block outputs on both sides")
+        vals[label] = (diag[found[0]], diag[found[-1]], float(result.config["eps"]))
     (sf, sl, eps), (af, al, _) = vals["snn"], vals["ann"]
     d = _diff(sl, sf)
     text = (f"clean-vs-adversarial CKA at eps {format_eps(eps)}, first vs last block: SNN {fmt(sf)} vs "

@@ -1,12 +1,17 @@
 """Recipes: the TOML files that say what an experiment trains, compares and concludes.
 
 A recipe is read with the standard library's `tomllib` from the package (`suite experiment
-temporal`) or from a file (`suite experiment mine.toml`), checked key by key against the
-schema below (an unknown section, key or value is one SuiteError naming the file and key),
-and may be overridden from the command line (`--dataset`, `--arch`, ...). The shipped
-recipes live in `suite/experiments/recipes/`; `recipe_text(name)` returns one to copy.
+temporal`) or from a file (`suite experiment mine.toml`). Each section parses straight into the
+config of the command it describes, so a recipe's checks are the command's checks: [data] and
+[train] into a `TrainConfig` (its `DataSpec`, `ModelSpec` and `Optimisation`), [cka] into a
+`CKAConfig`, [attack] into an `AttackConfig`. What the recipe itself adds is checked here: known
+sections and keys, the kinds each applies to, and the findings. Every problem is one SuiteError
+naming the file and the section. The shipped recipes live in `suite/experiments/recipes/`;
+`recipe_text(name)` returns one to copy; command-line overrides (`--dataset`, `--arch`, ...)
+change the TOML values before they are parsed.
 
-Sections (every key optional; a missing one takes the default shown by `DEFAULTS`):
+Sections (every key optional; a missing one takes the recipe default in `DEFAULTS`, else the
+command's default):
     recipe, name, description   which steps run (KINDS), the output's name, one line
     [data]     dataset, size; event: event_dataset
     [train]    arch, width, timesteps (temporal: a list), epochs, batch_size, lr, seed,
@@ -20,21 +25,21 @@ Sections (every key optional; a missing one takes the default shown by `DEFAULTS
 
 from __future__ import annotations
 
-import copy
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from suite.attacks.config import AttackConfig, parse_alpha, parse_eps
-from suite.attacks.methods import METHODS
-from suite.cka.jobs import event_partner
-from suite.data import get_dataset_info
+from suite.attacks.settings import AttackConfig
+from suite.cka.settings import CKAConfig
+from suite.data import DataSpec, get_dataset_info
+from suite.data.paired import event_partner
 from suite.errors import SuiteError
-from suite.models import SURROGATES, list_archs
-from suite.settings import TRAIN
+from suite.models import ModelSpec
+from suite.train import Optimisation, TrainConfig, train_data
+from suite.values import check_choice, check_real, check_text, parse_fraction
 
 KINDS = ("width-depth", "residual", "temporal", "event", "adversarial", "all")
 MEASURES = {
@@ -47,21 +52,30 @@ MEASURES = {
 }
 RULES = ("above", "below", "none")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+MAX_MARGIN = 2.0  # a CKA difference lies in [-2, 2]
 
-# section -> key -> default (the type of the default is the key's type; lists hold one type)
+# Each section's keys and the recipe defaults that differ from the commands' (small enough for
+# 2 CPU cores); a key without a default here takes its command's default.
+KEYS: dict[str, tuple[str, ...]] = {
+    "data": ("dataset", "size", "event_dataset"),
+    "train": ("arch", "width", "timesteps", "epochs", "batch_size", "lr", "seed", "surrogate", "tau", "threshold"),
+    "cka": ("samples", "batch_size"),
+    "grid": ("archs", "widths"),
+    "attack": ("methods", "eps", "alpha", "steps", "samples", "batch_size"),
+}
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "data": {"dataset": "digits", "size": 16, "event_dataset": ""},
-    "train": {"arch": TRAIN.arch, "width": 0.5, "timesteps": TRAIN.timesteps, "epochs": 8,
-              "batch_size": TRAIN.batch_size, "lr": TRAIN.lr, "seed": TRAIN.seed,
-              "surrogate": TRAIN.surrogate, "tau": TRAIN.tau, "threshold": TRAIN.threshold},
+    "data": {"dataset": "digits", "size": 16},
+    "train": {"width": 0.5, "epochs": 8},
     "cka": {"samples": 384, "batch_size": 128},
     "grid": {"archs": ["resnet20", "resnet38", "resnet56"], "widths": [0.25, 0.5, 1.0]},
-    "attack": {"methods": ["pgd"], "eps": ["0", "2/255", "4/255", "8/255"], "alpha": "1/255",
-               "steps": 10, "samples": 256, "batch_size": 128},
+    "attack": {"methods": ["pgd"], "eps": ["0", "2/255", "4/255", "8/255"], "alpha": "1/255", "steps": 10,
+               "samples": 256, "batch_size": 128},
 }
 # sections and keys only some kinds take
 _ONLY = {("grid", None): ("width-depth",), ("attack", None): ("adversarial",),
          ("data", "event_dataset"): ("event",)}
+_MODEL_KEYS = ("arch", "width", "timesteps", "surrogate", "tau", "threshold")
+_OPTIM_KEYS = ("epochs", "batch_size", "lr", "seed")
 _FINDING_KEYS = ("key", "measure", "claim", "source", "rule", "margin")
 
 
@@ -79,28 +93,54 @@ class FindingSpec:
     margin: float = 0.0
 
 
-@dataclass
+@dataclass(frozen=True)
+class Grid:
+    """width-depth: the depth series (architectures at the base width) and the width series
+    (widths at the base architecture)."""
+
+    archs: tuple[str, ...]
+    widths: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class Recipe:
-    """A validated recipe: its kind, name, settings by section, findings and origin."""
+    """A checked recipe: its kind and name, the base training run (an SNN of the recipe's data
+    and model; its twins and series are `TrainConfig.variant`s of it), the CKA sampling and what
+    only some kinds take."""
 
     kind: str
     name: str
     description: str
-    settings: dict[str, dict[str, Any]]
-    findings: list[FindingSpec] = field(default_factory=list)
-    recipes: list[str] = field(default_factory=list)  # kind "all"
+    train: TrainConfig | None = None  # None for kind "all"
+    cka: CKAConfig | None = None
+    timesteps: tuple[int, ...] = ()  # temporal: one SNN per T; else the base T
+    grid: Grid | None = None  # width-depth
+    attack: AttackConfig | None = None  # adversarial
+    event_dataset: str | None = None  # event
+    findings: tuple[FindingSpec, ...] = ()
+    recipes: tuple[str, ...] = ()  # kind "all"
     origin: str = ""  # the file or package recipe it came from
     overrides: dict[str, Any] = field(default_factory=dict)  # command-line changes (kind "all": for each recipe)
 
-    def section(self, name: str) -> dict[str, Any]:
-        return self.settings[name]
-
     def to_config(self) -> dict[str, Any]:
         """The recipe as run, for the findings file."""
-        return {"recipe": self.kind, "name": self.name, "description": self.description,
-                "origin": self.origin, "overrides": dict(self.overrides), **copy.deepcopy(self.settings),
-                **({"recipes": list(self.recipes)} if self.kind == "all" else {}),
-                "findings": [vars(f) for f in self.findings]}
+        head = {"recipe": self.kind, "name": self.name, "description": self.description, "origin": self.origin,
+                "overrides": dict(self.overrides)}
+        if self.kind == "all":
+            return {**head, "recipes": list(self.recipes)}
+        t = self.train
+        sections: dict[str, Any] = {
+            "data": {"dataset": t.data.name, "size": t.data.size,
+                     **({"event_dataset": self.event_dataset} if self.event_dataset else {})},
+            "train": {**{k: getattr(t.model, k) for k in _MODEL_KEYS}, **{k: getattr(t.optim, k) for k in _OPTIM_KEYS},
+                      "timesteps": list(self.timesteps) if self.kind == "temporal" else t.model.timesteps},
+            "cka": {"samples": self.cka.samples, "batch_size": self.cka.batch_size},
+        }
+        if self.grid is not None:
+            sections["grid"] = {"archs": list(self.grid.archs), "widths": list(self.grid.widths)}
+        if self.attack is not None:
+            sections["attack"] = self.attack.to_dict()
+        return {**head, **sections, "findings": [asdict(f) for f in self.findings]}
 
 
 def recipe_names() -> list[str]:
@@ -132,7 +172,7 @@ def recipe_source(name_or_file: str | Path) -> tuple[str, str]:
 
 
 def load_recipe(name_or_file: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
-    """Read, override and validate a recipe: a shipped name or a path to a .toml file."""
+    """Read, override and check a recipe: a shipped name or a path to a .toml file."""
     text, origin = recipe_source(name_or_file)
     try:
         raw = tomllib.loads(text)
@@ -142,212 +182,195 @@ def load_recipe(name_or_file: str | Path, overrides: dict[str, Any] | None = Non
 
 
 def parse_recipe(raw: dict[str, Any], origin: str, overrides: dict[str, Any] | None = None) -> Recipe:
-    """Validate the parsed TOML of a recipe (then apply command-line `overrides`)."""
+    """Check the parsed TOML of a recipe, apply command-line `overrides`, and parse each section
+    into its command's config."""
     where = f"recipe {origin}"
-    kind = raw.get("recipe")
-    if kind not in KINDS:
-        raise SuiteError(f"{where}: recipe = {kind!r} is not one of {', '.join(KINDS)}")
-    top = {"recipe", "name", "description", "finding", "recipes"} | set(DEFAULTS)
-    for key in raw:
-        if key not in top:
-            raise SuiteError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(top))})")
-    name = _typed(raw.get("name", kind), str, where, "name")
-    if not _NAME.match(name):
-        raise SuiteError(f"{where}: name {name!r} must be lower-case letters, digits, '-' or '_'")
-    description = _typed(raw.get("description", ""), str, where, "description")
-
+    overrides = dict(overrides or {})
+    kind, name, description = _head(raw, where)
     if kind == "all":
-        extra = set(raw) - {"recipe", "name", "description", "recipes"}
-        if extra:
-            raise SuiteError(f"{where}: recipe 'all' takes only name, description and recipes; "
-                             f"got {', '.join(sorted(extra))}")
-        subs = _typed(raw.get("recipes", []), list, where, "recipes")
-        shipped = [n for n in recipe_names() if n != "all"]
-        for sub in subs:
-            if sub not in shipped:
-                raise SuiteError(f"{where}: recipes: unknown recipe {sub!r}; choose from {', '.join(shipped)}")
-        if not subs:
-            raise SuiteError(f"{where}: recipes is empty")
-        for sub in subs:  # each with the overrides, so a bad one fails before any work
-            load_recipe(sub, overrides)
-        return Recipe(kind, name, description, {}, [], list(subs), origin, dict(overrides or {}))
+        return _parse_all(raw, where, name, description, origin, overrides)
     if "recipes" in raw:
         raise SuiteError(f"{where}: unknown key 'recipes' (only recipe 'all' takes it)")
-
-    settings: dict[str, dict[str, Any]] = {}
-    for section, defaults in DEFAULTS.items():
-        given = raw.get(section, {})
-        if not isinstance(given, dict):
-            raise SuiteError(f"{where}: [{section}] must be a table")
-        if not _allowed(section, None, kind):
-            if section in raw:
-                raise SuiteError(f"{where}: section [{section}] does not apply to recipe {kind!r}")
-            continue
-        values = {}
-        for key, default in defaults.items():
-            if not _allowed(section, key, kind):
-                if key in given:
-                    raise SuiteError(f"{where}: [{section}] {key} does not apply to recipe {kind!r}")
-                continue
-            values[key] = given.get(key, default)
-        for key in given:
-            if key not in values:
-                raise SuiteError(f"{where}: unknown key [{section}] {key} "
-                                 f"(known: {', '.join(k for k in defaults if _allowed(section, k, kind))})")
-        settings[section] = values
-    if kind == "temporal" and "timesteps" not in raw.get("train", {}):
-        settings["train"]["timesteps"] = [2, 4, 8]
-    if kind == "event" and not settings["data"]["event_dataset"]:
-        settings["data"]["event_dataset"] = event_partner(settings["data"]["dataset"])
-    for key, value in (overrides or {}).items():
-        _override(settings, kind, key, value)
-    _check_settings(settings, kind, where)
-
-    findings = []
-    for i, entry in enumerate(_typed(raw.get("finding", []), list, where, "finding")):
-        findings.append(_finding(entry, kind, f"{where}: finding {i + 1}"))
+    sections = _sections(raw, kind, where)
+    for key, value in overrides.items():
+        _override(sections, kind, key, value)
+    try:
+        parsed = _parse_sections(sections, kind)
+    except SuiteError as exc:
+        raise SuiteError(f"{where}: {exc}") from None
+    findings = tuple(_finding(entry, kind, f"{where}: finding {i + 1}")
+                     for i, entry in enumerate(_list(raw.get("finding", []), where, "finding")))
     keys = [f.key for f in findings]
     if len(set(keys)) != len(keys):
         raise SuiteError(f"{where}: two findings share a key")
-    return Recipe(kind, name, description, settings, findings, [], origin, dict(overrides or {}))
+    return Recipe(kind, name, description, findings=findings, origin=origin, overrides=overrides, **parsed)
 
 
-def parse_timesteps(text: str) -> list[int]:
-    """--timesteps "2,4,8" -> [2, 4, 8] (positive whole numbers)."""
-    try:
-        values = [int(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        raise SuiteError(f"--timesteps {text!r} is not a whole number or a list like 2,4,8") from None
-    if not values or min(values) < 1:
-        raise SuiteError(f"--timesteps {text!r} must list positive whole numbers")
-    return values
+def _head(raw: dict[str, Any], where: str) -> tuple[str, str, str]:
+    """The recipe's kind, name and description; unknown top-level keys refused."""
+    kind = raw.get("recipe")
+    if kind not in KINDS:
+        raise SuiteError(f"{where}: recipe = {kind!r} is not one of {', '.join(KINDS)}")
+    top = {"recipe", "name", "description", "finding", "recipes"} | set(KEYS)
+    for key in raw:
+        if key not in top:
+            raise SuiteError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(top))})")
+    name, description = raw.get("name", kind), raw.get("description", "")
+    for key, value in (("name", name), ("description", description)):
+        if not isinstance(value, str):
+            raise SuiteError(f"{where}: {key} = {value!r} should be text")
+    if not _NAME.match(name):
+        raise SuiteError(f"{where}: name {name!r} must be lower-case letters, digits, '-' or '_'")
+    return kind, name, description
 
 
-def _allowed(section: str, key: str | None, kind: str) -> bool:
+def _parse_all(raw, where, name, description, origin, overrides) -> Recipe:
+    """Recipe "all": the shipped recipes it runs, each loaded with the overrides, so a bad one
+    fails before any work."""
+    extra = set(raw) - {"recipe", "name", "description", "recipes"}
+    if extra:
+        raise SuiteError(f"{where}: recipe 'all' takes only name, description and recipes; "
+                         f"got {', '.join(sorted(extra))}")
+    subs = _list(raw.get("recipes", []), where, "recipes")
+    shipped = [n for n in recipe_names() if n != "all"]
+    for sub in subs:
+        if sub not in shipped:
+            raise SuiteError(f"{where}: recipes: unknown recipe {sub!r}; choose from {', '.join(shipped)}")
+    if not subs:
+        raise SuiteError(f"{where}: recipes is empty")
+    for sub in subs:
+        load_recipe(sub, overrides)
+    return Recipe("all", name, description, recipes=tuple(subs), origin=origin, overrides=overrides)
+
+
+def _list(value: Any, where: str, key: str) -> list:
+    if not isinstance(value, list):
+        raise SuiteError(f"{where}: {key} = {value!r} should be a list")
+    return value
+
+
+def _applies(section: str, key: str | None, kind: str) -> bool:
     kinds = _ONLY.get((section, key))
     return kinds is None or kind in kinds
 
 
-def _override(settings: dict, kind: str, key: str, value: Any) -> None:
-    """Apply one command-line override (dataset, arch, epochs, timesteps, width)."""
+def _sections(raw: dict[str, Any], kind: str, where: str) -> dict[str, dict[str, Any]]:
+    """Each section of `kind` as given, over the recipe defaults; keys checked by name."""
+    sections = {}
+    for section, keys in KEYS.items():
+        given = raw.get(section, {})
+        if not isinstance(given, dict):
+            raise SuiteError(f"{where}: [{section}] must be a table")
+        if not _applies(section, None, kind):
+            if section in raw:
+                raise SuiteError(f"{where}: section [{section}] does not apply to recipe {kind!r}")
+            continue
+        known = [k for k in keys if _applies(section, k, kind)]
+        for key in given:
+            if key in keys and key not in known:
+                raise SuiteError(f"{where}: [{section}] {key} does not apply to recipe {kind!r}")
+            if key not in keys:
+                raise SuiteError(f"{where}: unknown key [{section}] {key} (known: {', '.join(known)})")
+        sections[section] = {**{k: v for k, v in DEFAULTS[section].items() if k in known}, **given}
+    if kind == "temporal":
+        sections["train"].setdefault("timesteps", [2, 4, 8])
+    return sections
+
+
+def _override(sections: dict, kind: str, key: str, value: Any) -> None:
+    """Apply one command-line override (dataset, arch, epochs, timesteps, width) to the TOML
+    values; they are parsed and checked with the rest."""
     if key == "dataset":
-        settings["data"]["dataset"] = value
-        if kind == "event":
-            settings["data"]["event_dataset"] = event_partner(value)
+        sections["data"]["dataset"] = value
+        sections["data"].pop("event_dataset", None)
     elif key == "timesteps":
         values = list(value)
         if kind != "temporal" and len(values) != 1:
             raise SuiteError(f"--timesteps takes one value for recipe {kind!r}; got {len(values)}")
-        settings["train"]["timesteps"] = values if kind == "temporal" else values[0]
+        sections["train"]["timesteps"] = values if kind == "temporal" else values[0]
     elif key in ("arch", "epochs", "width"):
-        settings["train"][key] = value
+        sections["train"][key] = value
     else:
         raise SuiteError(f"unknown recipe override {key!r}")
 
 
-def _typed(value: Any, kind: type, where: str, key: str) -> Any:
-    """`value` if it has type `kind` (an int is a float too; a bool is no number)."""
-    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not ok:
-        raise SuiteError(f"{where}: {key} = {value!r} should be {_TYPE_WORDS.get(kind, kind.__name__)}")
-    return value
-
-
-_TYPE_WORDS = {int: "a whole number", float: "a number", str: "text", list: "a list", bool: "true or false"}
-
-
-def _check_settings(settings: dict, kind: str, where: str) -> None:
-    """Types from DEFAULTS, then the values themselves (names exist, numbers in range)."""
-    if "attack" in settings:  # eps and alpha may be written as numbers or as text like "8/255"
-        attack = settings["attack"]
-        if isinstance(attack["eps"], list):
-            attack["eps"] = [str(e) if isinstance(e, (int, float)) and not isinstance(e, bool) else e
-                             for e in attack["eps"]]
-        if isinstance(attack["alpha"], (int, float)) and not isinstance(attack["alpha"], bool):
-            attack["alpha"] = str(attack["alpha"])
-    for section, values in settings.items():
-        for key, value in values.items():
-            default = DEFAULTS[section][key]
-            at = f"[{section}] {key}"
-            if kind == "temporal" and (section, key) == ("train", "timesteps"):
-                default = [1]
-            if isinstance(default, list):
-                _typed(value, list, where, at)
-                if not value:
-                    raise SuiteError(f"{where}: {at} is empty")
-                item_type = type(default[0])
-                values[key] = [_typed(v, item_type, where, at) for v in value]
-            else:
-                values[key] = _typed(value, type(default), where, at)
-    data, train, cka = settings["data"], settings["train"], settings["cka"]
-    _positive(where, "[data] size", data["size"], minimum=4)
-    info = _dataset(where, "[data] dataset", data["dataset"])
-    if info.kind != "static":
-        raise SuiteError(f"{where}: [data] dataset {data['dataset']!r} is event data; recipes start from "
-                         f"static images (the event recipe takes [data] event_dataset)")
+def _parse_sections(sections: dict[str, dict[str, Any]], kind: str) -> dict[str, Any]:
+    """The sections as configs (each check is its config's; errors name the section)."""
+    data, train = sections["data"], sections["train"]
+    timesteps = train.get("timesteps", ModelSpec().timesteps)
+    if kind == "temporal":
+        timesteps = timesteps if isinstance(timesteps, list) else [timesteps]
+        if not timesteps:
+            raise SuiteError("[train] timesteps is empty")
+    elif isinstance(timesteps, list):
+        raise SuiteError(f"[train] timesteps takes one value for recipe {kind!r}; got {timesteps!r}")
+    steps = tuple(timesteps) if isinstance(timesteps, list) else (timesteps,)
+    model = _section("train", lambda: ModelSpec(**{k: train[k] for k in _MODEL_KEYS if k in train and k != "timesteps"},
+                                                timesteps=steps[0]))
+    optim = _section("train", lambda: Optimisation(**{k: train[k] for k in _OPTIM_KEYS if k in train}))
+    spec = _section("data", lambda: train_data(data["dataset"], model, size=data.get("size"), seed=optim.seed))
+    base = TrainConfig(data=spec, model=model, optim=optim)
+    if get_dataset_info(base.data.name).kind != "static":
+        raise SuiteError(f"[data] dataset {base.data.name!r} is event data; recipes start from static images "
+                         f"(the event recipe takes [data] event_dataset)")
+    out: dict[str, Any] = {"train": base, "timesteps": steps,
+                           "cka": _section("cka", lambda: CKAConfig(seed=base.optim.seed, **sections["cka"]))}
+    for T in steps[1:]:
+        _section("train", lambda: base.variant(timesteps=T))
     if kind == "event":
-        ev = _dataset(where, "[data] event_dataset", data["event_dataset"])
-        if ev.kind != "event":
-            raise SuiteError(f"{where}: [data] event_dataset {data['event_dataset']!r} is not event data")
-    archs = [train["arch"]] + (settings["grid"]["archs"] if "grid" in settings else [])
-    for arch in archs:
-        if arch not in list_archs():
-            raise SuiteError(f"{where}: architecture {arch!r} is unknown; choose from {', '.join(list_archs())}")
-    if kind in ("residual", "width-depth") and not all(a.startswith("resnet") for a in archs):
-        raise SuiteError(f"{where}: recipe {kind!r} compares conv/LIF layers of residual blocks; "
-                         f"it needs ResNet architectures, got {', '.join(archs)}")
-    widths = [train["width"]] + (settings["grid"]["widths"] if "grid" in settings else [])
-    for w in widths:
-        _positive(where, "width", w)
-    steps = train["timesteps"] if isinstance(train["timesteps"], list) else [train["timesteps"]]
-    for t in steps:
-        _positive(where, "[train] timesteps", t, minimum=1)
-    for key in ("epochs", "batch_size"):
-        _positive(where, f"[train] {key}", train[key], minimum=1)
-    _positive(where, "[train] lr", train["lr"])
-    _positive(where, "[train] tau", train["tau"])
-    _positive(where, "[train] threshold", train["threshold"])
-    if train["seed"] < 0:
-        raise SuiteError(f"{where}: [train] seed must be >= 0")
-    if train["surrogate"] not in SURROGATES:
-        raise SuiteError(f"{where}: [train] surrogate {train['surrogate']!r} is unknown; "
-                         f"choose from {', '.join(SURROGATES)}")
-    _positive(where, "[cka] samples", cka["samples"], minimum=4)
-    _positive(where, "[cka] batch_size", cka["batch_size"], minimum=4)
-    if "attack" in settings:
-        attack = settings["attack"]
-        for m in attack["methods"]:
-            if m not in METHODS:
-                raise SuiteError(f"{where}: [attack] methods: unknown method {m!r}; choose from {', '.join(METHODS)}")
-        try:
-            attack_config(attack, seed=train["seed"])
-        except SuiteError as exc:
-            raise SuiteError(f"{where}: [attack] {exc}") from None
-        for key in ("steps", "samples", "batch_size"):
-            _positive(where, f"[attack] {key}", attack[key], minimum=1)
+        out["event_dataset"] = data.get("event_dataset") or event_partner(base.data.name)
+        _section("data", lambda: _event_data(base, out["event_dataset"]))
+    if kind == "width-depth":
+        out["grid"] = _section("grid", lambda: _grid(base, sections["grid"]))
+    if kind == "adversarial":
+        out["attack"] = _section("attack", lambda: _attack(sections["attack"], base.optim.seed))
+    if kind in ("residual", "width-depth"):
+        archs = [base.model.arch, *(out["grid"].archs if "grid" in out else ())]
+        if not all(a.startswith("resnet") for a in archs):
+            raise SuiteError(f"recipe {kind!r} compares conv/LIF layers of residual blocks; it needs ResNet "
+                             f"architectures, got {', '.join(archs)}")
+    return out
 
 
-def attack_config(attack: dict[str, Any], seed: int) -> AttackConfig:
-    """The AttackConfig of an [attack] section (eps and alpha parsed from their text), BPTT for SNNs."""
-    return AttackConfig(methods=tuple(attack["methods"]), eps=parse_eps(",".join(attack["eps"])),
-                        alpha=parse_alpha(attack["alpha"]), steps=attack["steps"], samples=attack["samples"],
-                        batch_size=attack["batch_size"], grad="bptt", seed=seed)
-
-
-def _dataset(where: str, key: str, name: str):
+def _section(name: str, build):
+    """`build()`, its SuiteError named by the section it checks."""
     try:
-        return get_dataset_info(name)
+        return build()
     except SuiteError as exc:
-        raise SuiteError(f"{where}: {key}: {exc}") from None
+        raise SuiteError(f"[{name}] {exc}") from None
 
 
-def _positive(where: str, key: str, value: float, minimum: float | None = None) -> None:
-    if minimum is not None and value < minimum:
-        raise SuiteError(f"{where}: {key} must be at least {minimum:g}, got {value:g}")
-    if not value > 0:
-        raise SuiteError(f"{where}: {key} must be positive, got {value:g}")
+def _event_data(base: TrainConfig, name: str) -> DataSpec:
+    if get_dataset_info(name).kind != "event":
+        raise SuiteError(f"event_dataset {name!r} is not event data")
+    return base.variant(dataset=name).data
+
+
+def _grid(base: TrainConfig, grid: dict[str, Any]) -> Grid:
+    """The series, each entry checked as the model it trains."""
+    archs, widths = grid["archs"], grid["widths"]
+    for key, values in (("archs", archs), ("widths", widths)):
+        if not isinstance(values, list) or not values:
+            raise SuiteError(f"{key} must be a non-empty list, got {values!r}")
+    for arch in archs:
+        base.variant(arch=arch)
+    for width in widths:
+        base.variant(width=width)
+    return Grid(tuple(archs), tuple(float(w) for w in widths))
+
+
+def _attack(attack: dict[str, Any], seed: int) -> AttackConfig:
+    """An [attack] section: eps and alpha as numbers or as text like "8/255"; BPTT for SNNs."""
+    def fraction(value: Any, key: str) -> Any:
+        return parse_fraction(value, key) if isinstance(value, str) else value
+
+    eps, methods = attack["eps"], attack["methods"]
+    for key, value in (("eps", eps), ("methods", methods)):
+        if not isinstance(value, list):
+            raise SuiteError(f"{key} = {value!r} should be a list")
+    return AttackConfig(methods=tuple(methods), eps=tuple(fraction(e, "eps") for e in eps),
+                        alpha=fraction(attack["alpha"], "alpha"), steps=attack["steps"], samples=attack["samples"],
+                        batch_size=attack["batch_size"], grad="bptt", seed=seed)
 
 
 def _finding(entry: Any, kind: str, where: str) -> FindingSpec:
@@ -356,18 +379,19 @@ def _finding(entry: Any, kind: str, where: str) -> FindingSpec:
     for key in entry:
         if key not in _FINDING_KEYS:
             raise SuiteError(f"{where}: unknown key {key!r} (known: {', '.join(_FINDING_KEYS)})")
-    for key in ("key", "measure", "claim", "source", "rule"):
-        if key not in entry:
-            raise SuiteError(f"{where}: missing key {key!r}")
-        _typed(entry[key], str, where, key)
-    if entry["measure"] not in MEASURES[kind]:
-        raise SuiteError(f"{where}: measure {entry['measure']!r} is not one of recipe {kind!r}'s: "
-                         f"{', '.join(MEASURES[kind])}")
-    if entry["rule"] not in RULES:
-        raise SuiteError(f"{where}: rule {entry['rule']!r} is not one of {', '.join(RULES)}")
-    margin = _typed(entry.get("margin", 0.0), float, where, "margin")
-    if entry["rule"] != "none" and "margin" not in entry:
-        raise SuiteError(f"{where}: rule {entry['rule']!r} needs a margin")
-    if margin < 0:
-        raise SuiteError(f"{where}: margin must be >= 0, got {margin:g}")
-    return FindingSpec(entry["key"], entry["measure"], entry["claim"], entry["source"], entry["rule"], margin)
+    try:
+        for key in ("key", "measure", "claim", "source", "rule"):
+            if key not in entry:
+                raise SuiteError(f"missing key {key!r}")
+            check_text(entry[key], key)
+        if entry["measure"] not in MEASURES[kind]:
+            raise SuiteError(f"measure {entry['measure']!r} is not one of recipe {kind!r}'s: "
+                             f"{', '.join(MEASURES[kind])}")
+        check_choice(entry["rule"], "rule", RULES)
+        if entry["rule"] != "none" and "margin" not in entry:
+            raise SuiteError(f"rule {entry['rule']!r} needs a margin")
+        margin = entry.get("margin", 0.0)
+        check_real(margin, "margin", 0.0, MAX_MARGIN)
+    except SuiteError as exc:
+        raise SuiteError(f"{where}: {exc}") from None
+    return FindingSpec(entry["key"], entry["measure"], entry["claim"], entry["source"], entry["rule"], float(margin))

@@ -2,8 +2,8 @@
 result-writing steps skipped when a previous run already wrote them from the same inputs.
 
 Checkpoints: a model is reused from the models folder when a checkpoint there has the same
-data spec, model config and training config (`suite.workflows.training_plan`; options added
-to the training config since it was written count at their defaults) and finished all its
+data spec, model config and training config (a `TrainConfig`'s; options added to the training
+config since it was written count at their defaults) and finished all its
 epochs; one with the same plan that stopped early is resumed from its last epoch;
 otherwise the model is trained (named by its settings, with a short hash of the plan added
 when another run already has that name).
@@ -18,21 +18,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from suite.checkpoint import load_checkpoint
 from suite.errors import SuiteError
 from suite.files import atomic_path, ensure_out_dir
-from suite.settings import TrainConfig, TrainSettings
-from suite.workflows import SUFFIX, train_one, training_plan
+from suite.train import Optimisation, TrainConfig, train_one
+from suite.train.jobs import SUFFIX
+from suite.where import Where
 
 LEDGER = ".steps.json"
 # A finished checkpoint written before a training option existed ran with that option's
 # default (options are added with defaults that keep the old behaviour), so for reuse its
 # stored training config is read with today's defaults filled in.
-_TRAIN_DEFAULTS = asdict(TrainConfig())
+_TRAIN_DEFAULTS = Optimisation().to_dict()
 
 
 def _sha256(path: Path) -> str:
@@ -45,13 +46,11 @@ def _sha256(path: Path) -> str:
 
 @dataclass
 class Workspace:
-    """Where an experiment reads and writes, and what it has done so far."""
+    """Where an experiment reads and writes (`where.out` its output folder, `models` the shared
+    checkpoints), and what it has done so far."""
 
-    out: Path
+    where: Where
     models: Path
-    device: str = "auto"
-    data_root: Path = Path("datasets")
-    show_progress: bool = True
     log: Callable[[str], None] = lambda line: None
     trained: list[Path] = field(default_factory=list)  # checkpoints trained (or resumed) by this run
     files: dict[str, list[Path]] = field(default_factory=lambda: {"results": [], "figures": [], "checkpoints": []})
@@ -59,7 +58,12 @@ class Workspace:
     _hashes: dict[tuple, str] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.out, self.models = ensure_out_dir(self.out), Path(self.models)
+        ensure_out_dir(self.where.out)
+        self.models = Path(self.models)
+
+    @property
+    def out(self) -> Path:
+        return self.where.out
 
     def add(self, group: str, *paths: Path) -> None:
         for p in paths:
@@ -78,10 +82,10 @@ class Workspace:
                 self._plans[key] = None  # not a checkpoint of this suite: never a match
         return self._plans[key]
 
-    def checkpoint(self, settings: TrainSettings) -> Path:
-        """A finished checkpoint of `settings`: reused, resumed or trained (module docstring)."""
-        spec, model_cfg, cfg = training_plan(settings)
-        want = (spec, model_cfg, asdict(cfg))
+    def checkpoint(self, config: TrainConfig) -> Path:
+        """A finished checkpoint of `config`: reused, resumed or trained (module docstring)."""
+        cfg = config.optim
+        want = (config.data, config.model_config, cfg.to_dict())
         finished = partial = None
         for path in sorted(self.models.glob(f"*{SUFFIX}")) if self.models.is_dir() else []:
             plan = self._plan_of(path)
@@ -99,14 +103,13 @@ class Workspace:
             self.log(f"resume {partial} (epoch {self._plan_of(partial)[3]} of {cfg.epochs})")
             name, resume = partial.stem, True
         else:
-            name, resume = settings.run_name(), False
+            name, resume = config.run_name(), False
             if (self.models / f"{name}{SUFFIX}").exists():  # taken by another run of that name
-                digest = hashlib.sha256(json.dumps([spec.to_dict(), model_cfg.to_dict(), asdict(cfg)],
+                digest = hashlib.sha256(json.dumps([want[0].to_dict(), want[1].to_dict(), want[2]],
                                                    sort_keys=True).encode()).hexdigest()[:8]
                 name = f"{name}-{digest}"
             self.log(f"train  {self.models / (name + SUFFIX)}")
-        result = train_one(settings, device=self.device, data_root=self.data_root, out=self.models, name=name,
-                           resume=resume, show_progress=self.show_progress)
+        result = train_one(config, self.where.into(self.models), name=name, resume=resume)
         self.trained.append(result.checkpoint)
         self.add("checkpoints", result.checkpoint)
         return result.checkpoint

@@ -7,10 +7,10 @@ import re
 from functools import partial
 from typing import Callable
 
-from suite.errors import SuiteError
 from suite.models.neurons import LIF, SURROGATES, get_surrogate, set_surrogate
 from suite.models.resnet import DEPTHS, PreActResNet
-from suite.models.twin import MeanLogits, ModelConfig, TwinNet, mean_logits
+from suite.models.spec import ModelConfig, ModelSpec
+from suite.models.twin import Block, MeanLogits, TwinNet, mean_logits
 from suite.models.vgg import CONFIGS, VGG
 
 ARCHS: dict[str, Callable[[ModelConfig], TwinNet]] = {
@@ -29,15 +29,10 @@ def list_archs(pattern: str = "*") -> list[str]:
 
 
 def build_model(cfg: ModelConfig) -> TwinNet:
-    """The only door to a model: validates names, then builds the twin `cfg.kind`."""
-    if cfg.arch not in ARCHS:
-        raise SuiteError(f"unknown architecture {cfg.arch!r}; choose one of: {', '.join(list_archs())}")
-    if cfg.kind == "snn":
-        get_surrogate(cfg.surrogate)
-    if cfg.width <= 0:
-        raise SuiteError(f"width multiplier must be positive, got {cfg.width}")
-    return ARCHS[cfg.arch](cfg)
+    """The only door to a model: the twin `cfg.spec.kind` of `cfg.spec.arch` (a ModelConfig is
+    valid once built, so nothing is checked again here)."""
+    return ARCHS[cfg.spec.arch](cfg)
 
 
-__all__ = ["ARCHS", "LIF", "SURROGATES", "MeanLogits", "ModelConfig", "TwinNet", "build_model",
-           "get_surrogate", "list_archs", "mean_logits", "set_surrogate"]
+__all__ = ["ARCHS", "LIF", "SURROGATES", "Block", "MeanLogits", "ModelConfig", "ModelSpec", "TwinNet",
+           "build_model", "get_surrogate", "list_archs", "mean_logits", "set_surrogate"]

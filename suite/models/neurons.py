@@ -32,7 +32,7 @@ Two implementations of forward and backward, tested against each other and the r
   multiply-add per step (g_t += beta (1 - s_t) g_{t+1}); with the reset in the graph it runs
   backwards one time step at a time.
 Spikes come out in x's dtype and are bit-identical to the per-step autograd reference;
-gradients agree with it to float rounding (tests/test_lif.py states the tolerances).
+gradients agree with it to float rounding (tests/models/test_lif.py states the tolerances).
 
 f'(v) G comes from a table of the surrogates' derivatives (`surrogate_grad`), each the
 formula of that snntorch surrogate's own backward with the same parameters (tests check
@@ -58,6 +58,7 @@ from snntorch import surrogate as sg
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from suite import defaults as D
 from suite.errors import SuiteError
 from suite.models import lif_kernel
 from suite.models.lif_kernel import KernelSpec
@@ -301,11 +302,10 @@ def _bptt_reset_in_graph(u: torch.Tensor, G: torch.Tensor, beta: float, threshol
 class LIF(nn.Module):
     """Leaky integrate-and-fire layer over the merged [T*B, ...] batch; see module docstring."""
 
-    def __init__(self, timesteps: int, tau: float = 2.0, threshold: float = 1.0,
-                 surrogate: str = "atan", detach_reset: bool = True):
+    def __init__(self, timesteps: int, tau: float = D.TAU, threshold: float = D.THRESHOLD,
+                 surrogate: str = D.SURROGATE, detach_reset: bool = True):
+        """tau, threshold and T as a `ModelSpec` checked them (tau >= 1: leak in [0, 1))."""
         super().__init__()
-        if tau < 1.0:
-            raise SuiteError(f"LIF tau must be >= 1 (leak 1 - 1/tau in [0, 1)), got {tau}")
         self.timesteps = timesteps
         self.beta = 1.0 - 1.0 / tau
         self.threshold = threshold

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from suite.models.twin import GlobalAvgPool, ModelConfig, TwinNet, make_act
+from typing import TYPE_CHECKING
+
+from suite.models.twin import Block, GlobalAvgPool, TwinNet, make_act
+
+if TYPE_CHECKING:
+    from suite.models.spec import ModelConfig
 
 DEPTHS = {20: ("basic", 3), 38: ("basic", 6), 56: ("basic", 9), 110: ("basic", 18), 164: ("bottleneck", 18)}
 
@@ -18,10 +23,11 @@ class PreActBlock(nn.Module):
     """bn1-act1-conv1-bn2-act2-conv2 (+ shortcut): a basic pre-activation block."""
 
     expansion = 1
+    layers = ("act1", "conv1", "act2", "conv2")  # conv and activation layers, in the order they run
 
     def __init__(self, cfg: ModelConfig, cin: int, planes: int, stride: int):
         super().__init__()
-        self.residual = cfg.residual
+        self.residual = cfg.spec.residual
         self.bn1, self.act1 = nn.BatchNorm2d(cin), make_act(cfg)
         self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
         self.bn2, self.act2 = nn.BatchNorm2d(planes), make_act(cfg)
@@ -39,11 +45,12 @@ class PreActBottleneck(nn.Module):
     """1x1 reduce, 3x3, 1x1 expand (x4), each pre-activated: the ResNet-164 block."""
 
     expansion = 4
+    layers = ("act1", "conv1", "act2", "conv2", "act3", "conv3")
 
     def __init__(self, cfg: ModelConfig, cin: int, planes: int, stride: int):
         super().__init__()
         cout = planes * self.expansion
-        self.residual = cfg.residual
+        self.residual = cfg.spec.residual
         self.bn1, self.act1 = nn.BatchNorm2d(cin), make_act(cfg)
         self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
         self.bn2, self.act2 = nn.BatchNorm2d(planes), make_act(cfg)
@@ -62,7 +69,7 @@ class PreActBottleneck(nn.Module):
 
 def _shortcut(cfg: ModelConfig, cin: int, cout: int, stride: int) -> nn.Module | None:
     """1x1 projection where the shape changes; None means identity (or no shortcut at all)."""
-    if cfg.residual and (stride != 1 or cin != cout):
+    if cfg.spec.residual and (stride != 1 or cin != cout):
         return nn.Conv2d(cin, cout, 1, stride, bias=False)
     return None
 
@@ -74,7 +81,7 @@ class PreActResNet(TwinNet):
         super().__init__(cfg)
         block_type, n = DEPTHS[depth]
         block = PreActBlock if block_type == "basic" else PreActBottleneck
-        widths = [max(1, round(c * cfg.width)) for c in (16, 32, 64)]
+        widths = [max(1, round(c * cfg.spec.width)) for c in (16, 32, 64)]
         self.conv1 = nn.Conv2d(cfg.in_channels, widths[0], 3, 1, 1, bias=False)
         cin, stages = widths[0], []
         for i, planes in enumerate(widths):
@@ -89,8 +96,12 @@ class PreActResNet(TwinNet):
         self.fc = nn.Linear(cin, cfg.num_classes)
 
     def representation_layers(self) -> list[str]:
-        blocks = [f"layer{i}.{j}" for i in (1, 2, 3) for j in range(len(getattr(self, f"layer{i}")))]
-        return ["conv1", *blocks, "act", "fc"]
+        return ["conv1", *(b.name for b in self.blocks()), "act", "fc"]
+
+    def blocks(self) -> list[Block]:
+        """Every residual block of layer1..3; its layers end with the block output (the sum)."""
+        return [Block(f"{stage}.{j}", (*(f"{stage}.{j}.{p}" for p in block.layers), f"{stage}.{j}"))
+                for stage in ("layer1", "layer2", "layer3") for j, block in enumerate(getattr(self, stage))]
 
     def body(self, x):
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))

@@ -1,4 +1,4 @@
-"""What SNN and ANN twins share: model config, activation factory, input encoding, output.
+"""What SNN and ANN twins share: activation factory, input encoding, output, structure.
 
 A twin is one architecture built with `kind="ann"` (ReLU) or `kind="snn"` (LIF): the module
 names are identical, so `layer2.1` is the same place in both. SNNs run on the merged batch
@@ -7,51 +7,17 @@ names are identical, so `layer2.1` is the same place in both. SNNs run on the me
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from suite.errors import SuiteError
 from suite.models.neurons import LIF
-from suite.settings import TRAIN
 
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild a model; stored in checkpoints. The model choices default
-    to a training run's (`suite.settings.TRAIN`)."""
-
-    arch: str = TRAIN.arch
-    kind: str = TRAIN.kind  # "snn" or "ann"
-    num_classes: int = 10
-    in_channels: int = 3
-    input_size: int = 32
-    width: float = TRAIN.width
-    residual: bool = TRAIN.residual
-    timesteps: int = TRAIN.timesteps
-    tau: float = TRAIN.tau
-    threshold: float = TRAIN.threshold
-    surrogate: str = TRAIN.surrogate
-    mean: tuple[float, ...] = field(default=(0.5,))
-    std: tuple[float, ...] = field(default=(0.5,))
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["mean"], d["std"] = list(self.mean), list(self.std)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(d) - known
-        if unknown:
-            raise SuiteError(f"model config has unknown fields {sorted(unknown)}")
-        d = dict(d)
-        for key in ("mean", "std"):
-            if key in d:
-                d[key] = tuple(float(v) for v in d[key])
-        return cls(**d)
+if TYPE_CHECKING:  # spec.py imports the architectures, which import this module
+    from suite.models.spec import ModelConfig
 
 
 class Normalize(nn.Module):
@@ -59,10 +25,8 @@ class Normalize(nn.Module):
 
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], channels: int):
         super().__init__()
-        mean = list(mean) * channels if len(mean) == 1 else list(mean)
+        mean = list(mean) * channels if len(mean) == 1 else list(mean)  # lengths checked by ModelConfig
         std = list(std) * channels if len(std) == 1 else list(std)
-        if len(mean) != channels or len(std) != channels:
-            raise SuiteError(f"normalisation has {len(mean)} means for {channels} input channels")
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 
@@ -79,11 +43,23 @@ class GlobalAvgPool(nn.Module):
         return x.mean(dim=(2, 3), keepdim=True)
 
 
+@dataclass(frozen=True)
+class Block:
+    """One block of a twin, as module names: `name` is the block (its output), `layers` its conv
+    and activation (LIF or ReLU) layers in the order they run, ending with the block's output
+    where that is a layer of its own (a residual sum). A pattern that repeats from block to
+    block repeats with period len(layers)."""
+
+    name: str
+    layers: tuple[str, ...]
+
+
 def make_act(cfg: ModelConfig) -> nn.Module:
     """The activation of a twin: ReLU for the ANN, a LIF layer for the SNN."""
-    if cfg.kind == "ann":
+    spec = cfg.spec
+    if spec.kind == "ann":
         return nn.ReLU(inplace=False)
-    return LIF(cfg.timesteps, tau=cfg.tau, threshold=cfg.threshold, surrogate=cfg.surrogate)
+    return LIF(spec.timesteps, tau=spec.tau, threshold=spec.threshold, surrogate=spec.surrogate)
 
 
 class TwinNet(nn.Module):
@@ -96,13 +72,9 @@ class TwinNet(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        if cfg.kind not in ("snn", "ann"):
-            raise SuiteError(f"unknown model kind {cfg.kind!r}; choose snn or ann")
-        if cfg.timesteps < 1:
-            raise SuiteError(f"timesteps must be >= 1, got {cfg.timesteps}")
-        self.cfg = cfg
-        self.kind = cfg.kind
-        self.timesteps = cfg.timesteps if cfg.kind == "snn" else None
+        self.cfg = cfg  # checked when built (suite.models.spec)
+        self.kind = cfg.spec.kind
+        self.timesteps = cfg.spec.timesteps if self.kind == "snn" else None
         self.norm = Normalize(cfg.mean, cfg.std, cfg.in_channels)
 
     def body(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N, classes]
@@ -111,6 +83,19 @@ class TwinNet(nn.Module):
     def representation_layers(self) -> list[str]:
         """Default CKA layers: the stem conv, every block output, the last activation, fc."""
         raise NotImplementedError
+
+    def blocks(self) -> list[Block]:
+        """The blocks in the order they run, each with its conv and activation layers."""
+        raise NotImplementedError
+
+    def layer_sets(self) -> dict[str, list[str]]:
+        """Named sets of layers (`--layers @NAME`): default (`representation_layers`), blocks
+        (every block's output), conv-lif (every conv and activation layer of every block, block
+        by block) and all (every module with a name, as `named_modules` lists them)."""
+        blocks = self.blocks()
+        return {"default": self.representation_layers(), "blocks": [b.name for b in blocks],
+                "conv-lif": [name for b in blocks for name in b.layers],
+                "all": [name for name, _ in self.named_modules() if name]}
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """[B, C, H, W] or [B, T, C, H, W] -> the batch the body runs on: [B, ...] or [T*B, ...]."""

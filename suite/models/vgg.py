@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from suite.models.twin import GlobalAvgPool, ModelConfig, TwinNet, make_act
+from typing import TYPE_CHECKING
+
+from suite.models.twin import Block, GlobalAvgPool, TwinNet, make_act
+
+if TYPE_CHECKING:
+    from suite.models.spec import ModelConfig
 
 CONFIGS = {
     11: [64, "P", 128, "P", 256, 256, "P", 512, 512, "P", 512, 512, "P"],
@@ -41,7 +46,7 @@ class VGG(TwinNet):
                     layers.append(nn.AvgPool2d(2))
                     side //= 2
             else:
-                cout = max(1, round(item * cfg.width))
+                cout = max(1, round(item * cfg.spec.width))
                 layers.append(ConvBNAct(cfg, cin, cout))
                 cin = cout
         self.features = nn.Sequential(*layers)
@@ -49,8 +54,12 @@ class VGG(TwinNet):
         self.fc = nn.Linear(cin, cfg.num_classes)
 
     def representation_layers(self) -> list[str]:
-        convs = [f"features.{i}" for i, m in enumerate(self.features) if isinstance(m, ConvBNAct)]
-        return [*convs, "fc"]
+        return [*(b.name for b in self.blocks()), "fc"]
+
+    def blocks(self) -> list[Block]:
+        """Every conv-BN-act layer; its output is its activation's."""
+        return [Block(f"features.{i}", (f"features.{i}.conv", f"features.{i}.act"))
+                for i, m in enumerate(self.features) if isinstance(m, ConvBNAct)]
 
     def body(self, x):
         return self.fc(self.pool(self.features(x)).flatten(1))

@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from suite.errors import SuiteError
+from suite.values import parse_list
 from suite.files import atomic_path
 from suite.results.cka import CKAResult
 
@@ -146,12 +147,6 @@ def cka_figure(result: CKAResult, title: str | None = None) -> Figure:
 
 
 # ----------------------------------------------------------------------------- per-layer lines
-def diagonal(result: CKAResult) -> list[tuple[str, float]]:
-    """(layer, CKA) for each layer present on both sides, in A's order."""
-    common = [n for n in result.layers_a if n in result.layers_b]
-    return [(n, float(result.matrix[result.layers_a.index(n), result.layers_b.index(n)])) for n in common]
-
-
 def diagonal_figure(series: Mapping[str, CKAResult] | Sequence[tuple[str, CKAResult]], title: str,
                     ylabel: str = "CKA (same layer)") -> Figure:
     """Same-layer CKA per layer, one line per (label, result): SNN vs ANN across depths or
@@ -160,7 +155,7 @@ def diagonal_figure(series: Mapping[str, CKAResult] | Sequence[tuple[str, CKARes
     pairs = list(series.items()) if isinstance(series, Mapping) else list(series)
     if not pairs:
         raise SuiteError("no results to draw")
-    diags = [(label, diagonal(r)) for label, r in pairs]
+    diags = [(label, r.diagonal()) for label, r in pairs]
     names = [[n for n, _ in d] for _, d in diags]
     same_layers = all(n == names[0] for n in names)
     fig = Figure(figsize=(max(5.5, 0.35 * max(map(len, names)) + 2.5), 3.8), layout="constrained")
@@ -277,11 +272,11 @@ def _plot_metric(ax: Axes, epochs, metrics, key: str, colour, style: str, label:
 
 # ----------------------------------------------------------------------------- writing
 def parse_formats(text: str) -> tuple[str, ...]:
-    """`png,pdf,svg` -> ("png", "pdf", "svg"); an unknown format is a SuiteError."""
-    formats = tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()))
+    """`png,pdf,svg` -> ("png", "pdf", "svg"); an empty item or an unknown format is a SuiteError."""
+    formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in parse_list(text, "--format")))
     bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise SuiteError(f"unknown figure format {', '.join(bad) or repr(text)}; choose from {', '.join(FORMATS)}")
+    if bad:
+        raise SuiteError(f"unknown figure format {', '.join(bad)}; choose from {', '.join(FORMATS)}")
     return formats
 
 

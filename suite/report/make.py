@@ -51,6 +51,8 @@ def make_report(paths: Iterable[str | os.PathLike] | None = None, *, html: str |
 
     Files that cannot be read are listed in `report.collection.problems` and on the page; when
     nothing at all can be read, a SuiteError names every problem."""
+    if html is not None and Path(html).is_dir():  # checked first: nothing is read or written then
+        raise SuiteError(f"--html {html} is a folder; give the page's file name (e.g. {Path(html) / 'report.html'})")
     paths = list(paths) if paths else None
     collection = collect(paths)
     if not len(collection):

@@ -172,7 +172,7 @@ def cka_section(path: Path, result: CKAResult) -> Section:
         m.fill_diagonal_(float("nan"))
         section.notes.extend(_extremes(result, m))
     else:
-        diag = F.diagonal(result)
+        diag = result.diagonal()
         if diag:
             label = "CKA(static, event)" if result.compare == "static-event" else "CKA"
             section.tables.append(Table("same layer on both sides", ["layer", label],
@@ -181,7 +181,7 @@ def cka_section(path: Path, result: CKAResult) -> Section:
         else:
             section.notes.extend(_extremes(result, result.matrix))
     section.figures.append(FigureSpec(stem, section.title, lambda: F.cka_heatmap(result, section.title)))
-    if result.compare == "static-event" and F.diagonal(result):
+    if result.compare == "static-event" and result.diagonal():
         section.figures.append(FigureSpec(f"{stem}-diagonal", "static vs event, same layer",
                                           lambda: F.static_event_diagonal(result)))
     return section
@@ -226,13 +226,13 @@ def clean_adv_section(group: list[tuple[Path, CKAResult]]) -> Section:
                                              for _, r in group if "robust_acc" in r.config)),
                ("samples", str(first.n_samples))],
         sources=[(p, dict(r.provenance)) for p, r in group])
-    diags = [dict(F.diagonal(r)) for _, r in group]
+    diags = [dict(r.diagonal()) for _, r in group]
     layers = [n for n in first.layers_a if n in first.layers_b]
     section.tables.append(Table("CKA(clean, adversarial), same layer",
                                 ["layer", *[f"eps {e}" for e in eps_labels]],
                                 [[n, *[d.get(n, float("nan")) for d in diags]] for n in layers]))
     top = max(group, key=lambda t: float(t[1].config.get("eps", 0.0)))[1]
-    finite = [(n, v) for n, v in F.diagonal(top) if math.isfinite(v)]
+    finite = [(n, v) for n, v in top.diagonal() if math.isfinite(v)]
     if finite and float(top.config.get("eps", 0.0)) > 0:
         lo, hi = min(finite, key=lambda t: t[1]), max(finite, key=lambda t: t[1])
         section.notes.append(f"at eps {top.config.get('eps_label', '?')} the attack moves {lo[0]} most "

@@ -77,8 +77,9 @@ def show_training(result, console: Console = CONSOLE) -> None:
 
 def show_demo(summary, console: Console = CONSOLE) -> None:
     """`suite demo`: the trained models, every CKA and attack result, and the files written."""
-    s = summary.settings
-    title = f"demo: {s.dataset}, {s.arch} twins (width {s.width}, T={s.timesteps}, {s.epochs} epochs)"
+    c = summary.config
+    title = (f"demo: {c.data.name}, {c.model.arch} twins (width {c.model.width}, T={c.model.timesteps}, "
+             f"{c.optim.epochs} epochs)")
     print_table(console, demo_table(summary.trained, title))
     figures = [show_cka(run.result, run.path, f"CKA {label}", console) for label, run in summary.cka.items()]
     figures += [show_attack(run, label, console) for label, run in summary.attacks.items()]

@@ -51,21 +51,13 @@ def cka_tables(result: CKAResult, title: str = "CKA", width: int = 80) -> list[T
     return out
 
 
-def diagonal(result: CKAResult) -> list[tuple[str, float]] | None:
-    """(layer, CKA) for layers present on both sides: the headline of twin comparisons."""
-    common = [n for n in result.layers_a if n in result.layers_b]
-    if not common:
-        return None
-    return [(n, float(result.matrix[result.layers_a.index(n), result.layers_b.index(n)])) for n in common]
-
-
 def highlights(result: CKAResult, title: str) -> Table:
     """The matching-layer diagonal (when layer names match) and the most and least similar pairs."""
     table = Table(title=f"{title}: highlights")
     for col in ("what", "layer A", "layer B"):
         table.add_column(col, **VALUE)
     table.add_column("CKA", justify="right", **VALUE)
-    diag = diagonal(result) if result.compare != "layers" else None
+    diag = result.diagonal() if result.compare != "layers" else None
     for name, value in diag or []:
         table.add_row("same layer", name, name, cka_cell(value))
     m = result.matrix.clone()
@@ -165,7 +157,7 @@ def clean_adv_tables(runs, title: str = "clean vs adversarial CKA (same layer)",
     column blocks that fit `width`."""
     if not runs:
         return []
-    per_eps = [dict(diagonal(run.result) or []) for run in runs]
+    per_eps = [dict(run.result.diagonal()) for run in runs]
     layers = runs[0].result.layers_a
     cells = [[cka_cell(d.get(name, float("nan"))) for d in per_eps] for name in layers]
     headers = [f"eps {run.result.config.get('eps_label', '?')}" for run in runs]

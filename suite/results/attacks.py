@@ -70,6 +70,31 @@ class AttackEntry:
         return f"{self.method} eps={format_eps(self.eps)}"
 
 
+@dataclass(frozen=True)
+class AttackRecord:
+    """One attack of a run as its store records it: the name its entries carry, its method, how
+    the attacker differentiated the model (`mode`: bptt, bptr, transfer, ...; None for a
+    gradient-free method) and the surrogate it differentiated (None where none was: an ANN,
+    bptr, a gradient-free method)."""
+
+    name: str
+    method: str
+    mode: str | None = None
+    surrogate: str | None = None
+    gradient_free: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], mode: str | None) -> "AttackRecord":
+        """A record of `config["attacks"]`. Stores written before `mode` and `attack_surrogate`
+        were recorded give the run's mode and the surrogate in words ("-" or "rate (IF)": none)."""
+        free = bool(d.get("gradient_free", False))
+        surrogate = d.get("attack_surrogate", d.get("surrogate"))
+        if surrogate in ("-", "?", "rate (IF)", ""):
+            surrogate = None
+        return cls(name=d["name"], method=d["method"], mode=None if free else d.get("mode", mode),
+                   surrogate=None if free else surrogate, gradient_free=free)
+
+
 @dataclass
 class AttackStore:
     """What an attack run produced (in memory, written or read back)."""
@@ -93,6 +118,15 @@ class AttackStore:
     @property
     def methods(self) -> list[str]:
         return list(dict.fromkeys(e.method for e in self.entries))
+
+    def attack(self, name: str) -> AttackRecord:
+        """The record of the attack whose entries carry `name` (the worst case: method "worst").
+        Stores written before attacks were recorded ran FGSM and PGD with one gradient mode."""
+        mode = self.config.get("attack", {}).get("grad")
+        for d in self.config.get("attacks", []):
+            if d["name"] == name:
+                return AttackRecord.from_dict(d, mode)
+        return AttackRecord(name, name, None if name == "worst" else mode)
 
     def for_method(self, method: str) -> list[AttackEntry]:
         """Entries of one method, by increasing eps."""
@@ -270,12 +304,10 @@ def check_model(store: AttackStore, model_config) -> None:
 
 def check_data(store: AttackStore, data_spec) -> None:
     """SuiteError naming every field where `data_spec` differs from the data the store attacked."""
-    from suite.data import resolve_spec
-
     stored = store.config.get("data")
     if stored is None:
         raise SuiteError("the attack store records no data spec to compare with")
-    diffs = _diff(stored, resolve_spec(data_spec).to_dict())
+    diffs = _diff(stored, data_spec.to_dict())
     if diffs:
         raise SuiteError(f"the attack store was made on different data: {diffs} (store vs given)")
 
@@ -283,7 +315,7 @@ def check_data(store: AttackStore, data_spec) -> None:
 def rebuild_clean(store: AttackStore, root: str | os.PathLike = ".", data_spec=None) -> Tensor:
     """Clean inputs [N, ...] rebuilt from the dataset indices, checked against the stored
     labels (and stored clean inputs, if kept). `data_spec`, if given, must match the store's."""
-    from suite.data import DataSpec, load_dataset, resolve_spec
+    from suite.data import DataSpec, load_dataset
 
     stored = store.config.get("data")
     split = store.config.get("split")

@@ -49,6 +49,15 @@ class CKAResult:
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)  # filled by `load` (suite.results.h5)
 
+    def diagonal(self) -> list[tuple[str, float]]:
+        """(layer, CKA) for every layer present on both sides, in model a's order: the headline
+        of twin comparisons (the same layer in both models or on both inputs). NaN where the CKA
+        is undefined; empty for a time comparison (its matrices are time step vs time step)."""
+        if self.matrix.dim() != 2:
+            return []
+        col = {name: j for j, name in enumerate(self.layers_b)}
+        return [(name, float(self.matrix[i, col[name]])) for i, name in enumerate(self.layers_a) if name in col]
+
     def save(self, path: str | os.PathLike, config: dict[str, Any] | None = None,
              command: str | None = None, device: str | None = None) -> Path:
         """Write atomically through suite.results.h5.write_h5; `config` adds to `self.config`;

@@ -1,0 +1,252 @@
+"""What an attacker differentiates inside each LIF layer: the SNN gradient modes beyond BPTT with
+a named surrogate, as stand-ins that replace a LIF layer in the attacker's private copy.
+
+Every stand-in runs the exact LIF forward (the spikes are the model's own, bit for bit); only
+backward differs. Notation per LIF layer: x_t its input current at step t, u_t the membrane
+before reset, v_t = u_t - threshold, s_t = H(v_t), G_t = dL/ds_t arriving from above, lambda =
+1 - 1/tau the leak (the decay factor of the references), theta the threshold, T the time steps.
+
+bptr   (`RateLIF`; Ding et al. 2022, SNN-RAT): the rate r = mean_t s_t of an integrate-and-fire
+       neuron, r ~ x_bar / theta where it fires at all (x_bar = mean_t x_t), 0 where it is silent:
+       dL/dx_t = 1[r > 0] / (theta T) * sum_t' G_t'.
+rga    (`RGALIF`; Bu, Ding, Hao, Yu, "Rate Gradient Approximation Attack Threats Deep Spiking
+       Neural Networks", CVPR 2023; code putshua/SNN_attack_RGA, models/layers.py `RateBp`): the
+       spike train's gradient replaced by that of a piecewise-linear rate model of the LIF neuron
+       at the time-averaged current x_bar, the same at every step, no path through time:
+           dL/dx_t = G_t * r'(x_bar),
+           r'(x) = gamma                                 for 0 <= x <= (1 - lambda) theta
+                   (1 - gamma theta (1 - lambda)) / ((lambda + ext) theta)
+                                                         for (1 - lambda) theta < x <= (1 + ext) theta
+                   0                                     elsewhere,
+       gamma = 0.2 (slope below threshold) and ext = 1 (rate 1 reached at x = 2 theta) as in the
+       reference; it hard-codes theta = 1, and the form with theta is the port of the ASSG code
+       (craree/..., my_node.py `RateBpLIF`), which is the reference's for theta = 1.
+hart   (`HARTLIF`; Hao, Bu, Shi, Huang, Yu, Huang, "Threaten Spiking Neural Networks through
+       Combining Rate and Temporal Information", ICLR 2024; code hzc1208/HART_Attack,
+       models/layers.py `LIFSpike` mode "avg" and `GradAvg`): the membrane recurrence detached
+       at every step (no temporal path), each spike's surrogate the triangle of width gamma,
+       g_gamma(v) = max(0, gamma - |v|) / gamma^2, and the input gradient averaged over time and
+       copied to every step (the rate part; which steps sat near threshold is the temporal part):
+           dL/dx_t = (1/T) sum_t' G_t' g_gamma(v_t').
+       gamma is the retention parameter (default 1.0, the reference's `self.gamma`; it searches
+       0.10..2.45 for the strongest value): a wide triangle weighs all steps alike (rate-like), a
+       narrow one keeps only the steps near threshold.
+pdsg   (`pdsg_surrogate`; Lun et al., "Towards Effective and Sparse Adversarial Attack on Spiking
+       Neural Networks via Breaking Invisible Surrogate Gradients", CVPR 2025; code
+       ryime/PDSG-SDA, utils/attack.py `PDSG`): BPTT through the membrane with a Gaussian
+       surrogate whose width follows the membrane potential's spread:
+           f'(v_t) = exp(-(v_t - sigma/2)^2 / (2 sigma^2)) / (sqrt(2 pi) sigma),
+       sigma (per time step t and channel c) = the unbiased standard deviation of u over steps
+       0..t, the whole batch and the spatial positions of channel c (1 where that is 0 or not
+       finite); centred at theta + sigma/2 as in the reference. sigma depends on the batch.
+assg   (`ASSG`; Wang, Zhao, Chen, Zhang, Zeng, "Towards Reliable Evaluation of Adversarial
+       Robustness for Spiking Neural Networks", arXiv 2512.22522; code craree/Towards-Reliable-
+       Evaluation-of-Adversarial-Robustness-for-Spiking-Neural-Networks, my_node.py `ASSGrad`):
+       BPTT with the atan surrogate f'(v) = alpha/2 / (1 + (pi alpha v / 2)^2), its sharpness
+       per element (sample, neuron, step) adapted to running statistics of |v| over the attack's
+       iterations (each gradient evaluation updates them):
+           M <- 0.9 M + 0.1 |v|,  D <- 0.9 D + 0.1 | |v| - M |   (M = 1, D = 0 at the start)
+           alpha = a / (M + 1.5 D + 1e-4),  a = 2 tan(pi A) / pi,  A = 0.425 by default,
+       the reference's beta_1 = beta_2 = 0.9, relax = 1.5 and A (`attack.py` ASSG_SAPGD
+       defaults). The statistics restart with every attacked batch (`reset_attack_state`).
+
+The attacker-only surrogate shapes of the surrogate ensemble (Özdenizci and Legenstein,
+"Adversarially Robust Spiking Neural Networks Through Conversion", TMLR 2024; code
+IGITUGraz/RobustSNNConversion, models/layers.py), each with a width gamma: `pcw:G` the triangle
+max(0, G - |v|) / G^2, `exp:G` exp(-G |v|), `rect:G` 1[|v| < G/2] / G. They run BPTT like bptt.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+from torch import Tensor, nn
+
+from suite import defaults as D
+from suite.errors import SuiteError
+from suite.models import LIF
+from suite.models.neurons import LIFScan, SurrogateGrad, _scan
+
+RGA_GAMMA = 0.2  # RGA: slope of the rate model below threshold (reference `gamma = 0.2`)
+RGA_EXT = 1.0  # RGA: the rate reaches 1 at x = (1 + ext) theta (reference `ext = 1`)
+HART_GAMMA = D.HART_GAMMA  # HART: the triangle's width, the retention parameter (reference default)
+ASSG_A = D.ASSG_SHARPNESS  # ASSG: A, the surrogate mass within +-E|v| is 2A (reference default)
+ASSG_BETA_M = 0.9  # ASSG: decay of the running mean of |v| (reference beta_1)
+ASSG_BETA_D = 0.9  # ASSG: decay of the running mean deviation (reference beta_2)
+ASSG_RELAX = 1.5  # ASSG: weight of the deviation in the scale (reference relax)
+ASSG_EPS = 1e-4  # ASSG: keeps alpha finite where M and D vanish (reference value)
+SHAPES = ("pcw", "exp", "rect")
+_SHAPE = re.compile(r"^(pcw|exp|rect):(.+)$")
+
+
+class RateLIF(nn.Module):
+    """bptr: exact spikes forward, the rate gradient backward (module docstring)."""
+
+    def __init__(self, lif: LIF):
+        super().__init__()
+        self.lif = lif
+
+    def forward(self, x: Tensor) -> Tensor:  # x: [T*B, ...], T-major
+        T = self.lif.timesteps
+        with torch.no_grad():
+            s = self.lif(x)  # exact spikes [T*B, ...], no per-step graph
+        xs = x.reshape(T, -1, *x.shape[1:])  # [T, B, ...]
+        fires = (s.reshape(xs.shape).mean(0) > 0).to(x.dtype)  # 1[r > 0], [B, ...]
+        z = fires * xs.mean(0) / self.lif.threshold  # rate estimate where it is linear, [B, ...]
+        dz = (z - z.detach()).unsqueeze(0).expand(xs.shape).reshape(x.shape)  # zero, with z's gradient
+        return s + dz
+
+
+def rga_slope(x_bar: Tensor, leak: float, threshold: float) -> Tensor:
+    """r'(x_bar) of RGA's rate model (module docstring), elementwise."""
+    low = (1.0 - leak) * threshold
+    high = (1.0 + RGA_EXT) * threshold
+    steep = (1.0 - RGA_GAMMA * threshold * (1.0 - leak)) / ((leak + RGA_EXT) * threshold)
+    below = ((x_bar >= 0) & (x_bar <= low)).to(x_bar.dtype) * RGA_GAMMA
+    above = ((x_bar > low) & (x_bar <= high)).to(x_bar.dtype) * steep
+    return below + above
+
+
+class _SpikesWithGrad(torch.autograd.Function):
+    """Spikes `s` forward; backward `grad(G)` for the input current (a mode's rule)."""
+
+    @staticmethod
+    def forward(ctx, x, s, grad):
+        ctx.grad = grad
+        return s
+
+    @staticmethod
+    def backward(ctx, G):
+        return ctx.grad(G), None, None
+
+
+class _ExactLIF(nn.Module):
+    """A stand-in that runs the LIF's exact forward and gives its input a mode's own gradient."""
+
+    def __init__(self, lif: LIF):
+        super().__init__()
+        self.lif = lif
+
+    def forward(self, x: Tensor) -> Tensor:  # x: [T*B, ...], T-major
+        T = self.lif.timesteps
+        xs = x.detach().reshape(T, -1, *x.shape[1:])  # [T, B, ...]
+        with torch.no_grad():
+            spikes, v = _scan(xs, self.lif.beta, self.lif.threshold, "v")
+        if not (torch.is_grad_enabled() and x.requires_grad):
+            return spikes.reshape(x.shape)
+        rule = self.input_grad(xs, v)
+        return _SpikesWithGrad.apply(x, spikes.reshape(x.shape),
+                                     lambda G: rule(G.reshape(xs.shape)).reshape(x.shape))
+
+    def input_grad(self, xs: Tensor, v: Tensor):
+        raise NotImplementedError
+
+
+class RGALIF(_ExactLIF):
+    """rga: dL/dx_t = G_t r'(x_bar) (module docstring)."""
+
+    def input_grad(self, xs: Tensor, v: Tensor):
+        slope = rga_slope(xs.mean(0, keepdim=True), self.lif.beta, self.lif.threshold)  # [1, B, ...]
+        return lambda G: G * slope
+
+
+class HARTLIF(_ExactLIF):
+    """hart: dL/dx_t = mean_t' G_t' g_gamma(v_t') at every t (module docstring)."""
+
+    def __init__(self, lif: LIF, gamma: float = HART_GAMMA):
+        super().__init__(lif)
+        self.gamma = gamma
+
+    def input_grad(self, xs: Tensor, v: Tensor):
+        g = (self.gamma - v.abs()).clamp_(min=0) / self.gamma ** 2  # [T, B, ...]
+        return lambda G: (G * g).mean(0, keepdim=True).expand_as(G)
+
+
+class SurrogateLIF(nn.Module):
+    """BPTT through a LIF layer (the model's own recurrence, detached reset) with an attacker's
+    surrogate derivative `grad(v, G, out, buf)`, which receives every step's v at once."""
+
+    def __init__(self, lif: LIF, grad: SurrogateGrad):
+        super().__init__()
+        if not lif.detach_reset:
+            raise SuiteError("the attacker's surrogates need LIF layers with a detached reset")
+        self.lif, self.grad = lif, grad
+
+    def forward(self, x: Tensor) -> Tensor:
+        lif = self.lif
+        if torch.is_grad_enabled() and x.requires_grad:
+            return LIFScan.apply(x, lif.timesteps, lif.beta, lif.threshold, True, self.grad, None)
+        return lif(x)
+
+
+def pdsg_sigma(v: Tensor) -> Tensor:
+    """PDSG's width per step and channel: sigma_t[c] = std of v over steps 0..t, the batch and the
+    positions of channel c (unbiased; 1 where 0 or not finite). v [T, B, C, ...] -> [T, 1, C, 1...]."""
+    T, C = v.shape[0], v.shape[2]
+    per_channel = v.transpose(1, 2).reshape(T, C, -1)  # [T, C, B * positions]
+    one = torch.ones(C, dtype=v.dtype, device=v.device)  # a single value has no spread
+    sigma = torch.stack([per_channel[: t + 1].transpose(0, 1).reshape(C, -1).std(dim=1)
+                         if (t + 1) * per_channel.shape[2] > 1 else one for t in range(T)])
+    sigma = torch.where(torch.isfinite(sigma) & (sigma > 0), sigma, torch.ones_like(sigma))
+    return sigma.reshape(T, 1, C, *([1] * (v.dim() - 3)))
+
+
+def pdsg_surrogate(v: Tensor, G: Tensor, out: Tensor, buf: Tensor) -> None:
+    """out = f'(v) G with PDSG's Gaussian of width sigma centred at sigma / 2 (module docstring)."""
+    sigma = pdsg_sigma(v)
+    out.copy_(G * torch.exp(-((v - sigma / 2) ** 2) / (2 * sigma ** 2)) / (math.sqrt(2 * math.pi) * sigma))
+
+
+class ASSG:
+    """assg's adaptive atan surrogate with its running statistics (module docstring); one per LIF
+    layer. `reset()` forgets the statistics (a new batch); they also restart when the batch's
+    shape changes."""
+
+    def __init__(self, sharpness: float = ASSG_A):
+        self.a = 2 * math.tan(math.pi * sharpness) / math.pi
+        self.reset()
+
+    def reset(self) -> None:
+        self.M: Tensor | None = None
+        self.D: Tensor | None = None
+
+    def __call__(self, v: Tensor, G: Tensor, out: Tensor, buf: Tensor) -> None:
+        size = v.abs()
+        if self.M is None or self.M.shape != v.shape:
+            self.M, self.D = torch.ones_like(v), torch.zeros_like(v)
+        self.M = ASSG_BETA_M * self.M + (1 - ASSG_BETA_M) * size
+        self.D = ASSG_BETA_D * self.D + (1 - ASSG_BETA_D) * (size - self.M).abs()
+        alpha = self.a / (self.M + ASSG_RELAX * self.D + ASSG_EPS)
+        out.copy_(G * (alpha / 2) / (1 + (math.pi / 2 * alpha * v) ** 2))
+
+
+def parse_shape(name: str) -> tuple[str, float] | None:
+    """("pcw", 0.5) for "pcw:0.5"; None for a name that is no attacker shape. The width must be
+    a finite number > 0 (SuiteError)."""
+    m = _SHAPE.match(name)
+    if m is None:
+        return None
+    try:
+        width = float(m.group(2))
+    except ValueError:
+        width = math.nan
+    if not (math.isfinite(width) and width > 0):
+        raise SuiteError(f"surrogate {name!r}: the width after ':' must be a number > 0")
+    return m.group(1), width
+
+
+def shape_surrogate(name: str) -> SurrogateGrad:
+    """The derivative of an attacker shape `pcw:G`, `exp:G` or `rect:G` (module docstring)."""
+    shape, w = parse_shape(name)
+
+    def grad(v: Tensor, G: Tensor, out: Tensor, buf: Tensor) -> None:
+        if shape == "pcw":
+            f = (w - v.abs()).clamp(min=0) / w ** 2
+        elif shape == "exp":
+            f = torch.exp(-w * v.abs())
+        else:
+            f = (v.abs() < w / 2).to(v.dtype) / w
+        out.copy_(G * f)
+    return grad
