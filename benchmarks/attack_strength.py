@@ -1,28 +1,29 @@
-"""Robust accuracy of the demo's SNN and ANN under FGSM, PGD-10, APGD-CE, Square and AutoAttack,
-and the worst case per sample over all of them, each with its wall time.
+"""The strength table: robust accuracy and wall time of every attack the suite has on the demo's
+SNN and its ANN twin, side by side on the same samples, and the worst case over all of them.
 
-The question it answers: does the number a quick attack gives (PGD-10, the demo's) overstate a
-model's robustness, and by how much, once the field's reference attacks have had their turn?
+The question it answers: which white-box attack finds an SNN's real weaknesses (leaves no more
+samples correct than the gradient-free Square), how fast, and how far the surrogate ensemble
+goes below APGD-CE through the training surrogate.
 
-Models: the demo's twins (suite.demo.DEMO: ResNet-20, width 0.5, T=4, digits at 16x16, 8 epochs),
-trained here through `suite.train.train_one` unless a finished checkpoint of the same name is
-in --runs. Attacks: the first --samples test samples, eps 8/255, BPTT with the training surrogate
-for the SNN, budgets as the CLI's defaults (PGD-10 with alpha 2/255; APGD-CE 100 iterations;
-Square 5000 queries; AutoAttack standard: APGD-CE, APGD-T, FAB-T with 100 iterations and 9
-targets, Square 5000 queries). Each method runs on its own (`run_attacks`), so its wall time is
-its own; the worst case combines their per-sample results (`suite.attacks.worst.worst_case`).
-On a CPU the standard AutoAttack budget on the SNN takes hours; --iterations, --queries and
---autoattack-samples (AutoAttack on the first N samples only) bound it, and the table says what ran.
+Models: the demo's twins (suite.demo.DEMO: ResNet-20, width 0.5, T=4, digits at 16x16, 8
+epochs), trained here through `suite.train.train_one` unless a finished checkpoint of the same
+name is in --runs. Attacks: the first --samples test samples at each --eps, every row run on
+its own (`run_attacks`, one eps at a time, so its wall time is its own): FGSM, PGD-10 (alpha
+2/255), APGD-CE (100 iterations) through bptt with the training surrogate and through every
+other gradient mode, SA-PGD (100 iterations) through bptt and the mode given by --sapgd-grad,
+Square (5000 queries), the ensemble (--budget), and the worst case per sample over every row.
+The ANN has one exact gradient: its rows are FGSM, PGD-10, APGD-CE, SA-PGD, Square and the
+ensemble. --repeat 2 runs the whole table twice and says whether every number repeated.
 
-    .venv/bin/python benchmarks/attack_strength.py [--samples 256] [--runs runs] [--threads 2]
-        [--methods fgsm,pgd,apgd-ce,square,autoattack] [--iterations 100] [--queries 5000]
+    .venv/bin/python benchmarks/attack_strength.py [--samples 256] [--eps 4/255,8/255] [--threads 1]
+        [--rows fgsm,pgd,apgd-ce,...] [--budget quick] [--runs runs] [--repeat 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -34,12 +35,45 @@ from suite.data import load_dataset
 from suite.demo import DEMO
 from suite.device import select_device
 from suite.errors import SuiteError
-from suite.results.attacks import format_eps
+from suite.results.attacks import AttackEntry, format_eps
 from suite.train import train_one
-from suite.values import parse_list
+from suite.values import parse_fractions, parse_list
 from suite.where import Where
 
-LABELS = {"fgsm": "FGSM", "pgd": "PGD-10", "apgd-ce": "APGD-CE", "square": "Square", "autoattack": "AutoAttack"}
+SNN_MODES = ("bptr", "rga", "hart", "pdsg", "assg")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the table: a method with a gradient mode (None: the run's default)."""
+
+    label: str
+    method: str
+    grad: str = "bptt"
+    white_box: bool = True  # a single white-box attack (candidate for "the strongest")
+
+
+NAMES = {"fgsm": "FGSM", "pgd": "PGD-10", "apgd-ce": "APGD-CE", "sa-pgd": "SA-PGD", "square": "Square",
+         "ensemble": "ensemble"}
+
+
+def rows_for(kind: str, names: list[str]) -> list[Row]:
+    """The table's rows for a model of `kind` among `names` (fgsm, pgd, apgd-ce, apgd-ce/MODE,
+    sa-pgd, sa-pgd/MODE, square, ensemble); an SNN's APGD-CE and SA-PGD rows name their mode."""
+    rows = []
+    for name in names:
+        method, _, grad = name.partition("/")
+        if kind == "ann" and grad:
+            continue  # an ANN has one exact gradient: the modes coincide with bptt or do not apply
+        grad = grad or "bptt"
+        label = NAMES[method] + (f" ({grad})" if kind == "snn" and method in ("apgd-ce", "sa-pgd") else "")
+        rows.append(Row(label, method, grad, white_box=method not in ("square", "ensemble")))
+    return rows
+
+
+def default_rows(sapgd_grad: str) -> list[str]:
+    return ["fgsm", "pgd", "apgd-ce", *(f"apgd-ce/{m}" for m in SNN_MODES), "sa-pgd", f"sa-pgd/{sapgd_grad}",
+            "square", "ensemble"]
 
 
 def checkpoint(kind: str, runs: Path, device: str) -> Path:
@@ -50,7 +84,9 @@ def checkpoint(kind: str, runs: Path, device: str) -> Path:
         try:
             _, ckpt = load_model(path, "cpu")
             if ckpt.epoch >= config.optim.epochs:
-                print(f"{kind}: reusing {path}", flush=True)
+                # training's float sums depend on the thread count: say what this checkpoint came from
+                print(f"{kind}: reusing {path} (trained with {ckpt.provenance.get('threads', '?')} threads, "
+                      f"test accuracy {ckpt.metrics[-1].get('test_acc', float('nan')):.1%})", flush=True)
                 return path
         except SuiteError:
             pass
@@ -61,88 +97,88 @@ def checkpoint(kind: str, runs: Path, device: str) -> Path:
     return result.checkpoint
 
 
+def run_table(model, data, kind: str, rows: list[Row], eps_values: list[float], args, device) -> dict:
+    """(row label, eps) -> (entry, seconds), and the worst case per eps under ("worst", eps)."""
+    out = {}
+    for eps in eps_values:
+        entries = []
+        for row in rows:
+            cfg = AttackConfig(methods=(row.method,), eps=(eps,), grad=row.grad if kind == "snn" else "bptt",
+                               samples=args.samples, batch_size=args.batch_size, seed=0, keep_clean=False,
+                               budget=args.budget)
+            t0 = time.perf_counter()
+            store = run_attacks(model, data, cfg, device=device)
+            seconds = time.perf_counter() - t0
+            entry = store.entries[0]
+            out[row.label, eps] = (entry, seconds)
+            entries.append(replace(entry, method=row.label))
+            print(f"{kind:4} eps {format_eps(eps):6} {row.label:22} robust {entry.robust_acc:6.1%}  {seconds:8.1f} s",
+                  flush=True)
+        worst = worst_case(entries, store.labels, store.clean_pred)[0]
+        out["worst", eps] = (worst, sum(out[r.label, eps][1] for r in rows))
+        out["clean", eps] = (store.clean_acc, 0.0)
+    return out
+
+
+def print_table(kind: str, rows: list[Row], eps_values: list[float], table: dict, n: int) -> None:
+    print(f"\n{kind.upper()}, first {n} digits test samples, clean accuracy {table['clean', eps_values[0]][0]:.1%}\n")
+    head = " | ".join(f"eps {format_eps(e)} robust | wall s" for e in eps_values)
+    print(f"| attack | {head} |")
+    print("|---|" + "---:|---:|" * len(eps_values))
+    for label in [r.label for r in rows] + ["worst"]:
+        cells = " | ".join(f"{table[label, e][0].robust_acc:.1%} | {table[label, e][1]:.0f}" for e in eps_values)
+        print(f"| {label if label != 'worst' else 'worst case (every row)'} | {cells} |")
+
+
+def verdicts(kind: str, rows: list[Row], eps_values: list[float], table: dict) -> None:
+    """The goals, read from the numbers just measured."""
+    for eps in eps_values:
+        white = [r for r in rows if r.white_box]
+        best = min(white, key=lambda r: table[r.label, eps][0].robust_acc)
+        acc, secs = table[best.label, eps][0].robust_acc, table[best.label, eps][1]
+        line = f"{kind.upper()} eps {format_eps(eps)}: strongest single white-box attack {best.label} {acc:.1%} in {secs:.0f} s"
+        if ("Square", eps) in table:
+            sq, sq_s = table["Square", eps][0].robust_acc, table["Square", eps][1]
+            line += (f"; Square {sq:.1%} in {sq_s:.0f} s: {'no more' if acc <= sq else 'MORE'} samples correct "
+                     f"than Square, in {secs / sq_s:.2f} of its time")
+        ref = next((r.label for r in rows if r.method == "apgd-ce" and r.grad == "bptt"), None)
+        if ("ensemble", eps) in table and ref is not None:
+            gap = table[ref, eps][0].robust_acc - table["ensemble", eps][0].robust_acc
+            line += f"; ensemble {table['ensemble', eps][0].robust_acc:.1%}, {gap * 100:.1f} points below {ref}"
+        print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=256)
-    parser.add_argument("--autoattack-samples", type=int, default=None,
-                        help="AutoAttack on the first N samples only (default: --samples); samples nest, so "
-                             "the worst case over every method is also reported on those N")
-    parser.add_argument("--eps", type=float, default=8 / 255)
-    parser.add_argument("--methods", default="fgsm,pgd,apgd-ce,square,autoattack")
-    parser.add_argument("--iterations", type=int, default=100)
-    parser.add_argument("--queries", type=int, default=5000)
+    parser.add_argument("--eps", default="4/255,8/255")
+    parser.add_argument("--rows", default=None, help="comma list (default: every attack; see the docstring)")
+    parser.add_argument("--sapgd-grad", default="assg")
+    parser.add_argument("--budget", default="quick")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--kinds", default="snn,ann")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
-    methods = parse_list(args.methods, "--methods")
-    kinds = args.kinds.split(",")
-    few = min(args.autoattack_samples or args.samples, args.samples)
-
-    loaded = {kind: load_model(checkpoint(kind, args.runs, str(device)), device) for kind in kinds}
-    data = {kind: load_dataset(ckpt.data_spec, "datasets", "test") for kind, (_, ckpt) in loaded.items()}
-    results: dict[str, dict[str, tuple]] = {kind: {} for kind in kinds}  # kind -> method -> (store, seconds)
-    for method in methods:  # every model's cheap attacks first, so a timeout costs the expensive ones
-        n = few if method == "autoattack" else args.samples
-        for kind in kinds:
-            cfg = AttackConfig(methods=(method,), eps=(args.eps,), steps=10, alpha=2 / 255,
-                               iterations=args.iterations, queries=args.queries, samples=n,
-                               batch_size=args.batch_size, seed=0, keep_clean=False)
-            t0 = time.perf_counter()
-            store = run_attacks(loaded[kind][0], data[kind], cfg, device=device)
-            results[kind][method] = (store, time.perf_counter() - t0)
-            print(f"{kind:4} {LABELS.get(method, method):11} {n:4} samples  robust {store.entries[0].robust_acc:6.1%}"
-                  f"  {results[kind][method][1]:8.1f} s", flush=True)
-
-    print(f"\nrobust accuracy at eps {format_eps(args.eps)}, first N digits test samples, device {device}, "
-          f"{torch.get_num_threads()} threads; budgets: PGD-10 alpha 2/255, APGD-CE and AutoAttack "
-          f"{args.iterations} iterations, Square {args.queries} queries\n")
-    print("| model | attack | N | robust acc | wall s |")
-    print("|---|---|---:|---:|---:|")
-    for kind in kinds:
-        runs = results[kind]
-        clean = next(iter(runs.values()))[0]
-        print(f"| {kind.upper()} | clean | {args.samples} | {clean.clean_acc:.1%} | |")
-        for method, (store, seconds) in runs.items():
-            print(f"| {kind.upper()} | {LABELS.get(method, method)} | {store.n_samples} | "
-                  f"{store.entries[0].robust_acc:.1%} | {seconds:.1f} |")
-        for n in sorted({args.samples, few}, reverse=True):
-            used = [m for m, (st, _) in runs.items() if st.n_samples >= n]
-            worst = _worst(runs, used, n)
-            print(f"| {kind.upper()} | worst case ({', '.join(LABELS.get(m, m) for m in used)}) | {n} | "
-                  f"{worst.robust_acc:.1%} | {sum(runs[m][1] for m in used):.1f} |")
-    for kind in kinds:
-        runs = results[kind]
-        if "pgd" not in runs:
-            continue
-        for n in sorted({args.samples, few}, reverse=True):
-            used = [m for m, (st, _) in runs.items() if st.n_samples >= n]
-            pgd = float((runs["pgd"][0].entries[0].pred[:n] == runs["pgd"][0].labels[:n]).double().mean())
-            worst = _worst(runs, used, n)
-            breakers: dict[str, int] = {}
-            for b in worst.broken_by:
-                breakers[b or "robust"] = breakers.get(b or "robust", 0) + 1
-            print(f"\n{kind.upper()}, first {n} samples: PGD-10 leaves {pgd:.1%} correct, the worst case over "
-                  f"{', '.join(LABELS.get(m, m) for m in used)} {worst.robust_acc:.1%}: "
-                  + (f"PGD-10 overstates robust accuracy by {pgd - worst.robust_acc:.1%} points"
-                     if pgd > worst.robust_acc else "PGD-10 does not overstate it")
-                  + "; first broken by: " + ", ".join(f"{k} {v}" for k, v in sorted(breakers.items())))
-
-
-def _worst(runs: dict, methods: list[str], n: int):
-    """The worst case over `methods` on the first n samples (every run attacked at least n)."""
-    entries = []
-    for m in methods:
-        e = runs[m][0].entries[0]
-        entries.append(replace(e, method=m, adv=e.adv[:n], pred=e.pred[:n], linf=e.linf[:n],
-                               broken_by=e.broken_by[:n] if e.broken_by else None))
-    store = runs[methods[0]][0]
-    return worst_case(entries, store.labels[:n], store.clean_pred[:n])[0]
+    eps_values = parse_fractions(args.eps, "--eps")
+    names = parse_list(args.rows, "--rows") if args.rows else default_rows(args.sapgd_grad)
+    for kind in parse_list(args.kinds, "--kinds"):
+        model, ckpt = load_model(checkpoint(kind, args.runs, str(device)), device)
+        data = load_dataset(ckpt.data_spec, "datasets", "test")
+        rows = rows_for(kind, names)
+        tables = [run_table(model, data, kind, rows, eps_values, args, device) for _ in range(args.repeat)]
+        print(f"\n{kind.upper()}: device {device}, {torch.get_num_threads()} threads, budget {args.budget}")
+        print_table(kind, rows, eps_values, tables[0], args.samples)
+        verdicts(kind, rows, eps_values, tables[0])
+        if args.repeat > 1:
+            same = all(torch.equal(t[k][0].pred, tables[0][k][0].pred) for t in tables[1:] for k in tables[0]
+                       if isinstance(tables[0][k][0], AttackEntry))
+            print(f"{kind.upper()}: {args.repeat} runs, every prediction {'repeated' if same else 'did NOT repeat'}")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E
 from suite.attacks.settings import AttackConfig  # noqa: E402
 from suite.attacks.gradients import attack_model  # noqa: E402
 from suite.attacks.methods import Budget, craft  # noqa: E402
-from suite.cka.compare import compare_layers  # noqa: E402
+from suite.cka.compare import Options, compare_layers  # noqa: E402
 from suite.models import ModelConfig, ModelSpec, build_model  # noqa: E402
 from suite.train.loop import amp_dtype, deterministic_algorithms, memory_format, to_device, train_step  # noqa: E402
 
@@ -140,7 +140,7 @@ def cka_closure(model, size: Size, device: torch.device):
     """CKA of the model against itself over `cka_samples` random samples, its default layers."""
     batches = [(random_batch(size.cka_batch, size, device, seed=10 + i)[0],)
                for i in range(max(1, size.cka_samples // size.cka_batch))]
-    return lambda: compare_layers(model, batches, device=device, time="mean")
+    return lambda: compare_layers(model, batches, time="mean", stream=Options(device))
 
 
 def lif_share(model, step, device: torch.device, repeats: int) -> float:

@@ -151,6 +151,9 @@ def cka_cmd(
     samples: Optional[int] = typer.Option(D.CKA_SAMPLES, help="Number of samples (seeded subset of the split)."),
     batch_size: int = typer.Option(D.CKA_BATCH_SIZE, help="Minibatch size (>= 4; HSIC is averaged over minibatches)."),
     bootstrap: int = typer.Option(0, help="Bootstrap resamples over minibatches for 95% intervals (0: off)."),
+    measure: str = typer.Option("linear-cka", "--measure", help="Similarity measures, linear-cka first: any of "
+                                "linear-cka, rbf-cka, procrustes (angular Procrustes similarity), knn (mutual "
+                                "10-nearest-neighbour overlap); e.g. linear-cka,procrustes. Not for --compare time."),
     seed: int = SEED,
     device: str = DEVICE,
     data_root: Path = DATA_ROOT,
@@ -169,7 +172,8 @@ def cka_cmd(
 
     config = CKAConfig(compare=parse_compare([compare, *ctx.args]),
                        layers=None if layers is None else parse_list(layers, "--layers"), time=time,
-                       samples=samples, batch_size=batch_size, seed=seed, split=split, bootstrap=bootstrap)
+                       samples=samples, batch_size=batch_size, seed=seed, split=split, bootstrap=bootstrap,
+                       measures=parse_list(measure, "--measure"))
     inputs = CKAInputs(model=model, model2=model2, attack=attack, method=method, other_model=other_model,
                        dataset=dataset)
     runs = run_comparison(config, inputs, _where(out, device, data_root), name=name)

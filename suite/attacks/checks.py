@@ -12,7 +12,8 @@ Masking checks (run where the store holds what they compare):
                  the same eps (the fewest samples left correct): if Square leaves fewer correct,
                  by more than SQUARE_MARGIN, the gradients mislead the white-box attacks.
     autoattack_square   inside AutoAttack, the share of samples only Square broke (AutoAttack's
-                 own check_square_sr, same threshold).
+                 own check_square_sr, same threshold); ensemble_square the same inside the
+                 ensemble, after all its white-box members.
     surrogates[m]  with several --attack-surrogate: the worst case of method m over the
                  surrogates must not be far (SURROGATE_MARGIN and SURROGATE_MIN_SAMPLES) below
                  the training surrogate's own result: else its gradient hides weaknesses.
@@ -55,7 +56,7 @@ SQUARE_MARGIN = 0.002
 # that random starts move on small runs
 SURROGATE_MARGIN = 0.05
 SURROGATE_MIN_SAMPLES = 3
-MASKING_CHECKS = ("square_vs_whitebox", "autoattack_square", "surrogates", "large_eps")
+MASKING_CHECKS = ("square_vs_whitebox", "autoattack_square", "ensemble_square", "surrogates", "large_eps")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def store_checks(store: AttackStore) -> list[Check]:
         checks.extend(_pgd_vs_fgsm(store, correct))
     checks.extend(_large_eps_stored(store))
     checks.extend(_square_vs_whitebox(store))
-    checks.extend(_autoattack_square(store))
+    checks.extend(_composite_square(store))
     checks.extend(_surrogates(store))
     return checks
 
@@ -211,12 +212,14 @@ def _square_vs_whitebox(store: AttackStore) -> list[Check]:
                   "attack: " + "; ".join(compared) + " correct (Square vs white-box)")]
 
 
-def _autoattack_square(store: AttackStore) -> list[Check]:
+def _composite_square(store: AttackStore) -> list[Check]:
+    """autoattack_square and ensemble_square: inside a composite, the samples only Square broke."""
     if _transfer(store):
         return []
     n, checks = store.n_samples, []
     for name in store.methods:
-        if store.attack(name).method != "autoattack":
+        record = store.attack(name)
+        if record.method not in ("autoattack", "ensemble"):
             continue
         found = []
         for e in store.for_method(name):
@@ -227,8 +230,9 @@ def _autoattack_square(store: AttackStore) -> list[Check]:
         if not found:
             continue
         over = [(e, k) for e, k in found if k / n > SQUARE_MARGIN]
-        others = ", ".join(c.upper() for c in AUTOATTACK if c != "square")
-        checks.append(Check("autoattack_square", not over, (
+        others = (", ".join(c.upper() for c in AUTOATTACK if c != "square") if record.method == "autoattack"
+                  else "its white-box members")
+        checks.append(Check(f"{record.method}_square", not over, (
             "gradient masking suspected: inside " + name + ", Square broke " + "; ".join(
                 f"{k} of {n} samples ({k / n:.1%}) at eps {format_eps(e.eps)}" for e, k in over)
             + f" that {others} left correct"

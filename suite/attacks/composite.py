@@ -3,10 +3,10 @@ method with one gradient) run in turn, each on the samples every earlier one lef
 
     autoattack  apgd-ce, apgd-t, fab-t, square with the run's gradient mode and surrogate (the
                 standard AutoAttack of Croce and Hein 2020; suite.attacks.methods)
-    ensemble    the per-sample worst case over APGD-CE and APGD-T, each under several gradients
-                (the modes of suite.attacks.gradients and attacker surrogate shapes and widths,
-                in the spirit of the ensemble of Özdenizci and Legenstein, TMLR 2024), each run
-                on the whole batch, then Square on what survives. The gradients and budgets are a preset
+    ensemble    the per-sample worst case over SA-PGD, APGD-CE and APGD-T, each under several
+                gradients (the modes of suite.attacks.gradients and attacker surrogate shapes and
+                widths, in the spirit of the ensemble of Özdenizci and Legenstein, TMLR 2024),
+                each run on the whole batch, then Square on what survives. The gradients and budgets are a preset
                 (`EnsemblePreset` in suite.attacks.methods, `--budget quick|standard`). On an ANN
                 every gradient is the exact one, so the members fold to APGD-CE, APGD-T, Square.
 
@@ -22,7 +22,7 @@ runs on the survivors.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -43,26 +43,28 @@ class Member:
     whole_batch: bool = False  # attack every sample, not only those the earlier members left correct
 
 
-def _gradient(spec: str) -> tuple[str, str | None]:
-    """"assg" -> ("assg", None); "bptt:pcw:0.5" -> ("bptt", "pcw:0.5")."""
-    mode, _, surrogate = spec.partition(":")
-    return mode, surrogate or None
+def _member(spec: str) -> tuple[str, str, str | None]:
+    """"sa-pgd/assg" -> ("sa-pgd", "assg", None); "apgd-ce/bptt:pcw:0.5" -> ("apgd-ce", "bptt", "pcw:0.5")."""
+    method, _, gradient = spec.partition("/")
+    mode, _, surrogate = gradient.partition(":")
+    return method, mode, surrogate or None
 
 
 def composite_members(method: str, grad: str, surrogate: str | None, budget_name: str,
                       snn: bool) -> tuple[Member, ...]:
     """The members of composite `method`, in order. autoattack: its four attacks with the run's
-    gradient (`grad`, `surrogate`); ensemble: the preset `budget_name`'s gradients for an SNN
-    target, the exact gradient once for an ANN."""
+    gradient (`grad`, `surrogate`); ensemble: the preset `budget_name`'s members for an SNN
+    target; for an ANN, whose gradient is exact, each of their methods once."""
     if method == "autoattack":
         return tuple(Member(c, c, None if METHODS[c].gradient_free else grad,
                             None if METHODS[c].gradient_free else surrogate) for c in AUTOATTACK)
-    preset = BUDGETS[budget_name]
-    members = []
-    for name, specs in (("apgd-ce", preset.ce), ("apgd-t", preset.targeted)):
-        for spec in specs if snn else ("bptt",):
-            mode, shape = _gradient(spec)
-            members.append(Member(f"{name}/{spec}" if snn else name, name, mode, shape, whole_batch=True))
+    members: list[Member] = []
+    for spec in BUDGETS[budget_name].members:
+        name, mode, shape = _member(spec)
+        if snn:
+            members.append(Member(spec, name, mode, shape, whole_batch=True))
+        elif name not in [m.label for m in members]:
+            members.append(Member(name, name, "bptt", None, whole_batch=True))
     return (*members, Member("square", "square"))
 
 
@@ -74,17 +76,26 @@ def member_budget(method: str, budget: Budget, budget_name: str) -> Budget:
     return replace(budget, iterations=preset.iterations, queries=preset.queries, target_classes=preset.target_classes)
 
 
+class Attackers(Protocol):
+    """What a composite needs of suite.attacks.plan.Attackers: each member's model, and the
+    evaluated model that judges (`judge`: [B, ...] -> logits [B, classes])."""
+
+    judge: nn.Module
+
+    def for_member(self, member: Member) -> nn.Module: ...
+
+
 @torch.no_grad()
 def _wrong(judge: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     return judge(x).argmax(dim=1) != y
 
 
-def craft_composite(attackers: Callable[[Member], nn.Module], judge: nn.Module, members: tuple[Member, ...],
-                    x: Tensor, y: Tensor, eps: float, budget: Budget, seed: Callable[[Member], int],
-                    n_classes: int = 10) -> tuple[Tensor, list[str]]:
-    """A composite on one batch (module docstring). `judge` is the evaluated model ([B, ...] ->
-    logits [B, classes]); `attackers(member)` and `seed(member)` give each member its model and
-    seed. Returns the examples [B, ...] and, per sample, the label of the member that broke it."""
+def craft_composite(attackers: Attackers, members: tuple[Member, ...], x: Tensor, y: Tensor, eps: float,
+                    budget: Budget, seed: Callable[[Member], int], n_classes: int = 10) -> tuple[Tensor, list[str]]:
+    """A composite on one batch (module docstring): `attackers` gives each member its model and
+    the judge, `seed(member)` its seed. Returns the examples [B, ...] and, per sample, the label
+    of the member that broke it."""
+    judge = attackers.judge
     adv = x.detach().clone()
     wrong = _wrong(judge, x, y)
     broken_by = ["clean" if w else "" for w in wrong.tolist()]
@@ -95,7 +106,7 @@ def craft_composite(attackers: Callable[[Member], nn.Module], judge: nn.Module, 
         if left.numel() == 0:
             break
         on = torch.arange(len(y), device=y.device) if member.whole_batch else left
-        a = craft(attackers(member), member.method, x[on], y[on], eps, budget, seed(member), n_classes)
+        a = craft(attackers.for_member(member), member.method, x[on], y[on], eps, budget, seed(member), n_classes)
         fooled = _wrong(judge, a, y[on]) & ~wrong[on]  # newly broken: earlier members keep theirs
         adv[on[fooled]] = a[fooled]
         wrong[on[fooled]] = True

@@ -99,9 +99,11 @@ def describe_attack(attack: Attack, model: nn.Module, config: AttackConfig,
     if attack.gradient_free:
         return {"name": attack.name, "method": attack.method, "gradient_free": True, "mode": None,
                 "attack_surrogate": None, **GRADIENT_FREE}
+    if attack.method == "ensemble":  # its members bring their own gradients (--budget)
+        return {"name": attack.name, "method": attack.method, "gradient_free": False, "mode": "ensemble",
+                "attack_surrogate": None, "grad": f"ensemble of {len(attack.members)} ({config.budget})",
+                "surrogate": "several", **members}
     words = describe_gradient(model, config.grad, attack.surrogate, source)
-    if attack.method == "ensemble":
-        words = {"grad": f"ensemble of {len(attack.members)} ({config.budget})", "surrogate": "several"}
-    differentiated = words["surrogate"] if words["surrogate"] not in ("-", "rate (IF)", "several") else None
+    differentiated = words["surrogate"] if words["surrogate"] not in ("-", "rate (IF)") else None
     return {"name": attack.name, "method": attack.method, "gradient_free": False, "mode": config.grad,
             "attack_surrogate": differentiated, **words, **members}

@@ -119,8 +119,7 @@ def _attack_batch(attackers: Attackers, x: Tensor, y: Tensor, start: int, runs: 
         key = (attack.name, eps)
         if attack.members:
             a, result.broken_by[key] = craft_composite(
-                attackers.for_member, attackers.judge, attack.members, x, y, eps,
-                member_budget(attack.method, budget, config.budget),
+                attackers, attack.members, x, y, eps, member_budget(attack.method, budget, config.budget),
                 lambda m: batch_seed(config.seed, f"{attack.name}/{m.label}", eps, start), n_classes)
         else:
             a = craft(attackers.for_attack(attack), attack.method, x, y, eps, budget,

@@ -67,7 +67,10 @@ from torch import Tensor, nn
 from suite import defaults as D
 from suite.errors import SuiteError
 from suite.models import LIF
-from suite.models.neurons import LIFScan, SurrogateGrad, _scan
+from torch.autograd.function import once_differentiable
+
+from suite.models import lif_kernel
+from suite.models.neurons import SURROGATE_KERNEL, SurrogateGrad, _bptt_detached_reset, _scan, surrogate_grad
 
 RGA_GAMMA = 0.2  # RGA: slope of the rate model below threshold (reference `gamma = 0.2`)
 RGA_EXT = 1.0  # RGA: the rate reaches 1 at x = (1 + ext) theta (reference `ext = 1`)
@@ -79,24 +82,6 @@ ASSG_RELAX = 1.5  # ASSG: weight of the deviation in the scale (reference relax)
 ASSG_EPS = 1e-4  # ASSG: keeps alpha finite where M and D vanish (reference value)
 SHAPES = ("pcw", "exp", "rect")
 _SHAPE = re.compile(r"^(pcw|exp|rect):(.+)$")
-
-
-class RateLIF(nn.Module):
-    """bptr: exact spikes forward, the rate gradient backward (module docstring)."""
-
-    def __init__(self, lif: LIF):
-        super().__init__()
-        self.lif = lif
-
-    def forward(self, x: Tensor) -> Tensor:  # x: [T*B, ...], T-major
-        T = self.lif.timesteps
-        with torch.no_grad():
-            s = self.lif(x)  # exact spikes [T*B, ...], no per-step graph
-        xs = x.reshape(T, -1, *x.shape[1:])  # [T, B, ...]
-        fires = (s.reshape(xs.shape).mean(0) > 0).to(x.dtype)  # 1[r > 0], [B, ...]
-        z = fires * xs.mean(0) / self.lif.threshold  # rate estimate where it is linear, [B, ...]
-        dz = (z - z.detach()).unsqueeze(0).expand(xs.shape).reshape(x.shape)  # zero, with z's gradient
-        return s + dz
 
 
 def rga_slope(x_bar: Tensor, leak: float, threshold: float) -> Tensor:
@@ -144,6 +129,16 @@ class _ExactLIF(nn.Module):
         raise NotImplementedError
 
 
+class RateLIF(_ExactLIF):
+    """bptr: dL/dx_t = 1[r > 0] / (theta T) * sum_t' G_t' (module docstring)."""
+
+    def input_grad(self, xs: Tensor, v: Tensor):
+        T = xs.shape[0]
+        fires = ((v > 0).to(xs.dtype).sum(0, keepdim=True) > 0).to(xs.dtype)  # 1[r > 0], [1, B, ...]
+        scale = fires / (self.lif.threshold * T)
+        return lambda G: (G.sum(0, keepdim=True) * scale).expand_as(G)
+
+
 class RGALIF(_ExactLIF):
     """rga: dL/dx_t = G_t r'(x_bar) (module docstring)."""
 
@@ -164,6 +159,34 @@ class HARTLIF(_ExactLIF):
         return lambda G: (G * g).mean(0, keepdim=True).expand_as(G)
 
 
+class _SurrogateScan(torch.autograd.Function):
+    """The LIF recurrence over T (detached reset) with an attacker's surrogate derivative `grad`
+    that sees every step's v at once. Backward is BPTT, g_t = f'(v_t) G_t + beta (1 - s_t) g_{t+1}:
+    first H = f'(v) G for all steps (`grad`), then the recurrence, which is the straight-through
+    surrogate's BPTT of H (f' = 1): the fused C kernel runs it on the CPU (suite.models.lif_kernel),
+    the PyTorch ops elsewhere."""
+
+    @staticmethod
+    def forward(ctx, x, timesteps: int, beta: float, threshold: float, grad: SurrogateGrad):
+        xs = x.view(timesteps, x.shape[0] // timesteps, *x.shape[1:])  # [T, B, ...]
+        spikes, v = _scan(xs, beta, threshold, "v")
+        ctx.save_for_backward(v)
+        ctx.beta, ctx.threshold, ctx.grad = beta, threshold, grad
+        return spikes.view_as(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, G):
+        (v,) = ctx.saved_tensors
+        H = torch.empty_like(v)
+        ctx.grad(v, G.contiguous().view(v.shape), H, torch.empty_like(v))
+        if lif_kernel.usable(v, H):
+            g = lif_kernel.backward(v, H, ctx.beta, ctx.threshold, True, SURROGATE_KERNEL["ste"])
+        else:
+            g = _bptt_detached_reset(v, H, ctx.beta, surrogate_grad("ste"))
+        return g.view(G.shape), None, None, None, None
+
+
 class SurrogateLIF(nn.Module):
     """BPTT through a LIF layer (the model's own recurrence, detached reset) with an attacker's
     surrogate derivative `grad(v, G, out, buf)`, which receives every step's v at once."""
@@ -177,7 +200,7 @@ class SurrogateLIF(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         lif = self.lif
         if torch.is_grad_enabled() and x.requires_grad:
-            return LIFScan.apply(x, lif.timesteps, lif.beta, lif.threshold, True, self.grad, None)
+            return _SurrogateScan.apply(x, lif.timesteps, lif.beta, lif.threshold, self.grad)
         return lif(x)
 
 
@@ -213,13 +236,18 @@ class ASSG:
         self.D: Tensor | None = None
 
     def __call__(self, v: Tensor, G: Tensor, out: Tensor, buf: Tensor) -> None:
-        size = v.abs()
+        """out = f'(v) G, after updating the statistics from v; in place on `out` and `buf`
+        (v, G [T, B, ...]): the surrogate runs on every LIF layer at every attack iteration."""
         if self.M is None or self.M.shape != v.shape:
             self.M, self.D = torch.ones_like(v), torch.zeros_like(v)
-        self.M = ASSG_BETA_M * self.M + (1 - ASSG_BETA_M) * size
-        self.D = ASSG_BETA_D * self.D + (1 - ASSG_BETA_D) * (size - self.M).abs()
-        alpha = self.a / (self.M + ASSG_RELAX * self.D + ASSG_EPS)
-        out.copy_(G * (alpha / 2) / (1 + (math.pi / 2 * alpha * v) ** 2))
+        torch.abs(v, out=buf)  # |v|
+        self.M.mul_(ASSG_BETA_M).add_(buf, alpha=1 - ASSG_BETA_M)
+        buf.sub_(self.M).abs_()  # | |v| - M |, with the updated M
+        self.D.mul_(ASSG_BETA_D).add_(buf, alpha=1 - ASSG_BETA_D)
+        torch.add(self.M, self.D, alpha=ASSG_RELAX, out=buf).add_(ASSG_EPS).reciprocal_().mul_(self.a)  # alpha
+        torch.mul(buf, v, out=out).mul_(math.pi / 2).square_().add_(1)  # 1 + (pi alpha v / 2)^2
+        buf.div_(out).mul_(0.5)  # alpha / 2 / (1 + ...)
+        torch.mul(G, buf, out=out)
 
 
 def parse_shape(name: str) -> tuple[str, float] | None:

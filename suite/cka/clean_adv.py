@@ -14,17 +14,16 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from suite.results.attacks import AttackStore, format_eps
-from suite.cka.compare import Progress, compare_models
+from suite.cka.compare import Options, compare_models, relabel
 from suite.cka.features import LayerSpec
 from suite.data.loaders import shard_loader
 from suite.results.cka import CKAResult
 from suite.errors import SuiteError
 
 
-def clean_vs_adv(model: nn.Module, store: AttackStore, layers: LayerSpec = None, time: str = "mean",
-                 batch_size: int = 64, device: str | torch.device = "cpu", method: str | None = None,
-                 clean: Tensor | None = None, progress: Progress = None,
-                 n_boot: int = 0) -> dict[float, CKAResult]:
+def clean_vs_adv(model: nn.Module, store: AttackStore, method: str | None = None, clean: Tensor | None = None,
+                 layers: LayerSpec = None, time: str = "mean", batch_size: int = 64,
+                 stream: Options = Options()) -> dict[float, CKAResult]:
     """eps -> CKA [L, L] between `model`'s layers on clean and on adversarial inputs.
 
     `method` picks one of the store's methods (needed when it holds several). `clean`
@@ -49,9 +48,8 @@ def clean_vs_adv(model: nn.Module, store: AttackStore, layers: LayerSpec = None,
 
     results = {}
     for entry in store.for_method(method):
-        result = compare_models(model, model, loader(clean), layers, layers, device=device, time=time,
-                                loader_b=loader(entry.adv), progress=progress, n_boot=n_boot,
-                                compare="clean-adv")
+        result = relabel(compare_models(model, model, loader(clean), layers, layers, time=time,
+                                        loader_b=loader(entry.adv), stream=stream), "clean-adv")
         result.config.update(method=method, eps=entry.eps, eps_label=format_eps(entry.eps),
                              robust_acc=entry.robust_acc)
         results[entry.eps] = result

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import torch
@@ -29,10 +30,24 @@ from suite import distributed
 from suite.cka.core import MIN_SAMPLES, MinibatchCKA, batch_hsic
 from suite.cka.features import LayerSpec, layer_names, resolve_layers, timesteps
 from suite.cka.grams import LayerGrams, sample_count
+from suite.cka.similarity import MeasureBatches, check_measures
 from suite.results.cka import CKAResult
 from suite.errors import SuiteError
 
 Progress = Callable[[int], Any] | None
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a comparison runs over its batches and what it adds to linear CKA: on `device`,
+    calling `progress(1)` after each batch, with `n_boot` bootstrap resamples over the
+    minibatches for 95% intervals (0: none), and the `measures` it computes
+    (suite.cka.similarity; linear CKA always)."""
+
+    device: str | torch.device = "cpu"
+    progress: Progress = None
+    n_boot: int = 0
+    measures: tuple[str, ...] = ("linear-cka",)
 
 
 def _inputs(batch) -> Any:
@@ -108,37 +123,34 @@ def compare_models(
     loader: Iterable,
     layers_a: LayerSpec = None,
     layers_b: LayerSpec = None,
-    device: str | torch.device = "cpu",
     time: str = "mean",
     loader_b: Iterable | None = None,
-    progress: Progress = None,
-    n_boot: int = 0,
-    compare: str = "models",
+    stream: Options = Options(),
 ) -> CKAResult:
     """CKA between every layer of model_a and every layer of model_b: matrix [La, Lb].
 
     Both models see each batch `x` of `loader` (batches are (x, ...) tuples or bare x), or
     model_b sees the matching batch of `loader_b` (paired inputs: clean vs adversarial,
     static vs event). If model_a is model_b and there is no loader_b, one forward pass per
-    batch serves both sides and shared layers reuse their Grams. `progress(1)` is called
-    per batch. n_boot > 0 adds a bootstrap interval over minibatches (ci_lo, ci_hi).
-    `compare` labels the result ("models", "layers", "clean-adv", "static-event").
+    batch serves both sides and shared layers reuse their Grams. The result is labelled
+    "layers" then, else "models" (`relabel` names a paired comparison).
     """
-    device = torch.device(device)
-    names_a = resolve_layers(model_a, layers_a)
-    names_b = resolve_layers(model_b, layers_b)
+    device = torch.device(stream.device)
+    check_measures(stream.measures)
+    names_a, names_b = resolve_layers(model_a, layers_a), resolve_layers(model_b, layers_b)
     entries_a = layer_names(names_a, timesteps(model_a), time)
     entries_b = layer_names(names_b, timesteps(model_b), time)
     one_pass = model_a is model_b and loader_b is None
     same_names = one_pass and names_a == names_b  # a self-comparison: one Gram stack serves both sides
-    acc = MinibatchCKA(len(entries_a), len(entries_b), keep_batches=n_boot > 0,
-                       names_a=entries_a, names_b=entries_b)
+    acc = MinibatchCKA(len(entries_a), len(entries_b), keep_batches=True, names_a=entries_a, names_b=entries_b)
+    others = MeasureBatches(stream.measures, len(entries_a), len(entries_b))
+    keep = bool(others.measures)  # the Grams before U-centring, for the other measures
     union = names_a + [n for n in names_b if n not in names_a]  # the same model on both sides
     guard = _SmallBatchGuard()
 
     with _EvalMode(model_a, model_b, device=device), torch.no_grad(), \
-            LayerGrams(model_a, union if model_a is model_b else names_a, time) as grams_a, \
-            (nullcontext(grams_a) if model_a is model_b else LayerGrams(model_b, names_b, time)) as grams_b:
+            LayerGrams(model_a, union if model_a is model_b else names_a, time, keep) as grams_a, \
+            (nullcontext(grams_a) if model_a is model_b else LayerGrams(model_b, names_b, time, keep)) as grams_b:
         rows_a, rows_b = grams_a.rows(names_a), grams_b.rows(names_b)
         for batch, batch_b in _pairs(loader, loader_b):
             x = _to(_inputs(batch), device)
@@ -148,46 +160,53 @@ def compare_models(
                 raise SuiteError(f"model a saw {n} samples and model b {n_b} in the same batch")
             if guard.keep(n):
                 K = grams_a.run(x)  # [entries, n²]
+                Ca = grams_a.centred
                 Ka = _rows(K, rows_a)
                 Kb = None if same_names else _rows(K if one_pass else grams_b.run(x_b), rows_b)
                 acc.add(*batch_hsic(Ka, Kb), n)
-            if progress is not None:
-                progress(1)
+                if keep:
+                    others.add(_rows(Ca, rows_a), None if same_names else _rows(grams_b.centred, rows_b))
+            if stream.progress is not None:
+                stream.progress(1)
     acc.all_reduce()
-
-    ci_lo, ci_hi = acc.bootstrap_ci(n_boot) if n_boot > 0 else (None, None)
+    others.all_reduce()
+    compare = "layers" if one_pass else "models"
     return CKAResult(
-        matrix=acc.compute(), layers_a=entries_a, layers_b=entries_b,
-        n_samples=acc.n_samples, n_batches=acc.n_batches,
-        hsic_ab=acc.hsic_ab, hsic_aa=acc.hsic_aa, hsic_bb=acc.hsic_bb,
-        ci_lo=ci_lo, ci_hi=ci_hi, compare=compare, time=time,
-        config={"compare": compare, "time": time, "n_dropped": guard.total(),
-                "n_boot": n_boot, "layers_a": names_a, "layers_b": names_b},
+        matrix=acc.compute(), layers_a=entries_a, layers_b=entries_b, n_samples=acc.n_samples,
+        n_batches=acc.n_batches, hsic_ab=acc.hsic_ab, hsic_aa=acc.hsic_aa, hsic_bb=acc.hsic_bb,
+        **_interval(acc, stream.n_boot), compare=compare, time=time,
+        measures=others.matrices(), batches={"linear-cka": _linear_batches(acc), **others.batches()},
+        config={"compare": compare, "time": time, "n_dropped": guard.total(), "n_boot": stream.n_boot,
+                "layers_a": names_a, "layers_b": names_b, "measures": list(stream.measures)},
     )
 
 
-def compare_layers(
-    model: nn.Module,
-    loader: Iterable,
-    layers: LayerSpec = None,
-    device: str | torch.device = "cpu",
-    time: str = "mean",
-    progress: Progress = None,
-    n_boot: int = 0,
-) -> CKAResult:
+def _linear_batches(acc: MinibatchCKA) -> dict[str, Tensor]:
+    """Linear CKA's per-batch HSIC values, [batches, ...] each (what a bootstrap resamples)."""
+    return {key: torch.stack([b[j] for b in acc.batches]) for j, key in enumerate(("hsic_ab", "hsic_aa", "hsic_bb"))}
+
+
+def _interval(acc: MinibatchCKA, n_boot: int) -> dict[str, Tensor | None]:
+    """The bootstrap interval's bounds ci_lo, ci_hi (None without resamples)."""
+    ci_lo, ci_hi = acc.bootstrap_ci(n_boot) if n_boot > 0 else (None, None)
+    return {"ci_lo": ci_lo, "ci_hi": ci_hi}
+
+
+def relabel(result: CKAResult, compare: str) -> CKAResult:
+    """`result` labelled as comparison `compare` ("clean-adv", "static-event": paired inputs)."""
+    result.compare = compare
+    result.config["compare"] = compare
+    return result
+
+
+def compare_layers(model: nn.Module, loader: Iterable, layers: LayerSpec = None, time: str = "mean",
+                   stream: Options = Options()) -> CKAResult:
     """CKA of a model's layers against each other: matrix [L, L], one forward pass per batch."""
-    return compare_models(model, model, loader, layers, layers, device=device, time=time,
-                          progress=progress, n_boot=n_boot, compare="layers")
+    return compare_models(model, model, loader, layers, layers, time=time, stream=stream)
 
 
-def compare_time(
-    model: nn.Module,
-    loader: Iterable,
-    layers: LayerSpec = None,
-    device: str | torch.device = "cpu",
-    progress: Progress = None,
-    n_boot: int = 0,
-) -> CKAResult:
+def compare_time(model: nn.Module, loader: Iterable, layers: LayerSpec = None,
+                 stream: Options = Options()) -> CKAResult:
     """Temporal CKA of an SNN: for each layer, CKA between time steps t and t', matrix [L, T, T].
 
     layers_a = layers_b = the layer names; hsic_ab [L, T, T], hsic_aa = hsic_bb [L, T].
@@ -195,10 +214,13 @@ def compare_time(
     T = timesteps(model)
     if T is None:
         raise SuiteError(f"time comparison needs an SNN (kind 'snn' with timesteps); got {type(model).__name__}")
-    device = torch.device(device)
+    if tuple(stream.measures) != ("linear-cka",):
+        raise SuiteError("a time comparison measures linear CKA only; --measure applies to models, layers, "
+                         "clean adv and static event")
+    device, n_boot = torch.device(stream.device), stream.n_boot
     names = resolve_layers(model, layers)
     steps = [f"t{t}" for t in range(T)]
-    accs = [MinibatchCKA(T, T, keep_batches=n_boot > 0, names_a=[f"{n}@{s}" for s in steps],
+    accs = [MinibatchCKA(T, T, keep_batches=True, names_a=[f"{n}@{s}" for s in steps],
                          names_b=[f"{n}@{s}" for s in steps]) for n in names]
     guard = _SmallBatchGuard()
 
@@ -210,8 +232,8 @@ def compare_time(
                 K = grams.run(x)  # [L*T, n²]: layer l's time steps are rows l*T .. l*T+T-1
                 for l, acc in enumerate(accs):
                     acc.add(*batch_hsic(K[l * T : (l + 1) * T]), n)  # self-comparison
-            if progress is not None:
-                progress(1)
+            if stream.progress is not None:
+                stream.progress(1)
     for acc in accs:
         acc.all_reduce()
 
@@ -226,6 +248,8 @@ def compare_time(
         ci_lo=torch.stack([c[0] for c in ci]) if ci else None,
         ci_hi=torch.stack([c[1] for c in ci]) if ci else None,
         compare="time", time="each",
+        batches={"linear-cka": {key: torch.stack([_linear_batches(acc)[key] for acc in accs], dim=1)
+                                for key in ("hsic_ab", "hsic_aa", "hsic_bb")}},  # [batches, L, ...]
         config={"compare": "time", "time": "each", "timesteps": T, "n_dropped": guard.total(),
                 "n_boot": n_boot, "layers": names},
     )

@@ -305,9 +305,11 @@ class MinibatchCKA:
 def cka_from_hsic(hsic_ab: Tensor, hsic_aa: Tensor, hsic_bb: Tensor) -> Tensor:
     """CKA = HSIC(K,L) / sqrt(HSIC(K,K) HSIC(L,L)): [La, Lb], [La], [Lb] -> [La, Lb].
 
-    Works on sums or means alike (the normalisation cancels). NaN where a self-HSIC <= 0.
+    Works on sums or means alike (the normalisation cancels), and on stacks: leading axes of
+    all three broadcast ([L, T, T] with [L, T], [L, T] for time comparisons; a replicate axis).
+    NaN where a self-HSIC <= 0.
     """
-    denom = torch.sqrt(hsic_aa[:, None].clamp(min=0) * hsic_bb[None, :].clamp(min=0))
+    denom = torch.sqrt(hsic_aa.unsqueeze(-1).clamp(min=0) * hsic_bb.unsqueeze(-2).clamp(min=0))
     return torch.where(denom > 0, hsic_ab / denom, torch.full_like(hsic_ab, float("nan")))
 
 
@@ -326,16 +328,25 @@ def cka_matrix(
 
 # ----------------------------------------------------------------------------- RBF kernel
 
-def rbf_gram(x: Tensor, sigma_frac: float = 0.5, name: str = "?") -> Tensor:
-    """RBF Gram exp(-|x_i - x_j|² / (2 σ²)), σ = sigma_frac · median pairwise distance: [n, n]."""
-    K = gram(x, name)  # [n, n] linear Gram of centred features (distances don't see the mean)
+def rbf_from_gram(K: Tensor, sigma_frac: float = 0.5) -> Tensor | None:
+    """RBF Gram exp(-|x_i - x_j|² / (2 σ²)) from a linear Gram K [n, n] of the features (squared
+    distances K_ii + K_jj - 2 K_ij), σ = sigma_frac · median pairwise distance (off the diagonal);
+    None where that median is 0 (no spread: the bandwidth is undefined)."""
     sq = (K.diagonal()[:, None] + K.diagonal()[None, :] - 2 * K).clamp(min=0)  # [n, n]
     n = sq.shape[0]
     off = sq[~torch.eye(n, dtype=torch.bool, device=sq.device)]  # [n(n-1)] off-diagonal
     sigma = sigma_frac * off.sqrt().median()
     if sigma <= 0:
-        raise SuiteError(f"layer {name}: median pairwise distance is 0; the RBF bandwidth is undefined")
+        return None
     return torch.exp(-sq / (2 * sigma**2))
+
+
+def rbf_gram(x: Tensor, sigma_frac: float = 0.5, name: str = "?") -> Tensor:
+    """RBF Gram exp(-|x_i - x_j|² / (2 σ²)), σ = sigma_frac · median pairwise distance: [n, n]."""
+    K = rbf_from_gram(gram(x, name), sigma_frac)  # the linear Gram of centred features: distances don't see the mean
+    if K is None:
+        raise SuiteError(f"layer {name}: median pairwise distance is 0; the RBF bandwidth is undefined")
+    return K
 
 
 def rbf_cka_matrix(

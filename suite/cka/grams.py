@@ -2,7 +2,8 @@
 
 `LayerGrams(model, names, time)` hooks the named modules; `run(x)` runs the model once and
 returns the U-centred Gram of every CKA entry, flattened: [E, n²] float64, rows ordered as
-`layer_names(names, T, time)`. Each hook reduces its module's output over time (SNN), forms
+`layer_names(names, T, time)`; with `keep_centred` it also keeps each entry's Gram before
+U-centring, [E, n, n] in `centred`, for the measures beside linear CKA (suite.cka.similarity). Each hook reduces its module's output over time (SNN), forms
 the Gram (`core.u_gram`: float32 Gram of mean-centred features, U-centred in float64) and
 keeps nothing of the output. A forward pass then holds O(E·n²) for CKA instead of the
 O(E·n·d) of keeping every layer's features until the pass ends. The numbers are those of
@@ -23,7 +24,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from suite.cka.core import u_gram
+from suite.cka.core import gram, u_centre
 from suite.cka.features import (_first_tensor, check_time_mode, layer_names, reduce_time, resolve_layers,
                                 timesteps)
 from suite.errors import SuiteError
@@ -57,9 +58,11 @@ class LayerGrams:
     of the layers (a comparison may read two subsets of one model's entries).
     """
 
-    def __init__(self, model: nn.Module, names: Sequence[str], time: str = "mean"):
+    def __init__(self, model: nn.Module, names: Sequence[str], time: str = "mean", keep_centred: bool = False):
         check_time_mode(time)
         self.model, self.names, self.time = model, list(names), time
+        self.keep_centred = keep_centred  # also keep each entry's Gram before U-centring (other measures)
+        self.centred: Tensor | None = None  # [E, n, n] float64 of the last run, when kept
         self.T = timesteps(model)
         self.entries = layer_names(self.names, self.T, time)
         self._per = self.T if (time == "each" and self.T is not None) else 1  # entries per layer
@@ -148,10 +151,14 @@ class LayerGrams:
                 calls.parts = []
 
     def _write(self, row: int, feat: Tensor) -> None:
-        K = u_gram(feat, self.entries[row])  # [n²] float64
+        K = gram(feat, self.entries[row])  # [n, n] float64, Gram of the batch-centred features
         if self._out is None:
             self._out = torch.empty(len(self.entries), K.numel(), dtype=torch.float64, device=K.device)
-        self._out[row] = K
+            if self.keep_centred:
+                self.centred = torch.empty(len(self.entries), *K.shape, dtype=torch.float64, device=K.device)
+        if self.keep_centred:
+            self.centred[row] = K
+        self._out[row] = u_centre(K).flatten()
 
     def _check_complete(self) -> None:
         for name, calls in self._calls.items():

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import torch
 from torch.utils.data import DataLoader
 
 from suite import distributed
 from suite.checkpoint import Checkpoint, load_model
-from suite.cka.compare import compare_layers, compare_models, compare_time
+from suite.cka.compare import Options, compare_layers, compare_models, compare_time, relabel
 from suite.cka.settings import CKAConfig, CKAInputs
 from suite.data.loaders import eval_loader, shard_loader, subset_indices
 from suite.data.paired import event_spec_for, load_paired, paired_loaders
@@ -67,17 +66,15 @@ def _static_event_loaders(ckpt_a: Checkpoint, ckpt_b: Checkpoint | None, where: 
     return loader, shard_loader(loader_b), info
 
 
-def _compare(config: CKAConfig, model_a, model_b, loader, loader_b, device: torch.device,
-             progress: Callable[[int], Any]) -> CKAResult:
+def _compare(config: CKAConfig, model_a, model_b, loader, loader_b, stream: Options) -> CKAResult:
     """The comparison `config.compare` of loaded models over ready loaders."""
-    common = dict(device=device, progress=progress, n_boot=config.bootstrap)
     layers = config.layer_spec
     if config.compare == "time":
-        return compare_time(model_a, loader, layers, **common)
+        return compare_time(model_a, loader, layers, stream)
     if config.compare == "layers":
-        return compare_layers(model_a, loader, layers, time=config.time, **common)
-    return compare_models(model_a, model_b, loader, layers, layers, time=config.time, loader_b=loader_b,
-                          compare=config.compare, **common)
+        return compare_layers(model_a, loader, layers, config.time, stream)
+    result = compare_models(model_a, model_b, loader, layers, layers, config.time, loader_b, stream)
+    return relabel(result, config.compare)
 
 
 def run_cka(config: CKAConfig, inputs: CKAInputs, where: Where, name: str | None = None) -> CKARun:
@@ -114,8 +111,8 @@ def run_cka(config: CKAConfig, inputs: CKAInputs, where: Where, name: str | None
         stored["processes"] = distributed.world_size()
         with progress_bar(where.show_progress and distributed.is_main()) as bar:
             task = bar.add_task(f"cka {config.compare}", total=len(loader), info="")
-            result = _compare(config, model_a, model_b, loader, loader_b, dev,
-                              lambda n: bar.update(task, advance=n))
+            result = _compare(config, model_a, model_b, loader, loader_b,
+                              Options(dev, lambda n: bar.update(task, advance=n), config.bootstrap, config.measures))
         label_a = Path(inputs.model).stem
         label_b = Path(inputs.model2).stem if two else label_a
         stem = name or f"cka-{config.compare}-{label_a}" + (f"-vs-{label_b}" if two else "")
@@ -153,9 +150,9 @@ def run_clean_adv(config: CKAConfig, inputs: CKAInputs, where: Where, name: str 
             * len(store.for_method(method))
         with progress_bar(where.show_progress and distributed.is_main()) as bar:
             task = bar.add_task("cka clean adv", total=n_batches, info="")
-            results = clean_vs_adv(net, store, layers=config.layer_spec, time=config.time,
-                                   batch_size=config.batch_size, device=dev, method=inputs.method, clean=clean,
-                                   n_boot=config.bootstrap, progress=lambda n: bar.update(task, advance=n))
+            stream = Options(dev, lambda n: bar.update(task, advance=n), config.bootstrap, config.measures)
+            results = clean_vs_adv(net, store, inputs.method, clean, layers=config.layer_spec, time=config.time,
+                                   batch_size=config.batch_size, stream=stream)
         label = model.stem
         base = name or f"cka-clean-adv-{Path(inputs.attack).stem}" + (f"-on-{label}" if inputs.other_model else "")
         own = {k: v for k, v in config.to_dict().items() if k not in ("samples", "seed", "split")}

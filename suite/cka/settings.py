@@ -15,6 +15,7 @@ from typing import Any
 from suite import defaults as D
 from suite.cka.core import MIN_SAMPLES
 from suite.cka.features import TIME_MODES
+from suite.cka.similarity import check_measures
 from suite.errors import SuiteError
 from suite.values import check_choice, check_whole
 
@@ -50,10 +51,13 @@ class CKAConfig:
     seed: int = D.SEED  # picks the subset of samples
     split: str = D.SPLIT
     bootstrap: int = 0  # resamples over minibatches for 95% intervals; 0: none
+    measures: tuple[str, ...] = ("linear-cka",)  # and any of rbf-cka, procrustes, knn (suite.cka.similarity)
 
     def __post_init__(self) -> None:
-        if isinstance(self.layers, str):
-            raise TypeError("CKAConfig.layers takes a sequence of names, not text; split it first")
+        for name in ("layers", "measures"):
+            if isinstance(getattr(self, name), str):
+                raise TypeError(f"CKAConfig.{name} takes a sequence of names, not text; split it first")
+        object.__setattr__(self, "measures", tuple(self.measures))
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(self.layers))
             if not self.layers or any(not isinstance(n, str) or not n.strip() for n in self.layers):
@@ -66,6 +70,10 @@ class CKAConfig:
         check_whole(self.seed, "--seed", 0, MAX_SEED)
         check_choice(self.split, "split", SPLITS)
         check_whole(self.bootstrap, "--bootstrap", 0, MAX_BOOTSTRAP)
+        check_measures(self.measures)
+        if self.compare == "time" and self.measures != ("linear-cka",):
+            raise SuiteError("--compare time measures linear CKA only; --measure applies to models, layers, "
+                             "clean adv and static event")
 
     @property
     def layer_spec(self) -> str | None:
@@ -75,6 +83,7 @@ class CKAConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["layers"] = None if self.layers is None else list(self.layers)
+        d["measures"] = list(self.measures)
         return d
 
     @classmethod

@@ -8,8 +8,14 @@ File layout (root of the HDF5 file, beside the provenance attributes of suite.re
     layers_a, layers_b                                entry names (strings)
     n_samples, n_batches                              scalars
     ci_lo, ci_hi       optional, shaped like cka      bootstrap interval over minibatches
+    measures/NAME      optional, [La, Lb]             the other measures (rbf-cka, procrustes, knn:
+                                                      suite.cka.similarity)
+    batches/NAME/KEY   optional, [batches, ...]       per-minibatch values a bootstrap resamples:
+                                                      linear-cka and rbf-cka their HSIC (KEY hsic_ab,
+                                                      hsic_aa, hsic_bb), the others `value`
     attributes: compare ("models", "layers", "time", "clean-adv", "static-event"), time
-The raw HSIC means with n_batches make runs mergeable: sums = mean * n_batches.
+The raw HSIC means with n_batches make runs mergeable: sums = mean * n_batches. The optional
+groups came later within schema version 1: files without them read with none.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ class CKAResult:
     ci_hi: Tensor | None = None
     compare: str = "models"
     time: str = "mean"
+    measures: dict[str, Tensor] = field(default_factory=dict)  # other measures' [La, Lb] (not linear CKA)
+    batches: dict[str, dict[str, Tensor]] = field(default_factory=dict)  # measure -> per-batch values
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)  # filled by `load` (suite.results.h5)
 
@@ -57,6 +65,15 @@ class CKAResult:
             return []
         col = {name: j for j, name in enumerate(self.layers_b)}
         return [(name, float(self.matrix[i, col[name]])) for i, name in enumerate(self.layers_a) if name in col]
+
+    def of(self, measure: str) -> Tensor:
+        """The matrix of `measure` ("linear-cka" is `matrix`); SuiteError if the result lacks it."""
+        if measure == "linear-cka":
+            return self.matrix
+        if measure not in self.measures:
+            have = ", ".join(["linear-cka", *self.measures])
+            raise SuiteError(f"the CKA result holds no {measure} (it has: {have}); run it with --measure {measure}")
+        return self.measures[measure]
 
     def save(self, path: str | os.PathLike, config: dict[str, Any] | None = None,
              command: str | None = None, device: str | None = None) -> Path:
@@ -76,6 +93,11 @@ class CKAResult:
             if self.ci_lo is not None and self.ci_hi is not None:
                 f.create_dataset("ci_lo", data=_np(self.ci_lo))
                 f.create_dataset("ci_hi", data=_np(self.ci_hi))
+            for name, matrix in self.measures.items():
+                f.create_dataset(f"measures/{name}", data=_np(matrix))
+            for name, parts in self.batches.items():
+                for key, values in parts.items():
+                    f.create_dataset(f"batches/{name}/{key}", data=_np(values))
             f.attrs["compare"] = self.compare
             f.attrs["time"] = self.time
 
@@ -101,6 +123,10 @@ class CKAResult:
                     ci_hi=torch.from_numpy(f["ci_hi"][()]) if ci else None,
                     compare=str(f.attrs.get("compare", "models")),
                     time=str(f.attrs.get("time", "mean")),
+                    measures={name: torch.from_numpy(d[()]) for name, d in f["measures"].items()}
+                    if "measures" in f else {},
+                    batches={name: {key: torch.from_numpy(d[()]) for key, d in g.items()}
+                             for name, g in f["batches"].items()} if "batches" in f else {},
                     config=read_config(f),
                     provenance=read_provenance(f),
                 )

@@ -37,7 +37,7 @@ from typing import Any
 
 from suite.errors import SuiteError
 from suite.files import atomic_path
-from suite.results.provenance import PROVENANCE_KEYS
+from suite.results.provenance import ADDED_LATER, PROVENANCE_KEYS
 
 FORMAT = "suite-experiment"
 SCHEMA_VERSION = 1
@@ -149,6 +149,7 @@ def read_experiment(path: str | os.PathLike) -> Experiment:
     recipe = _need(payload, "recipe", str, where)
     config = _need(payload, "config", dict, where)
     provenance = _need(payload, "provenance", dict, where)
+    provenance = {**{k: None for k in ADDED_LATER}, **provenance}
     missing = [k for k in PROVENANCE_KEYS if k not in provenance]
     if missing:
         raise SuiteError(f"{p}: provenance lacks {', '.join(missing)}")

@@ -221,3 +221,13 @@ def test_sapgd_on_an_ann_follows_the_hand_loop_step_by_step():
     got = SAPGD(model, eps, iterations)(x, y)
     assert torch.allclose(got, expected, rtol=0, atol=1e-12)
     assert (got - x).abs().max() <= eps + 1e-12 and got.min() >= 0 and got.max() <= 1
+
+
+def test_attacker_surrogates_take_the_fused_kernel_or_torch_path_alike(path):
+    """float32 on the CPU: the recurrence after f'(v) G runs in the C kernel (path "kernel") or
+    in PyTorch ops (path "torch"); both give the float64 hand values to float32 precision."""
+    expected = torch.tensor([0.36827014030332333, -0.655361795181626, 0.2390350117453342])
+    xs = torch.tensor(X, dtype=torch.float32).view(3, 1).expand(3, 4096).contiguous().requires_grad_(True)
+    s = SurrogateLIF(neuron(), pdsg_surrogate)(xs)  # 4096 identical neurons: enough for the kernel's threads
+    (g,) = torch.autograd.grad((s * W.float().view(3, 1)).sum(), xs)
+    assert torch.allclose(g[:, 0], expected, rtol=0, atol=1e-6) and torch.equal(g[:, :1].expand_as(g), g)

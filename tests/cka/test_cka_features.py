@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from suite.cka import (capture, compare_layers, compare_models, compare_time, default_layers,
+from suite.cka import (Options, capture, compare_layers, compare_models, compare_time, default_layers,
                        extract_features, layer_names, resolve_layers)
 from suite.errors import SuiteError
 from suite.results.cka import CKAResult
@@ -196,7 +196,7 @@ def test_model_against_itself_has_unit_diagonal_and_one_forward_pass():
     model = tiny_ann().train()
     calls, ticks = [], []
     model.register_forward_pre_hook(lambda m, i: calls.append(1))
-    result = compare_models(model, model, loader(), progress=ticks.append)
+    result = compare_models(model, model, loader(), stream=Options(progress=ticks.append))
     assert result.layers_a == result.layers_b == ["0", "2", "4"]
     assert torch.allclose(result.matrix.diagonal(), torch.ones(3, dtype=torch.float64), atol=1e-9)
     assert torch.allclose(result.matrix, result.matrix.T, atol=1e-12)
@@ -229,7 +229,7 @@ def test_small_batch_before_the_last_is_an_error():
 
 
 def test_compare_time_gives_layer_by_time_matrices():
-    result = compare_time(TinySNN(), loader(), layers=["fc1", "lif1", "lif2"], n_boot=50)
+    result = compare_time(TinySNN(), loader(), layers=["fc1", "lif1", "lif2"], stream=Options(n_boot=50))
     assert result.matrix.shape == (3, T, T) and result.hsic_aa.shape == (3, T)
     assert torch.allclose(result.matrix.diagonal(dim1=1, dim2=2), torch.ones(3, T, dtype=torch.float64), atol=1e-9)
     assert torch.allclose(result.matrix[0], torch.ones(T, T, dtype=torch.float64), atol=1e-9)  # static input
@@ -245,7 +245,7 @@ def test_compare_time_needs_an_snn():
 # ------------------------------------------------------------------ result files
 
 def test_result_save_load_round_trip(tmp_path):
-    result = compare_models(TinySNN(), tiny_ann(), loader(), layers_a="lif*", n_boot=20)
+    result = compare_models(TinySNN(), tiny_ann(), loader(), layers_a="lif*", stream=Options(n_boot=20))
     path = result.save(tmp_path / "r.h5", config={"model_a": "snn.pt"}, command="suite cka models")
     back = CKAResult.load(path)
     assert torch.equal(back.matrix, result.matrix) and torch.equal(back.hsic_bb, result.hsic_bb)

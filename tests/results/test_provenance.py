@@ -41,6 +41,7 @@ def check(origin: dict, device: str | None) -> None:
     assert origin["torch_version"] == str(torch.__version__) and origin["suite_version"] == suite.__version__
     assert origin["cuda_version"] == torch.version.cuda
     assert origin["device"] == device
+    assert origin["threads"] == torch.get_num_threads()  # the thread count changes training's float sums
     commit = expected_commit()
     assert (origin["git_commit"] or "").split("+")[0] == (commit or "")
     age = dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(origin["created"])
@@ -119,3 +120,13 @@ def test_garbled_provenance_attribute_is_ignored(tmp_path, stored):
 def test_command_line_names_the_program(monkeypatch, argv0, expected):
     monkeypatch.setattr(sys, "argv", [argv0, "demo", "--out", "a b"])
     assert P.command_line() == expected
+
+
+def test_experiment_file_written_before_threads_were_recorded_reads_them_as_none(tmp_path):
+    from suite.results.experiment import read_experiment
+
+    path = R.write_results(tmp_path)["experiment"]
+    payload = json.loads(path.read_text())
+    del payload["provenance"]["threads"]
+    path.write_text(json.dumps(payload))
+    assert read_experiment(path).provenance["threads"] is None

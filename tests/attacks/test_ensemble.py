@@ -1,0 +1,150 @@
+"""The surrogate ensemble and SA-PGD inside runs: members, budgets, the per-sample worst case over
+the members, and the masking verdict with the new modes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from suite.attacks import AttackConfig, predict, run_attacks, store_checks
+from suite.attacks.checks import masking_verdict
+from suite.attacks.composite import composite_members, member_budget
+from suite.attacks.methods import BUDGETS, Budget, batch_seed, craft
+from suite.attacks.plan import Attackers, plan_attacks
+from tests.attacks.test_attacks import inputs, self_labelled, tiny_model
+from tests.support.helpers import assert_one_line_error, cli, make_checkpoint
+
+EPS = 8 / 255
+
+
+def run(model, data, **kw):
+    return run_attacks(model, data, AttackConfig(**{**dict(methods=("ensemble",), eps=(EPS,), budget="quick",
+                                                            batch_size=8, samples=None), **kw}))
+
+
+def test_ensemble_members_follow_the_preset_and_fold_to_one_gradient_on_an_ann():
+    quick = BUDGETS["quick"]
+    snn = composite_members("ensemble", "bptt", None, "quick", snn=True)
+    assert [m.label for m in snn] == [*quick.members, "square"]
+    assert all(m.whole_batch for m in snn[:-1]) and not snn[-1].whole_batch  # Square only on the survivors
+    assert [(m.method, m.grad) for m in snn[:2]] == [("sa-pgd", "assg"), ("apgd-ce", "assg")]
+    shape = next(m for m in composite_members("ensemble", "bptt", None, "standard", snn=True)
+                 if m.label == "apgd-ce/bptt:pcw:0.5")
+    assert (shape.method, shape.grad, shape.surrogate) == ("apgd-ce", "bptt", "pcw:0.5")
+    ann = composite_members("ensemble", "bptt", None, "quick", snn=False)
+    assert [(m.label, m.grad) for m in ann] == [("sa-pgd", "bptt"), ("apgd-ce", "bptt"), ("apgd-t", "bptt"),
+                                                ("square", None)]
+
+
+def test_ensemble_is_at_most_every_attack_it_contains_sample_by_sample():
+    """Each gradient member run alone with its seed on the same batch gives exactly the examples
+    it gives inside the ensemble, so it breaks nothing the ensemble leaves correct; a sample keeps
+    the example of the first member that broke it. At eps 0.002 on 24 samples the first member
+    leaves some for the next, so a member that attacked only the survivors (other random starts)
+    would differ."""
+    eps = 0.002
+    model = tiny_model("snn")
+    data = self_labelled(model, 24)
+    config = AttackConfig(methods=("ensemble",), eps=(eps,), budget="quick", batch_size=24, samples=None)
+    entry = run_attacks(model, data, config).entries[0]
+    x, y = data.tensors
+    attackers = Attackers(model, config, None, "cpu")
+    (attack,) = plan_attacks(config, snn=True)
+    budget = member_budget("ensemble", Budget.of(config), "quick")
+    ensemble_correct = entry.pred == y
+    gradient_members = [m for m in attack.members if m.whole_batch]
+    assert len({b for b in entry.broken_by if b}) >= 2  # more than the first member broke samples
+    for member in gradient_members:
+        alone = craft(attackers.for_member(member), member.method, x, y, eps, budget,
+                      batch_seed(config.seed, f"{attack.name}/{member.label}", eps, 0), n_classes=10)
+        assert not (ensemble_correct & (predict(model, alone) != y)).any(), member.label
+        mine = [i for i, b in enumerate(entry.broken_by) if b == member.label]
+        assert torch.equal(entry.adv[mine], alone[mine]), member.label
+    for i, by in enumerate(entry.broken_by):
+        assert (by == "") == bool(ensemble_correct[i])
+
+
+def test_ensemble_budget_is_stored_as_used():
+    model = tiny_model("ann")
+    store = run(model, self_labelled(model, 4))
+    quick = BUDGETS["quick"]
+    assert store.config["budgets"]["ensemble"] == {
+        "budget": "quick", "iterations": quick.iterations, "target_classes": quick.target_classes,
+        "queries": quick.queries, "members": [*quick.members, "square"], "restarts": 1}
+    (record,) = store.config["attacks"]
+    assert record["members"] == ["sa-pgd", "apgd-ce", "apgd-t", "square"]  # the ANN's: one exact gradient
+
+
+def test_sapgd_runs_with_every_gradient_mode_and_stays_in_the_ball():
+    model = tiny_model("snn")
+    data = self_labelled(model, 4)
+    for grad in ("bptt", "bptr", "rga", "hart", "pdsg", "assg"):
+        store = run_attacks(model, data, AttackConfig(methods=("sa-pgd",), eps=(EPS,), iterations=3, grad=grad,
+                                                      batch_size=4, samples=None))
+        assert store.attack("sa-pgd").mode == grad
+        assert float(store.entries[0].linf.max()) <= EPS + 1e-6
+
+
+class Quantize(nn.Module):
+    """Rounds every pixel to 4 levels: its gradient is zero almost everywhere, whatever rule the
+    attacker uses behind it, while Square's queries cross the rounding steps."""
+
+    def forward(self, x):
+        return torch.round(x * 3) / 3
+
+
+@pytest.mark.parametrize("methods, evidence", [(("sa-pgd", "apgd-ce", "square"), "square_vs_whitebox"),
+                                               (("ensemble",), "ensemble_square")])
+def test_a_model_built_to_mask_gradients_trips_the_verdict_under_the_strongest_modes(methods, evidence):
+    model = tiny_model("snn", threshold=0.1)
+    model.norm = nn.Sequential(Quantize(), model.norm)
+    x, _ = inputs(16)
+    data = TensorDataset(x, predict(model, x))
+    store = run_attacks(model, data, AttackConfig(methods=methods, eps=(16 / 255,), grad="assg", iterations=10,
+                                                  queries=300, budget="quick", batch_size=16, samples=None))
+    verdict = masking_verdict(store_checks(store))
+    assert verdict.passed is False and evidence in verdict.message
+
+
+def test_cli_runs_the_ensemble_and_refuses_bad_mode_settings(runner, tmp_path):
+    model = make_checkpoint(tmp_path / "snn.pt", "snn")
+    code, out = cli(runner, "attack", "--model", model, "--method", "ensemble", "--budget", "quick", "--samples", "4",
+                    "--batch-size", "4", "--out", tmp_path / "attacks")
+    assert code == 0, out
+    assert "ensemble" in out and "quick" in out
+    ann = make_checkpoint(tmp_path / "ann.pt", "ann")
+    for args, needle in ((("--model", ann, "--grad", "rga"), "gradient mode rga is a rule for spiking neurons"),
+                         (("--model", model, "--hart-gamma", "0"), "--hart-gamma must be a finite number in (0, 100]"),
+                         (("--model", model, "--budget", "huge"), "unknown --budget 'huge'"),
+                         (("--model", model, "--grad", "pdsg", "--attack-surrogate", "atan"), "pdsg uses its own rule")):
+        code, out = cli(runner, "attack", *args, "--samples", "4", "--out", tmp_path / "bad")
+        assert_one_line_error(code, out, "error:", needle)
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").glob("*.h5"))
+
+
+def test_the_same_command_at_the_same_thread_count_gives_the_same_robust_accuracy(runner, tmp_path):
+    """Train, then attack with the strongest mode, twice from scratch (one thread, as every test):
+    the same weights and the same examples. (Another thread count sums convolutions in another
+    order and ends training with other weights: provenance records the threads.)"""
+    import torch as t
+
+    from suite.checkpoint import load_checkpoint
+    from suite.results.attacks import read_store
+    from tests.support.helpers import FAST
+
+    stores = []
+    for k in ("a", "b"):
+        code, out = cli(runner, "train", *FAST, "--epochs", "1", "--out", tmp_path / k, "--name", "m")
+        assert code == 0, out
+        code, out = cli(runner, "attack", "--model", tmp_path / k / "m.pt", "--method", "sa-pgd", "--grad", "assg",
+                        "--iterations", "5", "--samples", "16", "--batch-size", "16", "--out", tmp_path / k,
+                        "--name", "s")
+        assert code == 0, out
+        stores.append(read_store(tmp_path / k / "s.h5"))
+    a, b = (load_checkpoint(tmp_path / k / "m.pt") for k in ("a", "b"))
+    assert all(t.equal(a.state["model"][n], b.state["model"][n]) for n in a.state["model"])
+    assert a.provenance["threads"] == b.provenance["threads"] == t.get_num_threads()
+    assert t.equal(stores[0].entries[0].adv, stores[1].entries[0].adv)
+    assert stores[0].entries[0].robust_acc == stores[1].entries[0].robust_acc
