@@ -153,7 +153,7 @@ def cka_cmd(
     bootstrap: int = typer.Option(0, help="Bootstrap resamples over minibatches for 95% intervals (0: off)."),
     measure: str = typer.Option("linear-cka", "--measure", help="Similarity measures, linear-cka first: any of "
                                 "linear-cka, rbf-cka, procrustes (angular Procrustes similarity), knn (mutual "
-                                "10-nearest-neighbour overlap); e.g. linear-cka,procrustes. Not for --compare time."),
+                                "10-nearest-neighbour overlap); e.g. linear-cka,procrustes."),
     seed: int = SEED,
     device: str = DEVICE,
     data_root: Path = DATA_ROOT,
@@ -260,6 +260,10 @@ def experiment_cmd(
     epochs: Optional[int] = typer.Option(None, help="Override the training epochs."),
     timesteps: Optional[str] = typer.Option(None, help="Override T (temporal: a list such as 2,4,8)."),
     width: Optional[float] = typer.Option(None, help="Override the (base) width multiplier."),
+    seeds: Optional[str] = typer.Option(None, help="Training seeds, e.g. 0,1,2: every model trained once per seed; "
+                                        "each finding reports d per seed, the mean and a 95% interval."),
+    protocol: Optional[str] = typer.Option(None, help="suite, snncka (the released code's layers, time steps "
+                                           "concatenated) or suite,snncka (the recipes' default)."),
     show: bool = typer.Option(False, "--show", help="Print the recipe as TOML (to copy and edit) and exit."),
     device: str = DEVICE,
     data_root: Path = DATA_ROOT,
@@ -281,6 +285,10 @@ def experiment_cmd(
     overrides = {k: v for k, v in dict(dataset=dataset, arch=arch, epochs=epochs, width=width).items() if v is not None}
     if timesteps is not None:
         overrides["timesteps"] = parse_ints(timesteps, "--timesteps")
+    if seeds is not None:
+        overrides["seeds"] = parse_ints(seeds, "--seeds")
+    if protocol is not None:
+        overrides["protocol"] = parse_list(protocol, "--protocol")
     loaded = load_recipe(recipe, overrides)
     where = _where(out if out is not None else default_out(loaded.name), device, data_root)
     run = run_experiment(loaded, where, models=models, log=lambda line: console.print(line, markup=False, soft_wrap=True))

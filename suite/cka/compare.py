@@ -214,17 +214,17 @@ def compare_time(model: nn.Module, loader: Iterable, layers: LayerSpec = None,
     T = timesteps(model)
     if T is None:
         raise SuiteError(f"time comparison needs an SNN (kind 'snn' with timesteps); got {type(model).__name__}")
-    if tuple(stream.measures) != ("linear-cka",):
-        raise SuiteError("a time comparison measures linear CKA only; --measure applies to models, layers, "
-                         "clean adv and static event")
+    check_measures(stream.measures)
     device, n_boot = torch.device(stream.device), stream.n_boot
     names = resolve_layers(model, layers)
     steps = [f"t{t}" for t in range(T)]
     accs = [MinibatchCKA(T, T, keep_batches=True, names_a=[f"{n}@{s}" for s in steps],
                          names_b=[f"{n}@{s}" for s in steps]) for n in names]
+    others = [MeasureBatches(stream.measures, T, T) for _ in names]
+    keep = bool(others[0].measures)
     guard = _SmallBatchGuard()
 
-    with _EvalMode(model, device=device), torch.no_grad(), LayerGrams(model, names, "each") as grams:
+    with _EvalMode(model, device=device), torch.no_grad(), LayerGrams(model, names, "each", keep) as grams:
         for batch, _ in _pairs(loader, None):
             x = _to(_inputs(batch), device)
             n = sample_count(x)
@@ -232,12 +232,16 @@ def compare_time(model: nn.Module, loader: Iterable, layers: LayerSpec = None,
                 K = grams.run(x)  # [L*T, n²]: layer l's time steps are rows l*T .. l*T+T-1
                 for l, acc in enumerate(accs):
                     acc.add(*batch_hsic(K[l * T : (l + 1) * T]), n)  # self-comparison
+                    if keep:
+                        others[l].add(grams.centred[l * T : (l + 1) * T])
             if stream.progress is not None:
                 stream.progress(1)
-    for acc in accs:
+    for acc, other in zip(accs, others):
         acc.all_reduce()
+        other.all_reduce()
 
     ci = [acc.bootstrap_ci(n_boot) for acc in accs] if n_boot > 0 else None
+    per_layer = [o.batches() for o in others]  # measure -> key -> [batches, T, T] (or [batches, T])
     return CKAResult(
         matrix=torch.stack([acc.compute() for acc in accs]),  # [L, T, T]
         layers_a=names, layers_b=names,
@@ -248,8 +252,11 @@ def compare_time(model: nn.Module, loader: Iterable, layers: LayerSpec = None,
         ci_lo=torch.stack([c[0] for c in ci]) if ci else None,
         ci_hi=torch.stack([c[1] for c in ci]) if ci else None,
         compare="time", time="each",
+        measures={m: torch.stack([o.matrices()[m] for o in others]) for m in others[0].measures},  # [L, T, T]
         batches={"linear-cka": {key: torch.stack([_linear_batches(acc)[key] for acc in accs], dim=1)
-                                for key in ("hsic_ab", "hsic_aa", "hsic_bb")}},  # [batches, L, ...]
+                                for key in ("hsic_ab", "hsic_aa", "hsic_bb")},  # [batches, L, ...]
+                 **{m: {key: torch.stack([b[m][key] for b in per_layer], dim=1) for key in per_layer[0][m]}
+                    for m in others[0].measures}},
         config={"compare": "time", "time": "each", "timesteps": T, "n_dropped": guard.total(),
-                "n_boot": n_boot, "layers": names},
+                "n_boot": n_boot, "layers": names, "measures": list(stream.measures)},
     )

@@ -71,9 +71,6 @@ class CKAConfig:
         check_choice(self.split, "split", SPLITS)
         check_whole(self.bootstrap, "--bootstrap", 0, MAX_BOOTSTRAP)
         check_measures(self.measures)
-        if self.compare == "time" and self.measures != ("linear-cka",):
-            raise SuiteError("--compare time measures linear CKA only; --measure applies to models, layers, "
-                             "clean adv and static event")
 
     @property
     def layer_spec(self) -> str | None:

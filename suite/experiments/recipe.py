@@ -13,12 +13,16 @@ change the TOML values before they are parsed.
 Sections (every key optional; a missing one takes the recipe default in `DEFAULTS`, else the
 command's default):
     recipe, name, description   which steps run (KINDS), the output's name, one line
+    seeds      the training seeds, every model trained once per seed (default 0, 1, 2)
+    protocol   "suite", "snncka" or both (the default): how layers are read
+               (suite.experiments.protocols); every finding runs under each
     [data]     dataset, size; event: event_dataset
-    [train]    arch, width, timesteps (temporal: a list), epochs, batch_size, lr, seed,
-               surrogate, tau, threshold
-    [cka]      samples, batch_size
+    [train]    arch, width, timesteps (temporal: a list), epochs, batch_size, lr, surrogate,
+               tau, threshold
+    [cka]      samples, batch_size, measures (default every one of suite.cka.similarity)
     [grid]     width-depth only: archs, widths
-    [attack]   adversarial only: methods, eps, alpha, steps, samples, batch_size
+    [attack]   adversarial only: methods, grad (the SNN's), eps, alpha, steps, iterations,
+               samples, batch_size
     [[finding]]  key, measure (one of the kind's MEASURES), claim, source, rule, margin
     recipes    all only: the recipes to run, by name
 """
@@ -34,12 +38,14 @@ from typing import Any
 
 from suite.attacks.settings import AttackConfig
 from suite.cka.settings import CKAConfig
+from suite.cka.similarity import MEASURES as MEASURE_NAMES
+from suite.experiments.protocols import PROTOCOLS
 from suite.data import DataSpec, get_dataset_info
 from suite.data.paired import event_partner
 from suite.errors import SuiteError
 from suite.models import ModelSpec
 from suite.train import Optimisation, TrainConfig, train_data
-from suite.values import check_choice, check_real, check_text, parse_fraction
+from suite.values import check_choice, check_real, check_text, check_whole, parse_fraction
 
 KINDS = ("width-depth", "residual", "temporal", "event", "adversarial", "all")
 MEASURES = {
@@ -53,29 +59,31 @@ MEASURES = {
 RULES = ("above", "below", "none")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 MAX_MARGIN = 2.0  # a CKA difference lies in [-2, 2]
+MAX_SEED = 2**63 - 1
+DEFAULT_SEEDS = (0, 1, 2)  # three trainings per model: seed-to-seed variation for every finding
 
 # Each section's keys and the recipe defaults that differ from the commands' (small enough for
 # 2 CPU cores); a key without a default here takes its command's default.
 KEYS: dict[str, tuple[str, ...]] = {
     "data": ("dataset", "size", "event_dataset"),
-    "train": ("arch", "width", "timesteps", "epochs", "batch_size", "lr", "seed", "surrogate", "tau", "threshold"),
-    "cka": ("samples", "batch_size"),
+    "train": ("arch", "width", "timesteps", "epochs", "batch_size", "lr", "surrogate", "tau", "threshold"),
+    "cka": ("samples", "batch_size", "measures"),
     "grid": ("archs", "widths"),
-    "attack": ("methods", "eps", "alpha", "steps", "samples", "batch_size"),
+    "attack": ("methods", "grad", "eps", "alpha", "steps", "iterations", "samples", "batch_size"),
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"dataset": "digits", "size": 16},
     "train": {"width": 0.5, "epochs": 8},
-    "cka": {"samples": 384, "batch_size": 128},
+    "cka": {"samples": 512, "batch_size": 64, "measures": list(MEASURE_NAMES)},
     "grid": {"archs": ["resnet20", "resnet38", "resnet56"], "widths": [0.25, 0.5, 1.0]},
-    "attack": {"methods": ["pgd"], "eps": ["0", "2/255", "4/255", "8/255"], "alpha": "1/255", "steps": 10,
-               "samples": 256, "batch_size": 128},
+    "attack": {"methods": ["sa-pgd"], "grad": "assg", "eps": ["0", "2/255", "4/255", "8/255"], "alpha": "1/255",
+               "steps": 10, "iterations": 50, "samples": 256, "batch_size": 128},
 }
 # sections and keys only some kinds take
 _ONLY = {("grid", None): ("width-depth",), ("attack", None): ("adversarial",),
          ("data", "event_dataset"): ("event",)}
 _MODEL_KEYS = ("arch", "width", "timesteps", "surrogate", "tau", "threshold")
-_OPTIM_KEYS = ("epochs", "batch_size", "lr", "seed")
+_OPTIM_KEYS = ("epochs", "batch_size", "lr")
 _FINDING_KEYS = ("key", "measure", "claim", "source", "rule", "margin")
 
 
@@ -114,6 +122,8 @@ class Recipe:
     train: TrainConfig | None = None  # None for kind "all"
     cka: CKAConfig | None = None
     timesteps: tuple[int, ...] = ()  # temporal: one SNN per T; else the base T
+    seeds: tuple[int, ...] = (0,)  # every model is trained once per seed; the first is `train`'s
+    protocols: tuple[str, ...] = tuple(PROTOCOLS)  # suite.experiments.protocols
     grid: Grid | None = None  # width-depth
     attack: AttackConfig | None = None  # adversarial
     event_dataset: str | None = None  # event
@@ -125,7 +135,7 @@ class Recipe:
     def to_config(self) -> dict[str, Any]:
         """The recipe as run, for the findings file."""
         head = {"recipe": self.kind, "name": self.name, "description": self.description, "origin": self.origin,
-                "overrides": dict(self.overrides)}
+                "overrides": dict(self.overrides), "seeds": list(self.seeds), "protocol": list(self.protocols)}
         if self.kind == "all":
             return {**head, "recipes": list(self.recipes)}
         t = self.train
@@ -134,7 +144,8 @@ class Recipe:
                      **({"event_dataset": self.event_dataset} if self.event_dataset else {})},
             "train": {**{k: getattr(t.model, k) for k in _MODEL_KEYS}, **{k: getattr(t.optim, k) for k in _OPTIM_KEYS},
                       "timesteps": list(self.timesteps) if self.kind == "temporal" else t.model.timesteps},
-            "cka": {"samples": self.cka.samples, "batch_size": self.cka.batch_size},
+            "cka": {"samples": self.cka.samples, "batch_size": self.cka.batch_size,
+                    "measures": list(self.cka.measures)},
         }
         if self.grid is not None:
             sections["grid"] = {"archs": list(self.grid.archs), "widths": list(self.grid.widths)}
@@ -192,12 +203,18 @@ def parse_recipe(raw: dict[str, Any], origin: str, overrides: dict[str, Any] | N
     if "recipes" in raw:
         raise SuiteError(f"{where}: unknown key 'recipes' (only recipe 'all' takes it)")
     sections = _sections(raw, kind, where)
+    top = {"seeds": raw.get("seeds", list(DEFAULT_SEEDS)), "protocol": raw.get("protocol", list(PROTOCOLS))}
     for key, value in overrides.items():
-        _override(sections, kind, key, value)
+        if key in top:
+            top[key] = value
+        else:
+            _override(sections, kind, key, value)
     try:
-        parsed = _parse_sections(sections, kind)
+        seeds, protocols = _seeds(top["seeds"]), _protocols(top["protocol"])
+        parsed = _parse_sections(sections, kind, seeds[0])
     except SuiteError as exc:
         raise SuiteError(f"{where}: {exc}") from None
+    parsed.update(seeds=seeds, protocols=protocols)
     findings = tuple(_finding(entry, kind, f"{where}: finding {i + 1}")
                      for i, entry in enumerate(_list(raw.get("finding", []), where, "finding")))
     keys = [f.key for f in findings]
@@ -206,12 +223,35 @@ def parse_recipe(raw: dict[str, Any], origin: str, overrides: dict[str, Any] | N
     return Recipe(kind, name, description, findings=findings, origin=origin, overrides=overrides, **parsed)
 
 
+def _seeds(value: Any) -> tuple[int, ...]:
+    """The training seeds: a list of distinct whole numbers, each a valid --seed."""
+    if not isinstance(value, list) or not value:
+        raise SuiteError(f"seeds = {value!r} should be a non-empty list of whole numbers")
+    for seed in value:
+        check_whole(seed, "seed", 0, MAX_SEED)
+    if len(set(value)) != len(value):
+        raise SuiteError(f"seeds {value!r} names a seed twice")
+    return tuple(value)
+
+
+def _protocols(value: Any) -> tuple[str, ...]:
+    """"suite", "snncka" or a list of them (suite.experiments.protocols)."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names:
+        raise SuiteError(f"protocol = {value!r} should be a name or a non-empty list of names")
+    for name in names:
+        check_choice(name, "protocol", PROTOCOLS)
+    if len(set(names)) != len(names):
+        raise SuiteError(f"protocol {value!r} names a protocol twice")
+    return tuple(names)
+
+
 def _head(raw: dict[str, Any], where: str) -> tuple[str, str, str]:
     """The recipe's kind, name and description; unknown top-level keys refused."""
     kind = raw.get("recipe")
     if kind not in KINDS:
         raise SuiteError(f"{where}: recipe = {kind!r} is not one of {', '.join(KINDS)}")
-    top = {"recipe", "name", "description", "finding", "recipes"} | set(KEYS)
+    top = {"recipe", "name", "description", "finding", "recipes", "seeds", "protocol"} | set(KEYS)
     for key in raw:
         if key not in top:
             raise SuiteError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(top))})")
@@ -294,7 +334,7 @@ def _override(sections: dict, kind: str, key: str, value: Any) -> None:
         raise SuiteError(f"unknown recipe override {key!r}")
 
 
-def _parse_sections(sections: dict[str, dict[str, Any]], kind: str) -> dict[str, Any]:
+def _parse_sections(sections: dict[str, dict[str, Any]], kind: str, seed: int) -> dict[str, Any]:
     """The sections as configs (each check is its config's; errors name the section)."""
     data, train = sections["data"], sections["train"]
     timesteps = train.get("timesteps", ModelSpec().timesteps)
@@ -307,14 +347,14 @@ def _parse_sections(sections: dict[str, dict[str, Any]], kind: str) -> dict[str,
     steps = tuple(timesteps) if isinstance(timesteps, list) else (timesteps,)
     model = _section("train", lambda: ModelSpec(**{k: train[k] for k in _MODEL_KEYS if k in train and k != "timesteps"},
                                                 timesteps=steps[0]))
-    optim = _section("train", lambda: Optimisation(**{k: train[k] for k in _OPTIM_KEYS if k in train}))
+    optim = _section("train", lambda: Optimisation(**{k: train[k] for k in _OPTIM_KEYS if k in train}, seed=seed))
     spec = _section("data", lambda: train_data(data["dataset"], model, size=data.get("size"), seed=optim.seed))
     base = TrainConfig(data=spec, model=model, optim=optim)
     if get_dataset_info(base.data.name).kind != "static":
         raise SuiteError(f"[data] dataset {base.data.name!r} is event data; recipes start from static images "
                          f"(the event recipe takes [data] event_dataset)")
     out: dict[str, Any] = {"train": base, "timesteps": steps,
-                           "cka": _section("cka", lambda: CKAConfig(seed=base.optim.seed, **sections["cka"]))}
+                           "cka": _section("cka", lambda: _cka(sections["cka"], base.optim.seed))}
     for T in steps[1:]:
         _section("train", lambda: base.variant(timesteps=T))
     if kind == "event":
@@ -340,6 +380,13 @@ def _section(name: str, build):
         raise SuiteError(f"[{name}] {exc}") from None
 
 
+def _cka(cka: dict[str, Any], seed: int) -> CKAConfig:
+    measures = cka.get("measures", ["linear-cka"])
+    if not isinstance(measures, list):
+        raise SuiteError(f"measures = {measures!r} should be a list")
+    return CKAConfig(seed=seed, **{**cka, "measures": tuple(measures)})
+
+
 def _event_data(base: TrainConfig, name: str) -> DataSpec:
     if get_dataset_info(name).kind != "event":
         raise SuiteError(f"event_dataset {name!r} is not event data")
@@ -360,7 +407,8 @@ def _grid(base: TrainConfig, grid: dict[str, Any]) -> Grid:
 
 
 def _attack(attack: dict[str, Any], seed: int) -> AttackConfig:
-    """An [attack] section: eps and alpha as numbers or as text like "8/255"; BPTT for SNNs."""
+    """An [attack] section: eps and alpha as numbers or as text like "8/255"; `grad` is the SNN's
+    (an ANN is attacked through its exact gradient)."""
     def fraction(value: Any, key: str) -> Any:
         return parse_fraction(value, key) if isinstance(value, str) else value
 
@@ -369,8 +417,9 @@ def _attack(attack: dict[str, Any], seed: int) -> AttackConfig:
         if not isinstance(value, list):
             raise SuiteError(f"{key} = {value!r} should be a list")
     return AttackConfig(methods=tuple(methods), eps=tuple(fraction(e, "eps") for e in eps),
-                        alpha=fraction(attack["alpha"], "alpha"), steps=attack["steps"], samples=attack["samples"],
-                        batch_size=attack["batch_size"], grad="bptt", seed=seed)
+                        alpha=fraction(attack["alpha"], "alpha"), steps=attack["steps"],
+                        iterations=attack["iterations"], samples=attack["samples"],
+                        batch_size=attack["batch_size"], grad=attack["grad"], seed=seed)
 
 
 def _finding(entry: Any, kind: str, where: str) -> FindingSpec:

@@ -114,6 +114,23 @@ class Workspace:
         self.add("checkpoints", result.checkpoint)
         return result.checkpoint
 
+    def untrained(self, config: TrainConfig) -> Path:
+        """A checkpoint of `config`'s model as initialised by its seed, never trained (the noise
+        floor's twin); kept in OUT/init, apart from the models folder, so no training run takes
+        it for an interrupted one."""
+        import torch
+
+        from suite.checkpoint import save_checkpoint
+        from suite.models import build_model
+
+        path = self.out / "init" / f"{config.run_name()}-init{SUFFIX}"
+        if not path.is_file():
+            torch.manual_seed(config.optim.seed)
+            model = build_model(config.model_config)
+            save_checkpoint(path, config.model_config, config.data, config.optim.to_dict(), 0, [],
+                            {"model": model.state_dict()})
+        return path
+
     # ------------------------------------------------------------------------- steps
     def fingerprint(self, path: Path) -> str:
         st = Path(path).stat()

@@ -91,11 +91,46 @@ class TwinNet(nn.Module):
     def layer_sets(self) -> dict[str, list[str]]:
         """Named sets of layers (`--layers @NAME`): default (`representation_layers`), blocks
         (every block's output), conv-lif (every conv and activation layer of every block, block
-        by block) and all (every module with a name, as `named_modules` lists them)."""
+        by block), snncka (the layers the released code of Li et al. 2023 hooks, `snncka_layers`)
+        and all (every module with a name, as `named_modules` lists them)."""
         blocks = self.blocks()
         return {"default": self.representation_layers(), "blocks": [b.name for b in blocks],
-                "conv-lif": [name for b in blocks for name in b.layers],
+                "conv-lif": [name for b in blocks for name in b.layers], "snncka": self.snncka_layers(),
                 "all": [name for name, _ in self.named_modules() if name]}
+
+    def snncka_layers(self) -> list[str]:
+        """The layer set of the SNNCKA code (Intelligent-Computing-Lab-Yale/SNNCKA, main_cka.py
+        `is_layer`): every convolution, BatchNorm, activation (LIF or ReLU) and pooling output,
+        and every residual block's output (the sum), not the classifier; in the order their
+        forward passes finish, as its hooks fire. Found by running the model once on a blank
+        input with hooks on those modules (73 layers of its ResNet-20; 69 of this one, which
+        has no stem BatchNorm and a plain 1x1 projection shortcut)."""
+        sums = {b.name for b in self.blocks() if b.name in b.layers}  # blocks whose output is a sum of their own
+        kinds = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, LIF, nn.AvgPool2d, nn.AdaptiveAvgPool2d, GlobalAvgPool)
+        order: list[str] = []
+        hooks = [m.register_forward_hook(lambda mod, i, o, name=name: order.append(name))
+                 for name, m in self.named_modules() if isinstance(m, kinds) or name in sums]
+        was_training = self.training
+        try:
+            self.eval()
+            with torch.no_grad():
+                self(torch.zeros(1, self.cfg.in_channels, self.cfg.input_size, self.cfg.input_size))
+        finally:
+            self.train(was_training)
+            for h in hooks:
+                h.remove()
+        return list(dict.fromkeys(order))
+
+    def block_places(self, names: list[str]) -> list[tuple[int, str] | None]:
+        """For each layer name, (block index in `blocks()` order, its place in the block: its
+        path below the block, "" for the block's own output); None for a layer outside every
+        block (the stem, the classifier). A pattern that repeats with the blocks compares a
+        layer with the same place one block on."""
+        owner: dict[str, tuple[int, str]] = {}
+        for i, b in enumerate(self.blocks()):
+            for sub, _ in self.get_submodule(b.name).named_modules():
+                owner[f"{b.name}.{sub}" if sub else b.name] = (i, sub)
+        return [owner.get(name) for name in names]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """[B, C, H, W] or [B, T, C, H, W] -> the batch the body runs on: [B, ...] or [T*B, ...]."""

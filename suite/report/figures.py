@@ -67,17 +67,33 @@ def _axis_names(result: CKAResult) -> tuple[str, str]:
     return a, b
 
 
-def cka_heatmap(result: CKAResult, title: str | None = None) -> Figure:
+def cka_heatmap(result: CKAResult, title: str | None = None,
+                reference: tuple[str, CKAResult] | None = None) -> Figure:
     """Heatmap of a CKA matrix [La, Lb] on the fixed range 0..1 (comparable across figures);
-    grey cells are undefined (a layer with constant features)."""
+    grey cells are undefined (a layer with constant features). `reference` (label, result) adds a
+    row above it, apart, with that result's same-layer values under each column: a noise
+    ceiling (the model against its twin of another seed) to read the rows against."""
     if result.compare == "time":
         raise SuiteError("a time comparison is drawn by temporal_grid, not cka_heatmap")
     La, Lb = result.matrix.shape
-    fig = Figure(figsize=(max(4.5, 0.32 * Lb + 2.5), max(3.8, 0.28 * La + 1.8)), layout="constrained")
+    extra = 2 if reference else 0  # a blank row, then the reference row
+    fig = Figure(figsize=(max(4.5, 0.32 * Lb + 2.5), max(3.8, 0.28 * (La + extra) + 1.8)), layout="constrained")
     ax = fig.subplots()
-    im = ax.imshow(result.matrix.numpy(), vmin=0, vmax=1, cmap=_cmap(), origin="lower")
+    grid = np.full((La + extra, Lb), np.nan)
+    grid[:La] = result.matrix.numpy()
+    labels = list(result.layers_a)
+    if reference:
+        diag = dict(reference[1].diagonal())
+        grid[La + 1] = [diag.get(name, np.nan) for name in result.layers_b]
+        labels += ["", reference[0]]
+    masked = np.ma.masked_invalid(grid)
+    if reference:
+        masked.mask[La] = True
+    im = ax.imshow(masked, vmin=0, vmax=1, cmap=_cmap(), origin="lower")
+    if reference:
+        ax.axhspan(La - 0.5, La + 0.5, color="white")  # the gap between the matrix and its reference
     ax.set_xticks(range(Lb), result.layers_b, rotation=90, fontsize=7)
-    ax.set_yticks(range(La), result.layers_a, fontsize=7)
+    ax.set_yticks(range(La + extra), labels, fontsize=7)
     name_a, name_b = _axis_names(result)
     ax.set_ylabel(name_a, fontsize=8)
     ax.set_xlabel(name_b, fontsize=8)
@@ -141,9 +157,10 @@ def temporal_grid(result: CKAResult, title: str | None = None) -> Figure:
     return fig
 
 
-def cka_figure(result: CKAResult, title: str | None = None) -> Figure:
-    """The figure of one CKA result: a temporal grid for a time comparison, else a heatmap."""
-    return temporal_grid(result, title) if result.compare == "time" else cka_heatmap(result, title)
+def cka_figure(result: CKAResult, title: str | None = None, reference: tuple[str, CKAResult] | None = None) -> Figure:
+    """The figure of one CKA result: a temporal grid for a time comparison, else a heatmap (with
+    an optional reference row, see `cka_heatmap`)."""
+    return temporal_grid(result, title) if result.compare == "time" else cka_heatmap(result, title, reference)
 
 
 # ----------------------------------------------------------------------------- per-layer lines
@@ -268,6 +285,69 @@ def _plot_metric(ax: Axes, epochs, metrics, key: str, colour, style: str, label:
     if pts:
         ax.plot([e for e, _ in pts], [v for _, v in pts], color=colour, linestyle=style, marker="o",
                 markersize=3, label=label)
+
+
+# ----------------------------------------------------------------------------- findings
+def forest_figure(estimates: Sequence[Mapping], title: str, margin: float | None = None) -> Figure:
+    """A finding's difference d under each protocol and measure (one row each): every seed's d
+    (grey dots), their mean (diamond) and its 95% interval (bar), with the rule's margin around 0
+    shaded. Where the finding compares two models, a second panel shows its similarity (diamond)
+    beside the noise ceilings (each model against its twin of another seed, triangles up) and
+    the floor (against an untrained twin, triangle down)."""
+    rows = list(estimates)
+    has_ref = any(e.get("headline") is not None for e in rows)
+    fig = Figure(figsize=(8.5 if has_ref else 6.0, 0.42 * len(rows) + 1.6), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True, width_ratios=(3, 2)) if has_ref else [fig.subplots()]
+    ax = axes[0]
+    ys = list(range(len(rows)))[::-1]
+    if margin:
+        ax.axvspan(-margin, margin, color="#e8e8e8", zorder=0, label=f"margin ±{margin:g}")
+    ax.axvline(0, color="black", linewidth=0.6)
+    for y, e in zip(ys, rows):
+        iv = e["interval"]
+        seeds = _finite([d for d in iv["per_seed"] if d is not None])
+        ax.plot(seeds, [y] * len(seeds), "o", color="#8c8c8c", markersize=3.5, zorder=2)
+        if iv.get("lo") is not None and iv.get("hi") is not None:
+            ax.plot([iv["lo"], iv["hi"]], [y, y], color="#1f77b4", linewidth=2, zorder=3)
+        if iv.get("mean") is not None:
+            ax.plot([iv["mean"]], [y], "D", color="#1f77b4", markersize=6, zorder=4)
+    ax.set_yticks(ys, [f"{e['protocol']} / {e['measure']}" for e in rows], fontsize=7)
+    ax.set_xlabel("d (grey: each seed; blue: mean and 95% interval)", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    if margin:
+        ax.legend(fontsize=7, loc="best")
+    if has_ref:
+        _reference_panel(axes[1], rows, ys)
+    fig.suptitle(_fit(fig, title), fontsize=10)
+    return fig
+
+
+def _reference_panel(ax: Axes, rows: Sequence[Mapping], ys: list[int]) -> None:
+    """The similarity of the compared models against its noise ceilings and floor, per row."""
+    colours = ["#2ca02c", "#9467bd"]
+    seen: set[str] = set()
+    for y, e in zip(ys, rows):
+        if e.get("headline") is not None:
+            ax.plot([e["headline"]], [y], "D", color="#1f77b4", markersize=6,
+                    label=None if "measured" in seen else "measured")
+            seen.add("measured")
+        for k, (label, v) in enumerate((e.get("ceiling") or {}).items()):
+            if v is not None:
+                ax.plot([v], [y], "^", color=colours[k % 2], markersize=6,
+                        label=None if label in seen else f"ceiling {label}")
+                seen.add(label)
+        if e.get("floor") is not None:
+            ax.plot([e["floor"]], [y], "v", color="#d62728", markersize=6, label=None if "floor" in seen else "floor")
+            seen.add("floor")
+    ax.set_xlim(min(-0.05, *(v for e in rows for v in _ref_values(e))), 1.05)
+    ax.set_xlabel("similarity of the two models", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=6, loc="lower left")
+
+
+def _ref_values(e: Mapping) -> list[float]:
+    vals = [e.get("headline"), e.get("floor"), *(e.get("ceiling") or {}).values()]
+    return [v - 0.05 for v in vals if v is not None]
 
 
 # ----------------------------------------------------------------------------- writing

@@ -16,6 +16,9 @@ what an experiment found and where it came from:
         rule        the decision rule, stated before measuring
         verdict     "agrees", "disagrees" or "inconclusive"
         files       the result files the numbers were read from
+        estimates   (optional) d per protocol and similarity measure: {protocol, measure,
+                    interval {per_seed, mean, lo, hi, how}, verdict, values, headline,
+                    ceiling {label: value}, floor} (suite.experiments.findings)
     files           {"results": [...], "figures": [...], "checkpoints": [...]}
     provenance      {command, suite_version, torch_version, cuda_version, git_commit,
                      device, created}
@@ -62,6 +65,7 @@ class Finding:
     rule: str
     verdict: str
     files: list[Path] = field(default_factory=list)
+    estimates: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -108,7 +112,7 @@ def write_experiment(folder: str | os.PathLike, experiment: Experiment) -> Path:
         "findings": [{
             "key": f.key, "sentence": f.sentence, "measured": f.measured, "claim": f.claim,
             "source": f.source, "rule": f.rule, "verdict": f.verdict,
-            "files": [_relative(p, folder) for p in f.files],
+            "files": [_relative(p, folder) for p in f.files], "estimates": _finite(f.estimates),
         } for f in experiment.findings],
         "files": {g: [_relative(p, folder) for p in experiment.files.get(g, [])] for g in FILE_GROUPS},
         "provenance": experiment.provenance,
@@ -119,6 +123,17 @@ def write_experiment(folder: str | os.PathLike, experiment: Experiment) -> Path:
         tmp.write_text(text + "\n", encoding="utf-8")
     experiment.path = path
     return path
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every non-finite float as None (JSON has no NaN; null: not measurable)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _need(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -172,7 +187,8 @@ def read_experiment(path: str | os.PathLike) -> Experiment:
                 key=_need(raw, "key", str, at), sentence=_need(raw, "sentence", str, at),
                 measured=dict(measured), claim=_need(raw, "claim", str, at),
                 source=_need(raw, "source", str, at), rule=_need(raw, "rule", str, at),
-                verdict=_need(raw, "verdict", str, at), files=[folder / e for e in paths]))
+                verdict=_need(raw, "verdict", str, at), files=[folder / e for e in paths],
+                estimates=list(raw.get("estimates", []))))
         except SuiteError as exc:
             raise SuiteError(f"{p}: {exc}") from None
     return Experiment(recipe=recipe, config=config, findings=findings, files=files,

@@ -15,8 +15,8 @@ from suite.errors import SuiteError
 from suite.experiments import load_recipe, recipe_names, run_experiment
 from suite.experiments import runner as runner_module
 from suite.experiments import steps as steps_module
-from suite.experiments.findings import verdict
-from suite.experiments.measures import (diagonal_series, periodic_pattern, periodicity, residual_ann_likeness,
+from suite.experiments.intervals import Interval, verdict
+from suite.experiments.measures import (Source, diagonal_series, periodic_pattern, periodicity, residual_ann_likeness,
                                         time_first_vs_last)
 from suite.experiments.recipe import parse_recipe
 from suite.models import build_model
@@ -32,10 +32,10 @@ SHIPPED = ("width-depth", "residual", "temporal", "event", "adversarial", "all")
 def tiny_temporal(**changes):
     """A temporal recipe small enough for a test: ResNet-20 at width 0.25 on 8x8 digits, T=2,
     one epoch, CKA on 16 samples."""
-    raw = {"recipe": "temporal", "name": "tiny",
+    raw = {"recipe": "temporal", "name": "tiny", "seeds": [0], "protocol": "suite",
            "data": {"dataset": "digits", "size": 8},
            "train": {"arch": "resnet20", "width": 0.25, "timesteps": [2], "epochs": 1},
-           "cka": {"samples": 16, "batch_size": 8},
+           "cka": {"samples": 16, "batch_size": 8, "measures": ["linear-cka"]},
            "finding": [{"key": "deeper", "measure": "time-first-vs-last", "claim": "reports that deeper layers change more",
                         "source": "abstract", "rule": "below", "margin": 0.05}]}
     for key, value in changes.items():
@@ -129,13 +129,14 @@ def test_bad_timesteps_option_is_one_error_line(runner):
 
 
 # ----------------------------------------------------------------------------- verdicts and measures
-@pytest.mark.parametrize("rule, d, expected", [
-    ("above", 0.06, "agrees"), ("above", -0.06, "disagrees"), ("above", 0.05, "inconclusive"),
-    ("above", -0.05, "inconclusive"), ("below", -0.06, "agrees"), ("below", 0.06, "disagrees"),
-    ("below", 0.0, "inconclusive"), ("none", -0.9, "inconclusive"), ("above", None, "inconclusive"),
+@pytest.mark.parametrize("rule, lo, hi, expected", [
+    ("above", 0.06, 0.30, "agrees"), ("above", -0.30, -0.06, "disagrees"), ("above", 0.04, 0.30, "inconclusive"),
+    ("above", -0.30, -0.04, "inconclusive"), ("below", -0.30, -0.06, "agrees"), ("below", 0.06, 0.30, "disagrees"),
+    ("below", -0.10, 0.10, "inconclusive"), ("none", -0.9, -0.8, "inconclusive"), ("above", None, None, "inconclusive"),
 ])
-def test_verdict_rules(rule, d, expected):
-    assert verdict(rule, d, 0.05) == expected
+def test_verdict_reads_the_whole_interval_against_the_margin(rule, lo, hi, expected):
+    mean = None if lo is None else (lo + hi) / 2
+    assert verdict(rule, Interval((mean,), mean, lo, hi, "test"), 0.05) == expected
 
 
 def time_result(first_off: float, last_off: float, T: int = 3) -> CKAResult:
@@ -152,34 +153,57 @@ def time_result(first_off: float, last_off: float, T: int = 3) -> CKAResult:
                      hsic_aa=torch.ones(3, T), hsic_bb=torch.ones(3, T), compare="time", time="each")
 
 
+def measure_of(fn, results: dict[str, CKAResult], places: dict | None = None, arch: str = "resnet20"):
+    """`fn` on the linear-CKA matrices of `results` (by role), as the runner calls it."""
+    srcs = {role: Source(r, None, blocks_of(arch), tuple((places or {}).get(role, ()))) for role, r in results.items()}
+    return fn(lambda role: srcs[role].result.matrix, srcs)
+
+
 def test_temporal_finding_follows_the_result_file(tmp_path):
     path = time_result(0.9, 0.5).save(tmp_path / "t.h5", command="test")
-    m = time_first_vs_last(path, 3, blocks_of())
-    assert m.values["first_block"] == pytest.approx(0.9) and m.values["last_block"] == pytest.approx(0.5)
-    assert m.d == pytest.approx(-0.4)
-    assert "layer1.0 0.90 vs last block layer3.2 0.50" in m.text
+    m = measure_of(time_first_vs_last, {"time": CKAResult.load(path)})
+    assert m["first_block"] == pytest.approx(0.9) and m["last_block"] == pytest.approx(0.5)
+    assert m["d"] == pytest.approx(-0.4)
     time_result(0.6, 0.95).save(path, command="test")  # same file, other numbers
-    m = time_first_vs_last(path, 3, blocks_of())
-    assert m.d == pytest.approx(0.35) and "0.60" in m.text and "0.95" in m.text
+    assert measure_of(time_first_vs_last, {"time": CKAResult.load(path)})["d"] == pytest.approx(0.35)
+
+
+def periodic_matrix(n: int, pattern: bool) -> torch.Tensor:
+    """n layers: 0.9 / 0.3 by parity of the distance (pattern), else 0.9 ** distance (smooth)."""
+    f = (lambda i, j: 1.0 if i == j else 0.9 if (i - j) % 2 == 0 else 0.3) if pattern else (lambda i, j: 0.9 ** abs(i - j))
+    return torch.tensor([[f(i, j) for j in range(n)] for i in range(n)], dtype=torch.float64)
+
+
+def layers_result(m: torch.Tensor) -> CKAResult:
+    names = [f"l{i}" for i in range(m.shape[0])]
+    return CKAResult(matrix=m, layers_a=names, layers_b=names, n_samples=8, hsic_ab=m,
+                     hsic_aa=torch.ones(m.shape[0]), hsic_bb=torch.ones(m.shape[0]), compare="layers")
+
+
+TWO_PER_BLOCK = tuple((i // 2, "ab"[i % 2]) for i in range(8))  # 4 blocks of places a, b
 
 
 def test_periodicity_contrast_on_a_hand_made_pattern(tmp_path):
-    # 8 layers, period 2: same place -> 0.9, one off -> 0.3 (diagonal 1).
-    # lag(2) = 0.9; lag(1) = lag(3) = 0.3; contrast = 0.9 - 0.3 = 0.6.
-    n = 8
-    m = torch.tensor([[1.0 if i == j else 0.9 if (i - j) % 2 == 0 else 0.3 for j in range(n)] for i in range(n)],
-                     dtype=torch.float64)
-    names = [f"l{i}" for i in range(n)]
-    path = CKAResult(matrix=m, layers_a=names, layers_b=names, n_samples=8, hsic_ab=m, hsic_aa=torch.ones(n),
-                     hsic_bb=torch.ones(n), compare="layers").save(tmp_path / "p.h5", command="test")
-    p = periodicity(path, 2)
+    # 4 blocks of 2 layers; same place in the next block (distance 2) -> 0.9; the partner's
+    # neighbour in that block (distance 1 or 3) -> 0.3; contrast 0.9 - 0.3 = 0.6
+    src = Source(layers_result(periodic_matrix(8, True)), tmp_path, (), TWO_PER_BLOCK)
+    p = periodicity(src.result.matrix, src)
     assert (p["same_place"], p["one_off"], p["contrast"]) == pytest.approx((0.9, 0.3, 0.6))
-    # a smooth decay with distance (0.9 ** |i - j|) has no period: lag(2) is between lag(1) and lag(3)
-    smooth = torch.tensor([[0.9 ** abs(i - j) for j in range(n)] for i in range(n)], dtype=torch.float64)
-    CKAResult(matrix=smooth, layers_a=names, layers_b=names, n_samples=8, hsic_ab=smooth, hsic_aa=torch.ones(n),
-              hsic_bb=torch.ones(n), compare="layers").save(path, command="test")
-    # 0.81 - (0.9 + 0.729) / 2 = -0.0045
-    assert periodicity(path, 2)["contrast"] == pytest.approx(-0.0045)
+    # a smooth decay with distance (0.9 ** |i - j|) has no period: same place 0.81; the partner's
+    # neighbours lie at distance 3 (place a: 0.729) and 1 (place b: 0.9), mean 0.8145: -0.0045
+    src = Source(layers_result(periodic_matrix(8, False)), tmp_path, (), TWO_PER_BLOCK)
+    assert periodicity(src.result.matrix, src)["contrast"] == pytest.approx(-0.0045)
+
+
+def test_periodicity_keeps_places_across_a_block_with_an_extra_layer(tmp_path):
+    """Block 1 holds a shortcut between its a and b: the same place is still a-a and b-b, and the
+    shortcut is a neighbour, not a partner. Matrix: 0.9 at the same place, 0.3 elsewhere."""
+    places = ((0, "a"), (0, "b"), (1, "a"), (1, "shortcut"), (1, "b"), (2, "a"), (2, "b"))
+    m = torch.tensor([[1.0 if i == j else 0.9 if places[i][1] == places[j][1] else 0.3 for j in range(7)]
+                      for i in range(7)], dtype=torch.float64)
+    src = Source(layers_result(m), tmp_path, (), places)
+    p = periodicity(m, src)
+    assert (p["same_place"], p["one_off"]) == pytest.approx((0.9, 0.3))
 
 
 def models_result(diag: list[float], off: float = 0.1) -> CKAResult:
@@ -191,53 +215,39 @@ def models_result(diag: list[float], off: float = 0.1) -> CKAResult:
                      hsic_bb=torch.ones(3))
 
 
-def test_residual_ann_likeness_compares_the_mean_diagonals(tmp_path):
-    # with residuals: diagonal 0.9, 0.8, 0.7 -> mean 0.8, last block layer2.0 0.7;
-    # without: 0.6, 0.3, 0.0 -> mean 0.3, last block 0.0; d = 0.8 - 0.3 = +0.5 (off-diagonal 0.1 ignored)
-    res = models_result([0.9, 0.8, 0.7]).save(tmp_path / "res.h5", command="test")
-    nores = models_result([0.6, 0.3, 0.0]).save(tmp_path / "nores.h5", command="test")
-    m = residual_ann_likeness(res, nores, blocks_of())
-    assert m.values["mean_residual"] == pytest.approx(0.8) and m.values["mean_no_residual"] == pytest.approx(0.3)
-    assert m.values["last_block_residual"] == pytest.approx(0.7)
-    assert m.values["last_block_no_residual"] == pytest.approx(0.0)
-    assert m.d == pytest.approx(0.5)
-    assert "0.80 with residual connections vs 0.30 without" in m.text
+def test_residual_ann_likeness_compares_the_mean_diagonals():
+    # with residuals: diagonal 0.9, 0.8, 0.7 -> mean 0.8; without: 0.6, 0.3, 0.0 -> mean 0.3;
+    # d = 0.8 - 0.3 = +0.5 (off-diagonal 0.1 ignored)
+    res, nores = models_result([0.9, 0.8, 0.7]), models_result([0.6, 0.3, 0.0])
+    m = measure_of(residual_ann_likeness, {"with": res, "without": nores})
+    assert m["mean_residual"] == pytest.approx(0.8) and m["mean_no_residual"] == pytest.approx(0.3)
+    assert m["d"] == pytest.approx(0.5)
     # the other way round: residual connections making twins less alike gives d < 0 (rule "above" disagrees)
-    assert residual_ann_likeness(nores, res, blocks_of()).d == pytest.approx(-0.5)
+    assert measure_of(residual_ann_likeness, {"with": nores, "without": res})["d"] == pytest.approx(-0.5)
 
 
-def test_periodic_pattern_judges_the_residual_snn(tmp_path):
-    # with residuals: period 2, same place 0.9, one off 0.3 -> contrast 0.6 (d);
-    # without: 0.9 ** |i - j| -> contrast 0.81 - (0.9 + 0.729) / 2 = -0.0045, quoted but not d
-    n = 8
-    names = [f"l{i}" for i in range(n)]
-
-    def save(m, name):
-        return CKAResult(matrix=m, layers_a=names, layers_b=names, n_samples=8, hsic_ab=m, hsic_aa=torch.ones(n),
-                         hsic_bb=torch.ones(n), compare="layers").save(tmp_path / name, command="test")
-
-    periodic = torch.tensor([[1.0 if i == j else 0.9 if (i - j) % 2 == 0 else 0.3 for j in range(n)]
-                             for i in range(n)], dtype=torch.float64)
-    smooth = torch.tensor([[0.9 ** abs(i - j) for j in range(n)] for i in range(n)], dtype=torch.float64)
-    m = periodic_pattern(save(periodic, "res.h5"), save(smooth, "nores.h5"), 2)
-    assert m.d == pytest.approx(0.6)
-    assert m.values["contrast_no_residual"] == pytest.approx(-0.0045)
-    assert (m.values["same_place_residual"], m.values["one_off_residual"]) == pytest.approx((0.9, 0.3))
-    assert periodic_pattern(save(smooth, "a.h5"), save(periodic, "b.h5"), 2).d == pytest.approx(-0.0045)
+def test_periodic_pattern_judges_the_residual_snn():
+    # with residuals: period 2 -> contrast 0.6 (d); without: smooth -> -0.0045, quoted but not d
+    periodic, smooth = layers_result(periodic_matrix(8, True)), layers_result(periodic_matrix(8, False))
+    places = {"with": TWO_PER_BLOCK, "without": TWO_PER_BLOCK}
+    m = measure_of(periodic_pattern, {"with": periodic, "without": smooth}, places)
+    assert m["d"] == pytest.approx(0.6)
+    assert m["contrast_no_residual"] == pytest.approx(-0.0045)
+    assert (m["same_place_residual"], m["one_off_residual"]) == pytest.approx((0.9, 0.3))
+    assert measure_of(periodic_pattern, {"with": smooth, "without": periodic}, places)["d"] == pytest.approx(-0.0045)
 
 
-def test_diagonal_series_quotes_each_file(tmp_path):
-    names = ["conv1", "layer1.0", "layer2.0"]
-    paths = {}
+def test_diagonal_series_quotes_each_result():
+    results = {}
     for label, value in (("resnet20", 0.8), ("resnet38", 0.5)):
         m = torch.full((3, 3), 0.1, dtype=torch.float64)
         m.fill_diagonal_(value)
-        path = CKAResult(matrix=m, layers_a=names, layers_b=names, n_samples=8, hsic_ab=m,
-                         hsic_aa=torch.ones(3), hsic_bb=torch.ones(3)).save(tmp_path / f"{label}.h5", command="test")
-        paths[label] = (path, blocks_of(label))
-    m = diagonal_series(paths, "depth", "width 0.5")
-    assert m.d == pytest.approx(-0.3)
-    assert "resnet20 0.80, resnet38 0.50" in m.text
+        results[label] = CKAResult(matrix=m, layers_a=["conv1", "layer1.0", "layer2.0"],
+                                   layers_b=["conv1", "layer1.0", "layer2.0"], n_samples=8, hsic_ab=m,
+                                   hsic_aa=torch.ones(3), hsic_bb=torch.ones(3))
+    m = measure_of(diagonal_series, results)
+    assert m["d"] == pytest.approx(-0.3)
+    assert (m["mean_resnet20"], m["mean_resnet38"]) == pytest.approx((0.8, 0.5))
 
 
 # ----------------------------------------------------------------------------- running recipes
@@ -252,7 +262,7 @@ def test_matching_checkpoint_is_reused_and_findings_come_from_the_result_file(tm
     assert first.trained == [] and ckpt.stat().st_mtime_ns == before
     written = read_experiment(first.path)
     assert written.files["checkpoints"] == [ckpt]
-    result_path = out / "cka-time-someone-elses-name.h5"
+    result_path = out / "cka-time-someone-elses-name-default-suite.h5"
     (finding,) = written.findings
     assert finding.key == "deeper-T2" and finding.files == [result_path]
     assert written.files["results"] == [result_path] and result_path.with_suffix(".png") in written.files["figures"]
@@ -265,15 +275,20 @@ def test_matching_checkpoint_is_reused_and_findings_come_from_the_result_file(tm
     second = run_experiment(tiny_temporal(), on_cpu(out), models=models)
     assert [f.sentence for f in second.experiment.findings] == [finding.sentence]
 
-    # make the last block nearly static over time (0.97) and the first block changing (0.40):
-    # d = 0.97 - 0.40 = +0.57 > 0.05, so rule "below" disagrees
-    result.matrix[result.layers_a.index(blocks[0])] = torch.tensor([[1.0, 0.40], [0.40, 1.0]], dtype=torch.float64)
-    result.matrix[result.layers_a.index(blocks[-1])] = torch.tensor([[1.0, 0.97], [0.97, 1.0]], dtype=torch.float64)
+    # make the last block nearly static over time (0.97) and the first block changing (0.40), in
+    # every minibatch: d = 0.97 - 0.40 = +0.57, its whole interval above 0.05: rule "below" disagrees
+    for name, off in ((blocks[0], 0.40), (blocks[-1], 0.97)):
+        l = result.layers_a.index(name)
+        result.matrix[l] = torch.tensor([[1.0, off], [off, 1.0]], dtype=torch.float64)
+        batches = result.batches["linear-cka"]
+        batches["hsic_ab"][:, l] = result.matrix[l]  # self-HSIC 1: CKA = HSIC in every batch
+        batches["hsic_aa"][:, l] = batches["hsic_bb"][:, l] = 1.0
     result.save(result_path, command="edited by the test")
     third = run_experiment(tiny_temporal(), on_cpu(out), models=models)
     (edited,) = third.experiment.findings
     assert (edited.measured["first_block"], edited.measured["last_block"]) == pytest.approx((0.40, 0.97))
-    assert "layer1.0 0.40 vs last block layer3.2 0.97 (d = last - first = +0.57)" in edited.sentence
+    assert "in the first block 0.40 vs the last 0.97 (d = last - first): d = +0.57 [95% CI +0.57, +0.57]" \
+        in edited.sentence
     assert edited.verdict == "disagrees"
 
 
@@ -342,8 +357,9 @@ def test_cli_prints_every_finding_and_writes_the_page(runner, tmp_path):
     models, out = tmp_path / "runs", tmp_path / "out"
     make_checkpoint(models / "snn.pt", "snn", size=8, timesteps=2, width=0.25)
     recipe = tmp_path / "tiny.toml"
-    recipe.write_text('recipe = "temporal"\nname = "tiny"\n[data]\nsize = 8\n[train]\nwidth = 0.25\n'
-                      'timesteps = [2]\nepochs = 1\n[cka]\nsamples = 16\nbatch_size = 8\n'
+    recipe.write_text('recipe = "temporal"\nname = "tiny"\nseeds = [0]\nprotocol = "suite"\n[data]\nsize = 8\n'
+                      '[train]\nwidth = 0.25\ntimesteps = [2]\nepochs = 1\n'
+                      '[cka]\nsamples = 16\nbatch_size = 8\nmeasures = ["linear-cka"]\n'
                       '[[finding]]\nkey = "k"\nmeasure = "time-first-vs-last"\nclaim = "reports x"\n'
                       'source = "abstract"\nrule = "below"\nmargin = 0.05\n')
     code, text = cli(runner, "experiment", recipe, "--models", models, "--out", out, "--device", "cpu")
