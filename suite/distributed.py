@@ -84,8 +84,13 @@ def init(device: torch.device | str = "cpu") -> bool:
 
 
 def shutdown() -> None:
-    """Leave the process group (if joined)."""
+    """Leave the process group (if joined), once every process is done with it: rank 0 hosts the
+    rendezvous store, and a rank that tears the group down while another still talks to it
+    makes that one's communication threads die with `std::terminate` (SIGABRT, seen once in
+    a few runs of the two-process tests on a busy machine)."""
     if is_initialized():
+        if world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -46,9 +46,8 @@ def heatmaps(first: First, ceiling_rows: dict[tuple[str, str], Path], out: Path)
             ref_png = path.with_name(path.stem + "-ceiling.png")
             if not _up_to_date(ref_png, path, ceiling):
                 result = CKAResult.load(ceiling)
-                a = Path(str(result.config.get("model", "a"))).stem
                 save_figure(cka_figure(CKAResult.load(path), f"{label}, ceiling row: same layer, another seed",
-                                       reference=(f"ceiling: {a} vs seed twin", result)), ref_png)
+                                       reference=("ceiling: model a vs its next-seed twin", result)), ref_png)
             written.append(ref_png)
     return written
 

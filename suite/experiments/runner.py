@@ -54,6 +54,7 @@ class ExperimentRun:
     trained: list[Path] = field(default_factory=list)
     parts: list["ExperimentRun"] = field(default_factory=list)  # recipe "all": one per recipe
     page: Path | None = None  # the HTML report of the experiment
+    seconds_by_step: dict[str, float] = field(default_factory=dict)  # training, cka kinds, attack, ..., rest
 
 
 def default_out(name: str) -> Path:
@@ -73,12 +74,16 @@ def run_experiment(recipe: Recipe | str | Path, where: Where, *, models: Path = 
     lab = Lab(recipe, Workspace(where=where, models=models, log=log))
     log(f"experiment {recipe.name} ({recipe.origin}) -> {where.out}")
     findings = [lab.finding(plan) for plan in plan_findings(recipe)]
-    lab.draw_summaries(findings)
+    with lab.ws.timed("figures"):
+        lab.draw_summaries(findings)
     experiment = Experiment(recipe=recipe.name, config=recipe.to_config(), findings=findings,
                             files=lab.ws.files, provenance=provenance(dev))
     path = write_experiment(where.out, experiment)
-    page = _page(recipe.name, where.out, [path, *lab.shown], experiment)
-    return ExperimentRun(experiment, path, time.perf_counter() - t0, list(lab.ws.trained), page=page)
+    with lab.ws.timed("page"):
+        page = _page(recipe.name, where.out, [path, *lab.shown], experiment)
+    seconds = time.perf_counter() - t0
+    breakdown = {**lab.ws.seconds, "rest": seconds - sum(lab.ws.seconds.values())}
+    return ExperimentRun(experiment, path, seconds, list(lab.ws.trained), page=page, seconds_by_step=breakdown)
 
 
 def _run_all(recipe: Recipe, where: Where, models: Path, log, t0: float) -> ExperimentRun:
@@ -95,8 +100,14 @@ def _run_all(recipe: Recipe, where: Where, models: Path, log, t0: float) -> Expe
     path = write_experiment(where.out, experiment)
     # the page reads each part's findings file, not experiment-all.json: each finding once
     page = _page(recipe.name, where.out, [p.path for p in parts], experiment)
-    return ExperimentRun(experiment, path, time.perf_counter() - t0,
-                         [c for p in parts for c in p.trained], parts, page=page)
+    seconds = time.perf_counter() - t0
+    breakdown: dict[str, float] = {}
+    for part in parts:
+        for key, value in part.seconds_by_step.items():
+            breakdown[key] = breakdown.get(key, 0.0) + value
+    breakdown["rest"] = breakdown.get("rest", 0.0) + seconds - sum(p.seconds for p in parts)
+    return ExperimentRun(experiment, path, seconds, [c for p in parts for c in p.trained], parts, page=page,
+                         seconds_by_step=breakdown)
 
 
 def _page(name: str, out: Path, shown: list[Path], experiment: Experiment) -> Path:

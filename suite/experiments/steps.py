@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -54,6 +56,7 @@ class Workspace:
     log: Callable[[str], None] = lambda line: None
     trained: list[Path] = field(default_factory=list)  # checkpoints trained (or resumed) by this run
     files: dict[str, list[Path]] = field(default_factory=lambda: {"results": [], "figures": [], "checkpoints": []})
+    seconds: dict[str, float] = field(default_factory=dict)  # where the time went: training, cka, attack, ...
     _plans: dict[tuple, tuple] = field(default_factory=dict)  # (path, mtime, size) -> plan (or None)
     _hashes: dict[tuple, str] = field(default_factory=dict)
 
@@ -109,10 +112,20 @@ class Workspace:
                                                    sort_keys=True).encode()).hexdigest()[:8]
                 name = f"{name}-{digest}"
             self.log(f"train  {self.models / (name + SUFFIX)}")
-        result = train_one(config, self.where.into(self.models), name=name, resume=resume)
+        with self.timed("training"):
+            result = train_one(config, self.where.into(self.models), name=name, resume=resume)
         self.trained.append(result.checkpoint)
         self.add("checkpoints", result.checkpoint)
         return result.checkpoint
+
+    @contextmanager
+    def timed(self, what: str):
+        """Add the block's wall time to `seconds[what]`."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[what] = self.seconds.get(what, 0.0) + time.perf_counter() - t0
 
     def untrained(self, config: TrainConfig) -> Path:
         """A checkpoint of `config`'s model as initialised by its seed, never trained (the noise
@@ -161,7 +174,8 @@ class Workspace:
                 self.log(f"reuse  {step_id}")
                 return files
         self.log(f"run    {step_id}")
-        files = [Path(f) for f in run()]
+        with self.timed(step_id.split("-")[0]):  # cka kinds (models, layers, time, ...), attack, clean
+            files = [Path(f) for f in run()]
         ledger = self._ledger()
         ledger[step_id] = {"key": key, "files": [f.resolve().relative_to(self.out.resolve()).as_posix()
                                                  for f in files]}

@@ -100,8 +100,12 @@ def show_experiment(run, console: Console = CONSOLE) -> None:
     for finding in run.experiment.findings:
         print_line(console, f"- {finding.sentence}")
     print_line(console, f"findings file: {run.path}")
-    print_line(console, f"report page: {run.page}")
+    breakdown = getattr(run, "seconds_by_step", {}) or {}
+    if breakdown:
+        spent = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(breakdown.items(), key=lambda kv: -kv[1]) if v >= 0.5)
+        print_line(console, f"time: {spent}")
     print_line(console, f"done in {run.seconds:.0f} s; {len(run.trained)} model(s) trained")
+    print_line(console, f"report page: {run.page}")
 
 
 def show_report(report, console: Console = CONSOLE) -> None:

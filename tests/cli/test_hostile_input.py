@@ -90,6 +90,11 @@ def test_cka_refuses_degenerate_values(runner, tmp_path, args, needle):
 
 @pytest.mark.parametrize("args, needle", [
     (("--timesteps", "2,,4"), "--timesteps '2,,4' has an empty item"),
+    (("--seeds", "0,,1"), "--seeds '0,,1' has an empty item"),
+    (("--seeds", "0,0"), "seeds [0, 0] names a seed twice"),
+    (("--seeds", "-1"), "seed must be a whole number from 0 to"),
+    (("--protocol", "paper"), "unknown protocol 'paper'; choose one of: suite, snncka"),
+    (("--protocol", "suite,suite"), "protocol ['suite', 'suite'] names a protocol twice"),
     (("--width", "nan"), "--width must be a finite number in [0.0625, 64], got nan"),
     (("--epochs", "0"), "--epochs must be a whole number from 1 to 100000, got 0"),
 ])

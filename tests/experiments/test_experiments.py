@@ -87,6 +87,9 @@ def test_all_runs_every_other_recipe():
     ('recipe = "temporal"\n[[finding]]\nkey = "k"\nmeasure = "time-first-vs-last"\nclaim = "c"\nsource = "s"\n'
      'rule = "above"\n', "needs a margin"),
     ('recipe = "temporal"\n[train\n', "not valid TOML"),
+    ('recipe = "temporal"\nseeds = "0,1"\n', "seeds = '0,1' should be a non-empty list of whole numbers"),
+    ('recipe = "temporal"\nprotocol = ["suite", "paper"]\n', "unknown protocol 'paper'"),
+    ('recipe = "temporal"\n[cka]\nmeasures = ["linear-cka", "cosine"]\n', "[cka] unknown measure 'cosine'"),
 ])
 def test_bad_recipe_is_one_error_line_and_exit_2(runner, tmp_path, toml, needle):
     path = tmp_path / "mine.toml"
