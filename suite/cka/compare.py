@@ -129,11 +129,9 @@ def compare_models(
 ) -> CKAResult:
     """CKA between every layer of model_a and every layer of model_b: matrix [La, Lb].
 
-    Both models see each batch `x` of `loader` (batches are (x, ...) tuples or bare x), or
-    model_b sees the matching batch of `loader_b` (paired inputs: clean vs adversarial,
-    static vs event). If model_a is model_b and there is no loader_b, one forward pass per
-    batch serves both sides and shared layers reuse their Grams. The result is labelled
-    "layers" then, else "models" (`relabel` names a paired comparison).
+    Both models see each batch of `loader`, or model_b the matching batch of `loader_b`
+    (paired inputs: clean vs adversarial, static vs event). If model_a is model_b without
+    loader_b, one forward pass per batch serves both sides: compare "layers", else "models".
     """
     device = torch.device(stream.device)
     check_measures(stream.measures)

@@ -144,11 +144,13 @@ class Lab:
         is_time = c.compare == "time"
         layers = protocol.layers(c.layers)
         config = replace(self.recipe.cka, compare=c.compare, layers=None if layers is None else (layers,),
-                         time="each" if is_time else protocol.time,
-                         measures=self.recipe.cka.measures)
+                         time="each" if is_time else protocol.time)
         inputs = CKAInputs(model=a, model2=b)
         step_id = f"{c.compare}-{a.stem}" + (f"-vs-{b.stem}" if b else "") + f"-{c.layers}-{protocol.name}"
-        run = lambda: [run_cka(config, inputs, self.ws.where, name=f"cka-{step_id}").path]  # noqa: E731
+
+        def run() -> list[Path]:
+            return [run_cka(config, inputs, self.ws.where, name=f"cka-{step_id}").path]
+
         (path,) = self.ws.step(step_id, [a] + ([b] if b else []), config.to_dict(), run)
         self.ws.add("results", path)
         return path

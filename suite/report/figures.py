@@ -27,6 +27,7 @@ from suite.results.cka import CKAResult
 
 FORMATS = ("png", "pdf", "svg")
 DPI = 150
+MAX_PIXELS = 2400  # a PNG's longer side at most: a 69-layer heatmap at 150 dpi would be 3700 px (MBs inline)
 GRID_COLUMNS = 6  # temporal grid: panels per row
 NAN_COLOUR = "#c8c8c8"  # undefined CKA (a constant layer), distinct from every colour of the map
 # Date-free metadata: the same figure gives the same PDF/SVG bytes on every run.
@@ -368,11 +369,12 @@ def save_figure(fig: Figure, path: str | os.PathLike, formats: Sequence[str] | N
         suffix = path.suffix.lower().lstrip(".")
         formats = (suffix,) if suffix in FORMATS else ("png",)
     written = []
+    dpi = min(DPI, MAX_PIXELS / max(fig.get_size_inches()))  # large figures: fewer dots per inch, same layout
     for fmt in formats:
         if fmt not in FORMATS:
             raise SuiteError(f"unknown figure format {fmt!r}; choose from {', '.join(FORMATS)}")
         target = path.with_suffix("." + fmt)
         with atomic_path(target) as tmp, mpl.rc_context({"svg.hashsalt": "suite"}):
-            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=_METADATA[fmt])
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
         written.append(target)
     return written
