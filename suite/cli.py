@@ -225,12 +225,8 @@ def attack_cmd(
     """Attack a model (FGSM to AutoAttack); print robust accuracy.
 
     Runs torchattacks and writes an adversarial store (HDF5) and its robustness curve, with the
-    budgets used, a worst-case row when several attacks ran, and the masking verdict. Under
-    torchrun the processes share the batches; rank 0 writes the store and prints.
-
-    Sanity checks always run: perturbations within eps and inputs in [0, 1]; robust accuracy
-    not rising with eps; PGD at least as strong as FGSM; Square not beating the white-box
-    attacks; surrogates agreeing. --check adds the large-eps test."""
+    budgets used, a worst-case row when several attacks ran, the sanity checks and the masking
+    verdict (--check adds the large-eps test). Under torchrun the processes share the batches."""
     from suite import distributed
     from suite.attacks.jobs import run_attack
     from suite.attacks.settings import AttackConfig

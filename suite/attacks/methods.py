@@ -147,6 +147,8 @@ BUDGETS: dict[str, EnsemblePreset] = {
                                         "apgd-ce/bptt:pcw:0.5", "apgd-ce/bptt:pcw:2", "apgd-ce/bptt:exp:1",
                                         "apgd-ce/bptt:rect:1", "apgd-t/assg", "apgd-t/bptt")),
 }
+
+
 @dataclass(frozen=True)
 class Method:
     """One attack method: the torchattacks attack it builds (None: a composite of `components`),
