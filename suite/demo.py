@@ -1,8 +1,10 @@
 """`suite demo`: the whole pipeline on the embedded digits, small enough for 2 CPU cores.
 
 Stages: (1) train a ResNet-20 SNN and its ANN twin on `digits`; (2) CKA of SNN vs ANN and
-across the SNN's time steps; (3) FGSM and PGD at eps 0, 2/255, 4/255 and 8/255 on both
-(BPTT for the SNN): robustness curves, and clean-vs-adversarial CKA per layer and eps;
+across the SNN's time steps; (3) FGSM, PGD-10 and SA-PGD at eps 0, 2/255, 4/255 and 8/255 on
+both (the SNN through time with the adaptive surrogate ASSG: SA-PGD through ASSG is the
+strongest white-box attack on it in benchmarks/README.md): robustness curves, the worst case,
+and clean-vs-adversarial CKA per layer and eps on SA-PGD's examples;
 (4) train an SNN on `digits-dvs` (the saccade-simulated event version of the same images)
 and compare static vs event representations with CKA; (5) the HTML report of all of it.
 Checkpoints go to OUT/runs, attack stores to OUT/attacks, results and the page to OUT/reports.
@@ -29,19 +31,23 @@ from suite.where import Where
 @dataclass(frozen=True)
 class DemoPlan:
     """What the demo runs: the SNN's training (its ANN twin and its twin on events are variants
-    of it), the attacks and the CKA sampling."""
+    of it), the attacks (`attack`, and `snn_attack` for the SNN), the CKA sampling, and which
+    attack's examples the clean-vs-adversarial CKA reads."""
 
     train: TrainConfig
     attack: AttackConfig
+    snn_attack: AttackConfig
     cka: CKAConfig
+    clean_adv_method: str
 
 
 # The demo's own choices; everything else is `suite train`'s, `suite attack`'s and `suite cka`'s default.
+_ATTACK = AttackConfig(methods=("fgsm", "pgd", "sa-pgd"), eps=(0.0, 2 / 255, 4 / 255, 8 / 255), alpha=2 / 255,
+                       steps=10, samples=256, batch_size=128)
 DEMO = DemoPlan(
     train=TrainConfig(data=DataSpec("digits", size=16), model=ModelSpec(width=0.5), optim=Optimisation(epochs=8)),
-    attack=AttackConfig(methods=("fgsm", "pgd"), eps=(0.0, 2 / 255, 4 / 255, 8 / 255), alpha=2 / 255, steps=10,
-                        samples=256, batch_size=128),
-    cka=CKAConfig(samples=384, batch_size=128),
+    attack=_ATTACK, snn_attack=replace(_ATTACK, grad="assg"),
+    cka=CKAConfig(samples=384, batch_size=128), clean_adv_method="sa-pgd",
 )
 PAGE = "demo.html"  # written to OUT/reports
 
@@ -86,11 +92,11 @@ def run_demo(where: Where, epochs: int | None = None, plan: DemoPlan | None = No
     summary.cka["SNN over time"] = run_cka(replace(cka, compare="time"), CKAInputs(model=snn), reports)
 
     # (3) attacks from eps 0 to 8/255 and how far they move each layer
-    for label, ckpt in (("SNN", snn), ("ANN", ann)):
-        run = run_attack(ckpt, plan.attack, where.into(folders["attacks"]))
+    for label, ckpt, config in (("SNN", snn, plan.snn_attack), ("ANN", ann, plan.attack)):
+        run = run_attack(ckpt, config, where.into(folders["attacks"]))
         summary.attacks[label] = run
-        summary.clean_adv[label] = run_clean_adv(replace(cka, compare="clean-adv"), CKAInputs(attack=run.path, method="pgd"),
-                                                 reports)
+        summary.clean_adv[label] = run_clean_adv(replace(cka, compare="clean-adv"),
+                                                 CKAInputs(attack=run.path, method=plan.clean_adv_method), reports)
 
     # (4) the same images as events: an SNN on digits-dvs, static vs event CKA
     summary.trained["snn-dvs"] = train_one(snn_config.variant(dataset="digits-dvs"), runs)

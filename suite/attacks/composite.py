@@ -43,7 +43,7 @@ class Member:
     whole_batch: bool = False  # attack every sample, not only those the earlier members left correct
 
 
-def _member(spec: str) -> tuple[str, str, str | None]:
+def parse_member(spec: str) -> tuple[str, str, str | None]:
     """"sa-pgd/assg" -> ("sa-pgd", "assg", None); "apgd-ce/bptt:pcw:0.5" -> ("apgd-ce", "bptt", "pcw:0.5")."""
     method, _, gradient = spec.partition("/")
     mode, _, surrogate = gradient.partition(":")
@@ -60,7 +60,7 @@ def composite_members(method: str, grad: str, surrogate: str | None, budget_name
                             None if METHODS[c].gradient_free else surrogate) for c in AUTOATTACK)
     members: list[Member] = []
     for spec in BUDGETS[budget_name].members:
-        name, mode, shape = _member(spec)
+        name, mode, shape = parse_member(spec)
         if snn:
             members.append(Member(spec, name, mode, shape, whole_batch=True))
         elif name not in [m.label for m in members]:
@@ -91,7 +91,7 @@ def _wrong(judge: nn.Module, x: Tensor, y: Tensor) -> Tensor:
 
 
 def craft_composite(attackers: Attackers, members: tuple[Member, ...], x: Tensor, y: Tensor, eps: float,
-                    budget: Budget, seed: Callable[[Member], int], n_classes: int = 10) -> tuple[Tensor, list[str]]:
+                    budget: Budget, seed: Callable[[Member], int], n_classes: int) -> tuple[Tensor, list[str]]:
     """A composite on one batch (module docstring): `attackers` gives each member its model and
     the judge, `seed(member)` its seed. Returns the examples [B, ...] and, per sample, the label
     of the member that broke it."""

@@ -55,7 +55,8 @@ class ModeOptions:
 
 
 def _stand_in(lif: LIF, grad: str, surrogate: str | None, options: ModeOptions) -> nn.Module | None:
-    """What replaces `lif` in the attacker's copy for mode `grad` (None: the LIF itself)."""
+    """What replaces `lif` in the attacker's copy for mode `grad` (None: the LIF itself, for bptt and
+    transfer without an attacker shape)."""
     if grad == "bptr":
         return RateLIF(lif)
     if grad == "rga":
@@ -126,8 +127,8 @@ def attack_model(model: nn.Module, grad: str = "bptt", attack_surrogate: str | N
                          f"(attack it with bptt, its exact gradient)")
     if is_snn(twin):
         shape = attack_surrogate is not None and parse_shape(attack_surrogate) is not None
-        if _replace_lifs(twin, "bptt" if grad == "transfer" else grad, attack_surrogate, options) == 0 \
-                and grad in SPIKING_MODES:
+        # transfer crafts on the source by bptt: _stand_in treats it as bptt (a shape, or the LIF itself)
+        if _replace_lifs(twin, grad, attack_surrogate, options) == 0 and grad in SPIKING_MODES:
             raise SuiteError(f"{grad} needs LIF layers, and this SNN has none")
         if attack_surrogate is not None and not shape:
             set_surrogate(twin, attack_surrogate)

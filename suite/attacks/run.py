@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from suite import distributed
 from suite.attacks.gradients import check_source, describe_gradient
 from suite.attacks.composite import craft_composite, member_budget
-from suite.attacks.methods import METHODS, Budget, batch_seed, budgets, check_classes, craft
+from suite.attacks.methods import Budget, batch_seed, budgets, check_classes, craft
 from suite.attacks.plan import Attack, Attackers, describe_attack, plan_attacks
 from suite.attacks.resume import Partial, PartialRun, weights_hash
 from suite.attacks.settings import AttackConfig

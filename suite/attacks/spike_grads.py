@@ -64,12 +64,11 @@ import re
 import torch
 from torch import Tensor, nn
 
-from suite import defaults as D
-from suite.errors import SuiteError
-from suite.models import LIF
 from torch.autograd.function import once_differentiable
 
-from suite.models import lif_kernel
+from suite import defaults as D
+from suite.errors import SuiteError
+from suite.models import LIF, lif_kernel
 from suite.models.neurons import SURROGATE_KERNEL, SurrogateGrad, _bptt_detached_reset, _scan, surrogate_grad
 
 RGA_GAMMA = 0.2  # RGA: slope of the rate model below threshold (reference `gamma = 0.2`)

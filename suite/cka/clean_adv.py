@@ -9,7 +9,6 @@ eps 0 the adversarial inputs are the clean ones, so the diagonal is exactly 1.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 

@@ -188,16 +188,19 @@ def test_bptr_keeps_the_forward_and_changes_the_gradient():
 
 
 def test_bptr_gradient_is_the_if_rate_derivative():
-    """One LIF layer, T=2, B=1: dL/dx_t = 1[rate > 0] / (threshold * T) * sum_t' dL/ds_t'."""
+    """One LIF layer, T=2, B=1: dL/dx_t = 1[rate > 0] / (threshold * T) * sum_t' dL/ds_t', with
+    threshold * T = 0.8 (not 1, where dividing and multiplying by it would agree)."""
     from suite.attacks.gradients import RateLIF
-    lif = LIF(timesteps=2, tau=2.0, threshold=0.5)  # leak 0.5
-    # neuron 0 fires at t1 (0.1 + 0.9), neuron 1 at t0 (0.7), neuron 2 never (-1.0, -0.2)
-    x = torch.tensor([[0.2, 0.7, -1.0], [0.9, 0.1, 0.3]], requires_grad=True)  # [T*B, 3]
+    lif = LIF(timesteps=2, tau=2.0, threshold=0.4)  # leak 0.5
+    # neuron 0 fires at t1 (0.1 + 0.9), neuron 1 at t0 (0.7), neuron 2 never (-1.0, -0.2),
+    # neuron 3 never: its v is exactly 0 at t0 (0.4 - 0.4, no spike: s = 1[v > 0]), then -0.8
+    x = torch.tensor([[0.2, 0.7, -1.0, 0.4], [0.9, 0.1, 0.3, -1.0]], requires_grad=True)  # [T*B, 4]
     out = RateLIF(lif)(x)
-    assert torch.equal(out, torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]))
-    w = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    (out * w).sum().backward()  # dL/ds = w; sum over t: [5, 7, 9]; threshold * T = 1
-    assert torch.allclose(x.grad, torch.tensor([[5.0, 7.0, 0.0], [5.0, 7.0, 0.0]]))
+    assert torch.equal(out, torch.tensor([[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]))
+    w = torch.tensor([[1.0, 2.0, 3.0, 4.0], [4.0, 5.0, 6.0, 7.0]])
+    (out * w).sum().backward()  # dL/ds = w; sum over t: [5, 7, 9, 11]; / 0.8 where it fires
+    assert torch.allclose(x.grad, torch.tensor([[6.25, 8.75, 0.0, 0.0], [6.25, 8.75, 0.0, 0.0]]),
+                          rtol=0, atol=1e-6)
 
 
 def test_transfer_never_backpropagates_the_target():
@@ -330,15 +333,16 @@ def test_large_eps_check_passes_with_true_gradients():
 def test_bptr_gradient_with_two_samples_averages_over_time_only():
     """T=2, B=2: the rate (and the sum of dL/ds) is per sample and neuron, over t alone."""
     from suite.attacks.gradients import RateLIF
-    lif = LIF(timesteps=2, tau=2.0, threshold=0.5)  # leak 0.5; threshold * T = 1
+    lif = LIF(timesteps=2, tau=2.0, threshold=0.4)  # leak 0.5; threshold * T = 0.8
     # rows t0b0, t0b1, t1b0, t1b1. b0: neuron 0 fires at t0 (0.7), neuron 1 never (0.1, 0.15);
     # b1: neuron 0 never (-1.0, -0.7), neuron 1 at t1 (0.3, then 0.15 + 0.4 = 0.55)
     x = torch.tensor([[0.7, 0.1], [-1.0, 0.3], [-0.2, 0.1], [-0.2, 0.4]], requires_grad=True)
     out = RateLIF(lif)(x)
     assert torch.equal(out, torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 1.0]]))
     w = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])
-    (out * w).sum().backward()  # sums over t of dL/ds: b0 [6, 8], b1 [10, 12]
-    assert torch.allclose(x.grad, torch.tensor([[6.0, 0.0], [0.0, 12.0], [6.0, 0.0], [0.0, 12.0]]))
+    (out * w).sum().backward()  # sums over t of dL/ds: b0 [6, 8], b1 [10, 12]; / 0.8 where it fires
+    assert torch.allclose(x.grad, torch.tensor([[7.5, 0.0], [0.0, 15.0], [7.5, 0.0], [0.0, 15.0]]),
+                          rtol=0, atol=1e-6)
 
 
 def test_input_gradient_of_a_bare_snn_uses_its_time_averaged_logits():
@@ -368,6 +372,9 @@ class _BareSNN(nn.Module):
     ("snn", "bptt", None, {"grad": "bptt", "surrogate": "fast_sigmoid"}),  # the model's own
     ("snn", "bptt", "sigmoid", {"grad": "bptt", "surrogate": "sigmoid"}),  # the attack's choice
     ("snn", "bptr", None, {"grad": "bptr", "surrogate": "rate (IF)"}),
+    ("snn", "rga", None, {"grad": "rga", "surrogate": "-"}),  # the mode's own rule, no named surrogate
+    ("snn", "assg", None, {"grad": "assg", "surrogate": "-"}),
+    ("snn", "bptt", "pcw:0.5", {"grad": "bptt", "surrogate": "pcw:0.5"}),
     ("bare", "bptt", None, {"grad": "bptt", "surrogate": "?"}),
     ("from-ann", "transfer", None, {"grad": "transfer from ann (exact)", "surrogate": "-"}),
     ("from-snn", "transfer", None, {"grad": "transfer from snn (bptt)", "surrogate": "fast_sigmoid"}),

@@ -1,5 +1,5 @@
 """The surrogate ensemble and SA-PGD inside runs: members, budgets, the per-sample worst case over
-the members, and the masking verdict with the new modes."""
+the members, and the masking verdict with the new modes; how a composite runs its members."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+import suite.attacks.composite as composite
 from suite.attacks import AttackConfig, predict, run_attacks, store_checks
 from suite.attacks.checks import masking_verdict
-from suite.attacks.composite import composite_members, member_budget
-from suite.attacks.methods import BUDGETS, Budget, batch_seed, craft
+from suite.attacks.composite import Member, composite_members, craft_composite, member_budget
+from suite.attacks.methods import AUTOATTACK, BUDGETS, Budget, batch_seed, craft
 from suite.attacks.plan import Attackers, plan_attacks
 from tests.attacks.test_attacks import inputs, self_labelled, tiny_model
 from tests.support.helpers import assert_one_line_error, cli, make_checkpoint
@@ -148,3 +149,97 @@ def test_the_same_command_at_the_same_thread_count_gives_the_same_robust_accurac
     assert a.provenance["threads"] == b.provenance["threads"] == t.get_num_threads()
     assert t.equal(stores[0].entries[0].adv, stores[1].entries[0].adv)
     assert stores[0].entries[0].robust_acc == stores[1].entries[0].robust_acc
+
+
+# ----------------------------------------------------------------------------- composites, scripted
+# How a composite runs its members, with scripted members: inputs are [B, 2] with column 0 what
+# the judge reads (class 1 where it is >= 0.5) and column 1 the sample's id; member k "breaks" the
+# ids it is told to by setting column 0 to 1 + k/10, so a kept example names its member. Every
+# expected value is read off the script, not computed by the code under test.
+
+class Judge(nn.Module):
+    def forward(self, x):
+        return torch.stack([0.5 - x[:, 0], x[:, 0] - 0.5], dim=1)
+
+
+class Script:
+    """Attackers with scripted members: `breaks[label]` the ids member `label` breaks."""
+
+    def __init__(self, members, breaks):
+        self.judge, self.breaks, self.seen = Judge(), breaks, {}
+        self.tag = {m.label: 1 + (k + 1) / 10 for k, m in enumerate(members)}
+
+    def for_member(self, member):
+        return member.label
+
+    def craft(self, label, method, x, y, eps, budget, seed, n_classes):
+        ids = x[:, 1].long().tolist()
+        self.seen[label] = ids
+        out = x.clone()
+        for row, i in enumerate(ids):
+            if i in self.breaks.get(label, ()):
+                out[row, 0] = self.tag[label]
+        return out
+
+
+def run_script(monkeypatch, members, breaks, eps=0.1):
+    """Five samples, all of class 0; sample 1 is labelled 1, so its clean input is already wrong."""
+    script = Script(members, breaks)
+    monkeypatch.setattr(composite, "craft", script.craft)
+    x = torch.stack([torch.zeros(5), torch.arange(5.0)], dim=1).double()
+    y = torch.tensor([0, 1, 0, 0, 0])
+    adv, broken_by = craft_composite(script, tuple(members), x, y, eps, Budget(1, 0.1, True, 1, 1),
+                                     lambda m: 0, 2)
+    return script, x, adv, broken_by
+
+
+def test_each_member_attacks_only_what_the_earlier_ones_left_correct(monkeypatch):
+    members = [Member("a", "apgd-ce", "bptt"), Member("b", "apgd-t", "bptt"), Member("c", "square")]
+    script, x, adv, broken_by = run_script(monkeypatch, members, {"a": {2}, "b": {2, 3}, "c": {4}})
+    assert script.seen == {"a": [0, 2, 3, 4], "b": [0, 3, 4], "c": [0, 4]}
+    assert broken_by == ["", "clean", "a", "b", "c"]
+    assert adv[:, 0].tolist() == [0.0, 0.0, 1.1, 1.2, 1.3]  # each sample keeps its breaker's example
+    assert torch.equal(adv[:, 1], x[:, 1])
+
+
+def test_whole_batch_members_see_every_sample_and_the_first_breaker_keeps_its_example(monkeypatch):
+    members = [Member("a", "sa-pgd", "assg", whole_batch=True), Member("b", "apgd-ce", "hart", whole_batch=True),
+               Member("c", "square")]
+    script, _, adv, broken_by = run_script(monkeypatch, members, {"a": {2}, "b": {1, 2, 3}, "c": {0, 4}})
+    assert script.seen == {"a": [0, 1, 2, 3, 4], "b": [0, 1, 2, 3, 4], "c": [0, 4]}
+    assert broken_by == ["c", "clean", "a", "b", "c"]  # b's break of sample 2 came second, of 1 after "clean"
+    assert adv[:, 0].tolist() == [1.3, 0.0, 1.1, 1.2, 1.3]
+
+
+def test_no_member_runs_at_eps_0_and_members_stop_when_nothing_is_left(monkeypatch):
+    members = [Member("a", "apgd-ce", "bptt"), Member("b", "square")]
+    script, x, adv, broken_by = run_script(monkeypatch, members, {"a": {0, 2, 3, 4}}, eps=0.0)
+    assert script.seen == {} and torch.equal(adv, x) and broken_by == ["", "clean", "", "", ""]
+    script, _, _, broken_by = run_script(monkeypatch, members, {"a": {0, 2, 3, 4}}, eps=1.0)
+    assert script.seen == {"a": [0, 2, 3, 4]} and broken_by == ["a", "clean", "a", "a", "a"]
+
+
+def test_autoattack_members_carry_the_runs_gradient_and_square_none():
+    members = composite_members("autoattack", "rga", None, "quick", snn=True)
+    assert [(m.label, m.grad, m.surrogate, m.whole_batch) for m in members] == [
+        ("apgd-ce", "rga", None, False), ("apgd-t", "rga", None, False), ("fab-t", "rga", None, False),
+        ("square", None, None, False)]
+    assert [m.method for m in members] == list(AUTOATTACK)
+    shaped = composite_members("autoattack", "bptt", "pcw:0.5", "quick", snn=True)
+    assert [m.surrogate for m in shaped] == ["pcw:0.5", "pcw:0.5", "pcw:0.5", None]
+
+
+def test_an_anns_ensemble_runs_each_method_once_on_the_whole_batch():
+    members = composite_members("ensemble", "bptt", None, "standard", snn=False)
+    assert [(m.label, m.grad, m.surrogate, m.whole_batch) for m in members] == [
+        ("sa-pgd", "bptt", None, True), ("apgd-ce", "bptt", None, True), ("apgd-t", "bptt", None, True),
+        ("square", None, None, False)]
+
+
+def test_ensemble_members_spend_the_presets_budget_and_autoattack_the_runs():
+    run_budget = Budget(steps=7, alpha=0.01, random_start=False, iterations=11, queries=13, target_classes=5)
+    for name, preset in BUDGETS.items():
+        assert member_budget("ensemble", run_budget, name) == Budget(
+            steps=7, alpha=0.01, random_start=False, iterations=preset.iterations, queries=preset.queries,
+            target_classes=preset.target_classes)
+    assert member_budget("autoattack", run_budget, "quick") == run_budget

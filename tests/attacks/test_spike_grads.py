@@ -10,6 +10,7 @@ papers' reference code) with a calculator, not by the code under test.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -17,13 +18,14 @@ import torch
 from torch import nn
 
 from suite.attacks import AttackConfig
-from suite.attacks.gradients import attack_model, reset_attack_state
+from suite.attacks.gradients import ModeOptions, attack_model, input_gradient, reset_attack_state
 from suite.attacks.sapgd import SAPGD, halving_steps
 from suite.attacks.spike_grads import (ASSG, HARTLIF, RGALIF, SurrogateLIF, parse_shape, pdsg_sigma, pdsg_surrogate,
                                        rga_slope, shape_surrogate)
 from suite.errors import SuiteError
 from suite.models import LIF
-from tests.attacks.test_attacks import tiny_model
+from suite.models.twin import MeanLogits
+from tests.attacks.test_attacks import inputs, tiny_model
 
 X = (0.9, 0.5, 1.2)
 W = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
@@ -61,6 +63,40 @@ def test_rga_slope_below_threshold_outside_and_at_the_references_threshold_of_on
     assert slope(0.8667, th=1.0) == pytest.approx(0.95 / 1.75, abs=1e-15)
     g = input_grad(RGALIF(neuron()), x=(0.1, 0.2, 0.0))  # x_bar = 0.1: gamma at every step
     assert torch.allclose(g, W * 0.2, **TOL)
+
+
+def test_rga_slope_at_the_ends_of_its_pieces():
+    """theta 0.8, lambda 0.75: (1 - lambda) theta = 0.2 exactly (0.8 / 4); 0 and 0.2 belong to the
+    gamma piece, just above 0.2 is the steep piece (and with (1 - lambda) / theta = 0.3125 in
+    place of (1 - lambda) theta, 0.25 would still be in the gamma piece)."""
+    slope = lambda x: float(rga_slope(torch.tensor([x], dtype=torch.float64), 0.75, 0.8))  # noqa: E731
+    assert slope(0.0) == pytest.approx(0.2, abs=1e-15)
+    assert slope(0.8 / 4) == pytest.approx(0.2, abs=1e-15)
+    assert slope(0.25) == pytest.approx(0.96 / 1.4, abs=1e-15)
+
+
+# A second sample, (0.1, 0.2, 0.0) with w = (0.5, 1, -1): u = (0.1, 0.275, 0.20625), never fires,
+# v = (-0.7, -0.525, -0.59375), x_bar = 0.1 (rga's gamma piece).
+X2 = (0.1, 0.2, 0.0)
+W2 = torch.tensor([0.5, 1.0, -1.0], dtype=torch.float64)
+
+
+def two_sample_grad(stand_in: nn.Module) -> torch.Tensor:
+    """dL/dx [T, 2] for samples X and X2 (rows T-major: t0b0, t0b1, t1b0, ...)."""
+    xs = torch.tensor([X, X2], dtype=torch.float64).T.reshape(6, 1).requires_grad_(True)
+    s = stand_in(xs).view(3, 2)
+    (g,) = torch.autograd.grad((s * torch.stack([W, W2], dim=1)).sum(), xs)
+    return g.view(3, 2)
+
+
+def test_rga_and_hart_average_each_sample_over_its_own_time_steps():
+    """rga: W (0.96 / 1.4) for sample 0, W2 * 0.2 for sample 1; hart (gamma 1): sample 0 as in the
+    one-sample case, sample 1 (0.5 * 0.3 + 1 * 0.475 - 1 * 0.40625) / 3 at every step."""
+    rga = two_sample_grad(RGALIF(neuron()))
+    assert torch.allclose(rga, torch.stack([W * (0.96 / 1.4), W2 * 0.2], dim=1), **TOL)
+    hart = two_sample_grad(HARTLIF(neuron(), 1.0))
+    expected = torch.tensor([(0.9 - 1.4 + 0.1125) / 3, 0.21875 / 3], dtype=torch.float64).expand(3, 2)
+    assert torch.allclose(hart, expected, **TOL)
 
 
 # ----------------------------------------------------------------------------- hart
@@ -129,6 +165,27 @@ def test_attacker_shapes_backpropagate_through_time(name, f):
     assert torch.allclose(g, torch.tensor([g0, g1, g2], dtype=torch.float64), rtol=0, atol=1e-12)
 
 
+def test_attacker_shapes_at_their_edges():
+    """f at v = (0.25, -0.25, 0.2, -0.1, 1.5): rect:0.5 is 1/0.5 strictly inside |v| < 0.25;
+    pcw:2 is (2 - |v|) / 4 (a width where / w^2 and / w * 2 differ)."""
+    v = torch.tensor([0.25, -0.25, 0.2, -0.1, 1.5], dtype=torch.float64)
+    G = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=torch.float64)
+
+    def f(name):
+        out = torch.empty_like(v)
+        shape_surrogate(name)(v, G, out, torch.empty_like(v))
+        return out
+
+    assert torch.allclose(f("rect:0.5"), torch.tensor([0.0, 0.0, 6.0, 8.0, 0.0], dtype=torch.float64), **TOL)
+    assert torch.allclose(f("pcw:2"), G * torch.tensor([1.75, 1.75, 1.8, 1.9, 0.5], dtype=torch.float64) / 4, **TOL)
+
+
+def test_attacker_surrogates_need_a_detached_reset():
+    with pytest.raises(SuiteError) as err:
+        SurrogateLIF(LIF(timesteps=3, tau=4.0, detach_reset=False), pdsg_surrogate)
+    assert str(err.value) == "the attacker's surrogates need LIF layers with a detached reset"
+
+
 @pytest.mark.parametrize("name", ["pcw:0", "exp:-1", "rect:x", "pcw:nan", "pcw:inf"])
 def test_a_shape_needs_a_positive_width(name):
     with pytest.raises(SuiteError, match=rf"^surrogate '{name}': the width after ':' must be a number > 0$"):
@@ -144,6 +201,40 @@ def test_each_mode_replaces_every_lif_in_the_attackers_copy_only(grad, kind):
     attacker = attack_model(model, grad)
     assert sum(isinstance(m, kind) for m in attacker.modules()) == lifs > 0
     assert sum(isinstance(m, kind) for m in model.modules()) == 0  # the evaluated model is untouched
+
+
+def _swap_lifs(model: nn.Module, make) -> nn.Module:
+    """A frozen copy of `model` with every LIF replaced by make(lif), written out here."""
+    twin = copy.deepcopy(model).eval()
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    for parent in list(twin.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, LIF):
+                setattr(parent, name, make(child))
+    return MeanLogits(twin)
+
+
+@pytest.mark.parametrize("grad, surrogate, source_kind", [("bptt", "pcw:0.5", None), ("transfer", "exp:2", "snn")])
+def test_an_attacker_shape_differentiates_every_lif_with_that_shape(grad, surrogate, source_kind):
+    """bptt (and transfer from an SNN) with an attacker shape: the gradient is that of the model
+    whose LIFs are SurrogateLIF(lif, shape), not that of the training surrogate."""
+    target = tiny_model("snn")
+    crafted_on = tiny_model("snn", seed=1) if source_kind else target
+    attacker = attack_model(target, grad, surrogate, source=crafted_on if source_kind else None)
+    by_hand = _swap_lifs(crafted_on, lambda lif: SurrogateLIF(lif, shape_surrogate(surrogate)))
+    x, y = inputs(4)
+    assert torch.allclose(input_gradient(attacker, x, y), input_gradient(by_hand, x, y), rtol=0, atol=1e-7)
+    assert not torch.allclose(input_gradient(attacker, x, y), input_gradient(attack_model(crafted_on), x, y))
+
+
+def test_mode_options_reach_every_stand_in():
+    model = tiny_model("snn")
+    hart = attack_model(model, "hart", options=ModeOptions(hart_gamma=0.3))
+    assert {m.gamma for m in hart.modules() if isinstance(m, HARTLIF)} == {0.3}
+    assg = attack_model(model, "assg", options=ModeOptions(assg_sharpness=0.3))
+    a = {m.grad.a for m in assg.modules() if isinstance(m, SurrogateLIF)}
+    assert len(a) == 1 and a.pop() == pytest.approx(2 * math.tan(0.3 * math.pi) / math.pi, abs=1e-15)
 
 
 @pytest.mark.parametrize("grad", ["rga", "hart", "pdsg", "assg"])
@@ -172,6 +263,7 @@ def test_sapgd_halves_its_step_on_apgds_checkpoints():
     21, 40, 56, 69, 79, 86, 92, 98 (0-based); N = 10: k = 2, then every iteration (k_min = 1)."""
     assert halving_steps(100) == [21, 40, 56, 69, 79, 86, 92, 98]
     assert halving_steps(10) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert halving_steps(4) == [0, 1, 2, 3]  # k = max(floor(0.88), 1) = 1: after every iteration
 
 
 def _hand_sapgd(model, x, y, eps, iterations, start):
@@ -205,18 +297,38 @@ def _hand_sapgd(model, x, y, eps, iterations, start):
         if counter == k:
             eta, counter = eta / 2, 0
             k = max(k - max(int(0.03 * iterations), 1), max(int(0.06 * iterations), 1))
-    return torch.stack([found[n] if fooled[n] else best[n] for n in range(len(y))])
+    return torch.stack([found[n] if fooled[n] else best[n] for n in range(len(y))]), fooled, x_adv
 
 
-def test_sapgd_on_an_ann_follows_the_hand_loop_step_by_step():
-    torch.manual_seed(1)
-    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).double()
-    x = torch.rand(5, 6, dtype=torch.float64)
-    y = torch.tensor([0, 1, 2, 0, 1])
-    eps, iterations = 0.1, 30
+class Sine(nn.Module):
+    def forward(self, x):
+        return torch.sin(x)
+
+
+@pytest.mark.parametrize("seed, eps, case", [(2, 0.1, "misclassified, then not"), (4, 0.05, "best before last")])
+def test_sapgd_on_an_ann_follows_the_hand_loop_step_by_step(seed, eps, case):
+    """24 samples through a sine layer with steep weights (a bumpy loss; seeds found by search)
+    so that the cases the returned point depends on occur, each checked: samples never
+    misclassified, and either one misclassified at some iterate but not at the last (its last
+    misclassified iterate comes back, not the final one) or one never misclassified whose
+    highest-loss iterate is not the last."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(6, 16), Sine(), nn.Linear(16, 5)).double()
+    with torch.no_grad():
+        model[0].weight.mul_(8)
+    x = torch.rand(24, 6, dtype=torch.float64)
+    y = torch.arange(24) % 5
+    iterations = 30
     torch.manual_seed(7)
     start = 2 * torch.rand_like(x) - 1  # what SAPGD draws first from the same seed
-    expected = _hand_sapgd(model, x, y, eps, iterations, start)
+    expected, fooled, final = _hand_sapgd(model, x, y, eps, iterations, start)
+    with torch.no_grad():
+        final_right = model(final).argmax(1) == y
+    assert (~fooled).any()
+    if case == "misclassified, then not":
+        assert (fooled & final_right).any()
+    else:
+        assert ((expected != final).flatten(1).any(1) & ~fooled).any()
     torch.manual_seed(7)
     got = SAPGD(model, eps, iterations)(x, y)
     assert torch.allclose(got, expected, rtol=0, atol=1e-12)

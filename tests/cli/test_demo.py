@@ -11,10 +11,12 @@ import suite.demo as demo
 from suite.where import Where
 from tests.support.helpers import cli, tiny_train_config
 
-# The demo's plan on tiny settings: its stages, attacks (fgsm and pgd at its four eps) and CKA
-# comparisons unchanged, each on a tiny model, a few samples and few steps.
+# The demo's plan on tiny settings: its stages, attacks (fgsm, pgd and sa-pgd at its four eps,
+# the SNN's through ASSG) and CKA comparisons unchanged, each on a tiny model, a few samples and
+# few steps.
+_SMALL = dict(samples=16, batch_size=16, steps=2, iterations=2)
 TINY = replace(demo.DEMO, train=tiny_train_config(epochs=1, batch_size=256),
-               attack=replace(demo.DEMO.attack, samples=16, batch_size=16, steps=2),
+               attack=replace(demo.DEMO.attack, **_SMALL), snn_attack=replace(demo.DEMO.snn_attack, **_SMALL),
                cka=replace(demo.DEMO.cka, samples=32, batch_size=16))
 
 
@@ -44,6 +46,23 @@ def test_demo_runs_every_stage_and_writes_under_out(demo_run):
     assert sum(n.startswith("cka-clean-adv-") for n in reports) == 8  # SNN and ANN, eps 0, 2/255, 4/255, 8/255
     for needle in ("test acc", "robustness: SNN", "robustness: ANN", "clean vs adv CKA: SNN", "demo finished"):
         assert needle in out
+
+
+def test_demo_attacks_the_snn_through_assg_and_reads_sa_pgd_examples(demo_run):
+    """The SNN's store: fgsm, pgd and sa-pgd through the adaptive surrogate, and their worst case;
+    the ANN's through its exact gradient; the clean-vs-adversarial CKA reads SA-PGD's examples."""
+    from suite.results.attacks import read_store
+    from suite.results.cka import CKAResult
+
+    tmp_path, code, _ = demo_run
+    stores = {p.name: read_store(p) for p in (tmp_path / "attacks").glob("*.h5")}
+    snn = next(s for n, s in stores.items() if "-snn-" in n)
+    ann = next(s for n, s in stores.items() if "-ann-" in n)
+    assert snn.config["attack"]["grad"] == "assg" and ann.config["attack"]["grad"] == "bptt"
+    for store in (snn, ann):
+        assert {e.method for e in store.entries} == {"fgsm", "pgd", "sa-pgd", "worst"}
+    clean_adv = [CKAResult.load(p) for p in (tmp_path / "reports").glob("cka-clean-adv-*.h5")]
+    assert {r.config["method"] for r in clean_adv} == {"sa-pgd"}
 
 
 def test_demo_attacks_at_four_eps_and_ends_with_its_page(demo_run):

@@ -5,7 +5,6 @@ sentences that follow the numbers (never typed in)."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest

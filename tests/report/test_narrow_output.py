@@ -10,7 +10,6 @@ it stands whole, formatted as the table formats it. Rich marks a cut with '…':
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from types import SimpleNamespace as NS
 
 import pytest
