@@ -196,8 +196,8 @@ def _square_vs_whitebox(store: AttackStore) -> list[Check]:
         sq, wb = _correct(store, square), _correct(store, [strongest])
         name = _label(store, strongest.method)
         gap = (int(wb.sum()) - int(sq.sum())) / n
-        compared.append(f"{float(sq.double().mean()):.1%} vs {float(wb.double().mean()):.1%} "
-                        f"({name}) at {format_eps(eps)}")
+        compared.append(f"Square {float(sq.double().mean()):.1%} vs {name} {float(wb.double().mean()):.1%} "
+                        f"correct at {format_eps(eps)}")
         if gap > SQUARE_MARGIN:
             findings.append(
                 f"Square leaves {gap:.1%} fewer correct than the strongest white-box attack, {name}, at eps "
@@ -209,7 +209,7 @@ def _square_vs_whitebox(store: AttackStore) -> list[Check]:
         return [Check("square_vs_whitebox", False, "gradient masking suspected: " + "; ".join(findings)
                       + ". A gradient-free attack should not beat gradient attacks: their gradients mislead them")]
     return [Check("square_vs_whitebox", True, "Square (gradient-free) does not beat the strongest white-box "
-                  "attack: " + "; ".join(compared) + " correct (Square vs white-box)")]
+                  "attack: " + "; ".join(compared))]
 
 
 def _composite_square(store: AttackStore) -> list[Check]:

@@ -248,4 +248,5 @@ def craft(attacker: nn.Module, method: str, x: Tensor, y: Tensor, eps: float, bu
         flat = x.reshape(x.shape[0], -1, *x.shape[-2:])
         return craft(_Images(attacker, x.shape[1:]), method, flat, y, eps, budget, seed, n_classes).reshape(x.shape)
     reset_attack_state(attacker)
+    attacker.eval()  # every method attacks the model in eval mode (BatchNorm on its running statistics)
     return _seeded(METHODS[method].make(attacker, eps, budget, n_classes, seed), x, y, seed)

@@ -168,6 +168,9 @@ class MeanLogits(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
+        # the wrapper's own mode is the model's: torchattacks reads `training` of what it is given
+        # and, finding True, calls train() on all of it after each attack (BatchNorm then updates)
+        self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return mean_logits(self.model(x), self.model)

@@ -148,7 +148,7 @@ def _budget_value(key: str, v) -> str:
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, (list, tuple)):
-        return "+".join(map(str, v))
+        return " + ".join(map(str, v))  # spaces: a narrow column wraps between items, not inside one
     return str(v)
 
 

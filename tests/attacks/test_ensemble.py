@@ -243,3 +243,23 @@ def test_ensemble_members_spend_the_presets_budget_and_autoattack_the_runs():
             steps=7, alpha=0.01, random_start=False, iterations=preset.iterations, queries=preset.queries,
             target_classes=preset.target_classes)
     assert member_budget("autoattack", run_budget, "quick") == run_budget
+
+
+def test_an_attack_leaves_the_attackers_model_in_eval_mode_for_the_next():
+    """torchattacks calls train() after an attack on a model it found in training mode; the
+    attack models are in eval mode (wrapper included), so SA-PGD after APGD-T on the same model
+    gives exactly what it gives alone, and no BatchNorm statistic moves. (Before: the wrapper was
+    in training mode, APGD-T left the whole copy training, and SA-PGD then ran BatchNorm on batch
+    statistics and updated them.)"""
+    model = tiny_model("snn")
+    x, y = inputs(8)
+    config = AttackConfig(methods=("ensemble",), eps=(EPS,))
+    budget = Budget(steps=2, alpha=2 / 255, random_start=True, iterations=3, queries=5, target_classes=2)
+    alone = craft(Attackers(model, config, None, "cpu").get("sa-pgd", "assg", None), "sa-pgd", x, y, EPS, budget, 1)
+    attacker = Attackers(model, config, None, "cpu").get("sa-pgd", "assg", None)
+    assert not any(m.training for m in attacker.modules())
+    stats = {k: v.clone() for k, v in attacker.state_dict().items()}
+    craft(attacker, "apgd-t", x, y, EPS, budget, 2)
+    assert not any(m.training for m in attacker.modules())
+    assert torch.equal(craft(attacker, "sa-pgd", x, y, EPS, budget, 1), alone)
+    assert all(torch.equal(v, attacker.state_dict()[k]) for k, v in stats.items())
