@@ -305,20 +305,20 @@ class Sine(nn.Module):
         return torch.sin(x)
 
 
-@pytest.mark.parametrize("seed, eps, case", [(2, 0.1, "misclassified, then not"), (4, 0.05, "best before last")])
-def test_sapgd_on_an_ann_follows_the_hand_loop_step_by_step(seed, eps, case):
+@pytest.mark.parametrize("seed, eps, iterations, case", [(2, 0.1, 30, "misclassified, then not"),
+                                                         (18, 0.1, 10, "best before last")])
+def test_sapgd_on_an_ann_follows_the_hand_loop_step_by_step(seed, eps, iterations, case):
     """24 samples through a sine layer with steep weights (a bumpy loss; seeds found by search)
     so that the cases the returned point depends on occur, each checked: samples never
     misclassified, and either one misclassified at some iterate but not at the last (its last
     misclassified iterate comes back, not the final one) or one never misclassified whose
-    highest-loss iterate is not the last."""
+    highest-loss iterate is not the last (by more than 1e-4: not a rounding difference)."""
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(6, 16), Sine(), nn.Linear(16, 5)).double()
     with torch.no_grad():
         model[0].weight.mul_(8)
     x = torch.rand(24, 6, dtype=torch.float64)
     y = torch.arange(24) % 5
-    iterations = 30
     torch.manual_seed(7)
     start = 2 * torch.rand_like(x) - 1  # what SAPGD draws first from the same seed
     expected, fooled, final = _hand_sapgd(model, x, y, eps, iterations, start)
@@ -328,7 +328,7 @@ def test_sapgd_on_an_ann_follows_the_hand_loop_step_by_step(seed, eps, case):
     if case == "misclassified, then not":
         assert (fooled & final_right).any()
     else:
-        assert ((expected != final).flatten(1).any(1) & ~fooled).any()
+        assert ((expected - final).abs().flatten(1).amax(dim=1)[~fooled] > 1e-4).any()
     torch.manual_seed(7)
     got = SAPGD(model, eps, iterations)(x, y)
     assert torch.allclose(got, expected, rtol=0, atol=1e-12)
