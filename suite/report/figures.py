@@ -19,6 +19,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from suite.errors import SuiteError
 from suite.values import parse_list
@@ -254,9 +255,14 @@ def _method_style(method: str, k: int) -> tuple:
     return _STYLES.get(method) or _OTHER_STYLES[k % len(_OTHER_STYLES)]
 
 
+LEGEND_RUNS = 10  # beyond this many runs a legend entry per run fills the figure (48 runs: 144 entries)
+
+
 def training_curves(runs: Sequence[tuple[str, list[dict]]], title: str = "training") -> Figure:
     """Per-epoch training loss (left) and train/test accuracy (right), one colour per run;
-    `runs` holds (label, a checkpoint's metrics: dicts with epoch, train_loss, train_acc, test_acc)."""
+    `runs` holds (label, a checkpoint's metrics: dicts with epoch, train_loss, train_acc, test_acc).
+    Up to LEGEND_RUNS runs the legend names each; beyond, it names the line styles and the
+    count (the page's checkpoints table names the runs), since 3 entries per run collapsed the axes."""
     if not runs:
         raise SuiteError("no training runs to draw")
     fig = Figure(figsize=(9, 3.6), layout="constrained")
@@ -275,8 +281,14 @@ def training_curves(runs: Sequence[tuple[str, list[dict]]], title: str = "traini
         ax.set_xlabel("epoch", fontsize=8)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
+        if len(runs) > LEGEND_RUNS:
+            continue
         if ax.get_legend_handles_labels()[0]:  # a checkpoint may lack a metric (no test set)
             ax.legend(fontsize=6)
+    if len(runs) > LEGEND_RUNS:
+        styles = [Line2D([], [], color="0.3", linestyle=ls, label=f"{what} (one colour per run)")
+                  for ls, what in (("-", "test"), (":", "train"))]
+        acc_ax.legend(handles=styles, fontsize=6, title=f"{len(runs)} runs", title_fontsize=6)
     fig.suptitle(_fit(fig, title), fontsize=10)
     return fig
 

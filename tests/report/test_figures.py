@@ -4,6 +4,7 @@ the numbers written into that file by hand (tests/support/report_files.py)."""
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -114,6 +115,33 @@ def test_training_curves_from_checkpoint_metrics(files):
     assert loss == {"snn": pytest.approx(R.LOSSES), "ann": pytest.approx(R.LOSSES)}
     test = {line.get_label(): list(line.get_ydata()) for line in acc_ax.get_lines()}
     assert test["snn test"] == pytest.approx([0.25, 0.45, 0.65]) and test["snn train"] == pytest.approx([0.3, 0.5, 0.7])
+
+
+@pytest.mark.parametrize("n_runs", [11, 48])
+def test_training_curves_of_many_runs_keep_their_axes(n_runs, tmp_path):
+    """48 runs (experiment all) once drew a 144-entry legend that collapsed both axes (matplotlib
+    warned and the plot was empty); beyond ten runs the legend names the line styles and the count."""
+    runs = [(f"run-{k}", [{"epoch": e, "train_loss": 1 / e + k / 100, "train_acc": 0.5 + e / 20,
+                           "test_acc": 0.45 + e / 20} for e in range(1, 9)]) for k in range(n_runs)]
+    fig = F.training_curves(runs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "constrained_layout not applied because axes sizes collapsed"
+        fig.savefig(tmp_path / "t.png", dpi=60)
+    loss_ax, acc_ax = fig.axes[:2]
+    assert loss_ax.get_legend() is None
+    legend = acc_ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["test (one colour per run)", "train (one colour per run)"]
+    assert legend.get_title().get_text() == f"{n_runs} runs"
+    assert len(loss_ax.get_lines()) == n_runs and len(acc_ax.get_lines()) == 2 * n_runs
+    for ax in (loss_ax, acc_ax):
+        box = ax.get_position()
+        assert box.width > 0.2 and box.height > 0.5  # the axes keep most of their room
+
+
+def test_training_curves_of_ten_runs_name_each_run():
+    runs = [(f"run-{k}", [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_acc": 0.4}]) for k in range(10)]
+    fig = F.training_curves(runs)
+    assert len(fig.axes[0].get_legend().get_texts()) == 10 and len(fig.axes[1].get_legend().get_texts()) == 20
 
 
 def test_save_figure_writes_each_format_atomically(files, tmp_path):
