@@ -91,12 +91,13 @@ def _flags(main: Estimate, others: list[Estimate], what: str) -> str:
 
 
 def make_finding(spec: FindingSpec, estimates: list[Estimate], seeds: tuple[int, ...], files: list[Path],
-                 label: str = "") -> Finding:
-    """The finding: the default estimate's numbers, interval and reference points first, then
-    d under the other measures and protocol, the claim, and the verdict with its flags."""
+                 label: str = "", words: str = "") -> Finding:
+    """The finding: `words` (what tells it apart from the spec's other findings, "T=2"), the
+    default estimate's numbers, interval and reference points, then d under the other measures
+    and protocol, the claim, and the verdict with its flags."""
     main = next(e for e in estimates if (e.protocol, e.measure) == DEFAULT)
     per_seed = ", ".join(f"{fmt(d, True)}" for d in main.interval.per_seed)
-    head = (f"{MEASURES[spec.measure].describe(main.values)}: {_d(main)} over seeds "
+    head = (f"{words + ': ' if words else ''}{MEASURES[spec.measure].describe(main.values)}: {_d(main)} over seeds "
             f"{', '.join(map(str, seeds))} (per seed {per_seed}; {main.interval.how}){_reference(main)}")
     same_protocol = [e for e in estimates if e.protocol == DEFAULT[0] and e is not main]
     others = [e for e in estimates if e.protocol != DEFAULT[0] and e.measure == DEFAULT[1]]

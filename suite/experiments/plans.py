@@ -46,12 +46,14 @@ class Comparison:
 
 @dataclass(frozen=True)
 class FindingPlan:
-    """A finding and the comparisons it reads, by role (in the order its measure lists them);
-    `label` tells apart the findings one spec gives (temporal: one per T)."""
+    """A finding and the comparisons it reads, by role (in the order its measure lists them).
+    Where one spec gives several findings (temporal: one per T), `label` tells their keys apart
+    ("-T2") and `words` their sentences, which start with them ("T=2")."""
 
     spec: FindingSpec
     roles: dict[str, Comparison]
     label: str = ""
+    words: str = ""
 
 
 def _snn(recipe: Recipe, **changes) -> TrainConfig:
@@ -68,7 +70,7 @@ def _twins(recipe: Recipe, title: str, layers: str = "default", **changes) -> Co
 
 def temporal(recipe: Recipe, spec: FindingSpec) -> list[FindingPlan]:
     return [FindingPlan(spec, {"time": Comparison("time", _snn(recipe, timesteps=T), title=f"time-step CKA, T={T}")},
-                        f"-T{T}") for T in recipe.timesteps]
+                        f"-T{T}", f"T={T}") for T in recipe.timesteps]
 
 
 def residual(recipe: Recipe, spec: FindingSpec) -> list[FindingPlan]:

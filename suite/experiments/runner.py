@@ -199,7 +199,7 @@ class Lab:
                 iv = interval([v["d"] for v in values], reps)
                 estimates.append(estimate(spec, name, measure, iv, _mean_values(values),
                                           _reference_values(labels, refs, measure)))
-        finding = make_finding(spec, estimates, seeds, list(dict.fromkeys(files)), plan.label)
+        finding = make_finding(spec, estimates, seeds, list(dict.fromkeys(files)), plan.label, plan.words)
         self.ws.add("figures", *experiment_figures.forest(finding, spec.margin if spec.rule != "none" else None,
                                                          self.ws.out))
         return finding

@@ -23,9 +23,9 @@ from tests.experiments.test_experiments import blocks_of
 BATCHES = 8
 
 
-def recipe(kind: str, seeds: list[int], measure: str, rule: str = "below", protocol="suite"):
-    raw = {"recipe": kind, "name": "constructed", "seeds": seeds, "protocol": protocol,
-           "data": {"size": 8}, "train": {"width": 0.25, "timesteps": [2] if kind == "temporal" else 2, "epochs": 1},
+def recipe(kind: str, seeds: list[int], measure: str, rule: str = "below", protocol="suite", timesteps=(2,)):
+    raw = {"recipe": kind, "name": "constructed", "seeds": seeds, "protocol": protocol, "data": {"size": 8},
+           "train": {"width": 0.25, "timesteps": list(timesteps) if kind == "temporal" else 2, "epochs": 1},
            "cka": {"samples": 64, "batch_size": 8, "measures": ["linear-cka"]},
            "finding": [{"key": "k", "measure": measure, "claim": "reports x", "source": "the abstract",
                         "rule": rule, "margin": 0.05}]}
@@ -119,6 +119,21 @@ def test_a_changed_seed_list_changes_the_numbers_in_the_sentence(tmp_path):
     assert m3 != pytest.approx(m2)
     assert f"d = {m3:+.2f}" in three.sentence and f"d = {m2:+.2f}" in two.sentence
     assert "over seeds 0, 1, 2" in three.sentence and "over seeds 0, 1 (" in two.sentence
+
+
+def test_each_temporal_finding_starts_with_its_timesteps(tmp_path):
+    """One spec gives a finding per T; the sentences would read alike but for their T, so each
+    starts with it, and each T's numbers are its own."""
+    results = {2: per_seed_d([-0.30], 0.01, 4)[0], 4: per_seed_d([-0.10], 0.01, 5)[0]}
+    rec = recipe("temporal", [0], "time-first-vs-last", timesteps=(2, 4))
+    lab = Lab(rec, Workspace(where=Where(out=tmp_path / "out"), models=tmp_path / "runs"))
+    lab.source = lambda c, protocol: Source(results[c.a.model.timesteps], tmp_path / "r.h5", blocks_of())
+    findings = [lab.finding(plan) for plan in plan_findings(rec)]
+    assert [f.key for f in findings] == ["k-T2", "k-T4"]
+    for f, T in zip(findings, (2, 4)):
+        d = float(results[T].matrix[2, 0, 1] - results[T].matrix[1, 0, 1])
+        assert f.sentence.startswith(f"T={T}: time-step CKA (mean over t != t') in the first block ")
+        assert f"d = {d:+.2f} [95% CI" in f.sentence
 
 
 def models_result(diag: float, batches_noise: float = 0.0, seed: int = 0) -> CKAResult:
