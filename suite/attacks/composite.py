@@ -27,7 +27,7 @@ from typing import Callable, Protocol
 import torch
 from torch import Tensor, nn
 
-from suite.attacks.methods import AUTOATTACK, BUDGETS, METHODS, Budget, craft
+from suite.attacks.methods import AUTOATTACK, BUDGETS, METHODS, Budget, batch_seed, craft
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,13 @@ def composite_members(method: str, grad: str, surrogate: str | None, budget_name
         elif name not in [m.label for m in members]:
             members.append(Member(name, name, "bptt", None, whole_batch=True))
     return (*members, Member("square", "square"))
+
+
+def member_seed(seed: int, composite: str, member: Member, eps: float, start: int) -> int:
+    """The RNG seed of one member's call on the batch starting at sample `start`: the run's seed
+    keyed by "COMPOSITE/LABEL" (`composite` is the attack's name in the store), so a member's
+    examples do not depend on which other members the composite holds."""
+    return batch_seed(seed, f"{composite}/{member.label}", eps, start)
 
 
 def member_budget(method: str, budget: Budget, budget_name: str) -> Budget:

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from suite import distributed
 from suite.attacks.gradients import check_source, describe_gradient
-from suite.attacks.composite import craft_composite, member_budget
+from suite.attacks.composite import craft_composite, member_budget, member_seed
 from suite.attacks.methods import Budget, batch_seed, budgets, check_classes, craft
 from suite.attacks.plan import Attack, Attackers, describe_attack, plan_attacks
 from suite.attacks.resume import Partial, PartialRun, weights_hash
@@ -120,7 +120,7 @@ def _attack_batch(attackers: Attackers, x: Tensor, y: Tensor, start: int, runs: 
         if attack.members:
             a, result.broken_by[key] = craft_composite(
                 attackers, attack.members, x, y, eps, member_budget(attack.method, budget, config.budget),
-                lambda m: batch_seed(config.seed, f"{attack.name}/{m.label}", eps, start), n_classes)
+                lambda m: member_seed(config.seed, attack.name, m, eps, start), n_classes)
         else:
             a = craft(attackers.for_attack(attack), attack.method, x, y, eps, budget,
                       batch_seed(config.seed, attack.name, eps, start), n_classes)
