@@ -148,6 +148,21 @@ def verdicts(kind: str, rows: list[Row], eps_values: list[float], table: dict) -
         print(line)
 
 
+def machine_options(parser: argparse.ArgumentParser) -> None:
+    """The options every attack benchmark shares: where checkpoints live, batch size, threads, device."""
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    parser.add_argument("--device", default="auto")
+
+
+def start(args: argparse.Namespace) -> torch.device:
+    """Set the thread count (training's and an attack's float sums depend on it) and pick the device."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return select_device(args.device)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=256)
@@ -155,16 +170,11 @@ def main() -> None:
     parser.add_argument("--rows", default=None, help="comma list (default: every attack; see the docstring)")
     parser.add_argument("--sapgd-grad", default="assg")
     parser.add_argument("--budget", default="quick")
-    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--kinds", default="snn,ann")
-    parser.add_argument("--runs", type=Path, default=Path("runs"))
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--device", default="auto")
+    machine_options(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = select_device(args.device)
+    device = start(args)
     eps_values = parse_fractions(args.eps, "--eps")
     names = parse_list(args.rows, "--rows") if args.rows else default_rows(args.sapgd_grad)
     for kind in parse_list(args.kinds, "--kinds"):
