@@ -128,9 +128,9 @@ def main() -> None:
     config = AttackConfig(methods=("ensemble",), eps=tuple(eps_values), iterations=args.iterations,
                           batch_size=args.batch_size, samples=None)
     batches = []
-    for start in range(args.offset, stop, args.batch_size):
-        x, y = _batch(data, range(start, min(start + args.batch_size, stop)))
-        batches.append((start, x.to(device), y.to(device)))
+    for first in range(args.offset, stop, args.batch_size):
+        x, y = _batch(data, range(first, min(first + args.batch_size, stop)))
+        batches.append((first, x.to(device), y.to(device)))
     n = stop - args.offset
     key = {"offset": args.offset, "n": n, "eps": eps_values, "iterations": args.iterations,
            "seed": config.seed, "threads": torch.get_num_threads(), "checkpoint": str(ckpt.provenance.get("date"))}
