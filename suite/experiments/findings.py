@@ -60,11 +60,22 @@ def rule_text(spec: FindingSpec) -> str:
     return "always inconclusive (no verified direction to test)"
 
 
-def _d(e: Estimate) -> str:
+def bound(x: float, margin: float) -> str:
+    """An interval bound with two decimals, or as many more as it takes to keep it on its own
+    side of +-margin: the verdict reads the unrounded bound, and -0.0496 printed as -0.05 beside
+    a margin of 0.05 would make "inconclusive" look like a misreading."""
+    for places in (2, 3, 4, 6):
+        text = f"{x:+.{places}f}"
+        if all((float(text) > m, float(text) < m) == (x > m, x < m) for m in (margin, -margin)):
+            break
+    return text
+
+
+def _d(e: Estimate, margin: float) -> str:
     iv = e.interval
     if iv.mean is None:
         return "d n/a"
-    ci = f" [95% CI {fmt(iv.lo, True)}, {fmt(iv.hi, True)}]" if iv.lo is not None else " [no interval]"
+    ci = f" [95% CI {bound(iv.lo, margin)}, {bound(iv.hi, margin)}]" if iv.lo is not None else " [no interval]"
     return f"d = {fmt(iv.mean, True)}{ci}"
 
 
@@ -97,14 +108,15 @@ def make_finding(spec: FindingSpec, estimates: list[Estimate], seeds: tuple[int,
     and protocol, the claim, and the verdict with its flags."""
     main = next(e for e in estimates if (e.protocol, e.measure) == DEFAULT)
     per_seed = ", ".join(f"{fmt(d, True)}" for d in main.interval.per_seed)
-    head = (f"{words + ': ' if words else ''}{MEASURES[spec.measure].describe(main.values)}: {_d(main)} over seeds "
-            f"{', '.join(map(str, seeds))} (per seed {per_seed}; {main.interval.how}){_reference(main)}")
+    head = (f"{words + ': ' if words else ''}{MEASURES[spec.measure].describe(main.values)}: "
+            f"{_d(main, spec.margin)} over seeds {', '.join(map(str, seeds))} "
+            f"(per seed {per_seed}; {main.interval.how}){_reference(main)}")
     same_protocol = [e for e in estimates if e.protocol == DEFAULT[0] and e is not main]
     others = [e for e in estimates if e.protocol != DEFAULT[0] and e.measure == DEFAULT[1]]
     parts = [head]
     if same_protocol:
-        parts.append("under " + ", ".join(f"{e.measure} {_d(e)}" for e in same_protocol))
-    parts += [f"under the {e.protocol} protocol {_d(e)}" for e in others]
+        parts.append("under " + ", ".join(f"{e.measure} {_d(e, spec.margin)}" for e in same_protocol))
+    parts += [f"under the {e.protocol} protocol {_d(e, spec.margin)}" for e in others]
     flags = _flags(main, same_protocol, "measure") + _flags(main, others, "protocol")
     sentence = "; ".join(parts) + f"; the paper ({spec.source}) {spec.claim}{flags}: {main.verdict}"
     mean_values = {**main.values, "d": main.interval.mean, "d_lo": main.interval.lo, "d_hi": main.interval.hi}

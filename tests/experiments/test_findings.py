@@ -11,6 +11,8 @@ import pytest
 import torch
 from scipy import stats
 
+from suite.experiments.findings import bound, estimate, make_finding
+from suite.experiments.intervals import Interval
 from suite.experiments.measures import Source
 from suite.experiments.plans import plan_findings
 from suite.experiments.recipe import parse_recipe
@@ -179,3 +181,26 @@ def test_a_sign_flip_between_protocols_is_named(tmp_path):
                           results)
     assert "(protocol-dependent: snncka d -0.30, agrees)" in finding.sentence
     assert finding.verdict == "disagrees"
+
+
+@pytest.mark.parametrize("x, margin, printed", [
+    (-0.0496, 0.05, "-0.0496"),  # two decimals would print the margin itself: inside it, so 4
+    (-0.0504, 0.05, "-0.0504"),  # ... and beyond it
+    (0.0503, 0.05, "+0.0503"),
+    (-0.1234, 0.05, "-0.12"),  # far from the margin: two decimals
+    (0.0049, 0.0, "+0.005"),  # rule none (margin 0): +0.00 would hide the sign
+])
+def test_a_bound_next_to_the_margin_keeps_its_side_in_the_sentence(x, margin, printed):
+    assert bound(x, margin) == printed
+
+
+def test_the_sentence_prints_a_bound_beside_the_margin_with_the_decimals_its_verdict_read():
+    """Two intervals whose upper ends round to the margin -0.05: one inside it (inconclusive),
+    one beyond (agrees); each sentence shows the side its verdict read."""
+    spec = recipe("temporal", [0, 1, 2], "time-first-vs-last").findings[0]
+    values = {"first_block": 0.99, "last_block": 0.89}
+    for hi, expected in ((-0.0496, "inconclusive"), (-0.0504, "agrees")):
+        iv = Interval((-0.10, -0.11, -0.09), -0.10, -0.16, hi, "t over 3 seeds")
+        f = make_finding(spec, [estimate(spec, "suite", "linear-cka", iv, values)], (0, 1, 2), [])
+        assert f.verdict == expected
+        assert f"d = -0.10 [95% CI -0.16, {hi:+.4f}] over seeds 0, 1, 2" in f.sentence, f.sentence
