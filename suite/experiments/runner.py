@@ -146,7 +146,10 @@ class Lab:
         config = replace(self.recipe.cka, compare=c.compare, layers=None if layers is None else (layers,),
                          time="each" if is_time else protocol.time)
         inputs = CKAInputs(model=a, model2=b)
-        step_id = f"{c.compare}-{a.stem}" + (f"-vs-{b.stem}" if b else "") + f"-{c.layers}-{protocol.name}"
+        # named by the layer set it hooks: where a protocol's fine and default sets are one set
+        # (snncka), the two comparisons are one step, computed once
+        which = "default" if layers == protocol.default else c.layers
+        step_id = f"{c.compare}-{a.stem}" + (f"-vs-{b.stem}" if b else "") + f"-{which}-{protocol.name}"
 
         def run() -> list[Path]:
             return [run_cka(config, inputs, self.ws.where, name=f"cka-{step_id}").path]

@@ -414,3 +414,36 @@ def test_finished_checkpoint_from_before_a_training_option_existed_is_reused(tmp
     with pytest.raises(pytest.fail.Exception, match="trained instead"):
         steps_module.Workspace(where=Where(out=tmp_path / "out"), models=tmp_path / "runs").checkpoint(
             recipe.train.variant(kind="snn", timesteps=2))
+
+
+@pytest.mark.parametrize("protocol, runs", [("snncka", 1), ("suite", 2)])
+def test_a_comparison_on_the_same_layer_set_runs_once(tmp_path, monkeypatch, protocol, runs):
+    """SNNCKA hooks one layer set for whole models and for the pattern inside the blocks, so the
+    checkerboard's block-layer comparison is the whole-model one: computed once, one file. The
+    suite protocol's two sets differ: two runs."""
+    from types import SimpleNamespace
+
+    from suite.experiments.plans import Comparison
+    from suite.experiments.protocols import PROTOCOLS
+    from suite.experiments.runner import Lab
+    from suite.experiments.steps import Workspace
+
+    rec = tiny_temporal()
+    snn, ann = rec.train.variant(kind="snn"), rec.train.variant(kind="ann")
+    files = {snn: make_checkpoint(tmp_path / "snn.pt", "snn", size=8, timesteps=2, width=0.25),
+             ann: make_checkpoint(tmp_path / "ann.pt", "ann", size=8, width=0.25)}
+    ws = Workspace(where=on_cpu(tmp_path / "out"), models=tmp_path / "runs")
+    monkeypatch.setattr(ws, "checkpoint", files.__getitem__)
+    calls = []
+
+    def fake_cka(config, inputs, where, name):
+        calls.append(config.layers)
+        path = where.out / f"{name}.h5"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("result")
+        return SimpleNamespace(path=path)
+
+    monkeypatch.setattr(runner_module, "run_cka", fake_cka)
+    lab = Lab(rec, ws)
+    paths = {lab.cka(Comparison("models", snn, ann, layers=which), PROTOCOLS[protocol]) for which in ("default", "fine")}
+    assert len(calls) == len(paths) == runs
