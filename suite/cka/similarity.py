@@ -34,6 +34,7 @@ A measure a layer cannot have (no spread at all) is NaN.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import torch
@@ -83,11 +84,21 @@ def procrustes(Ka: Tensor, Kb: Tensor) -> Tensor:
     Sa = _sqrt_psd(Ka)
     tr_a = Ka.diagonal(dim1=-2, dim2=-1).sum(-1)  # [La]
     tr_b = Kb.diagonal(dim1=-2, dim2=-1).sum(-1)  # [Lb]
-    out = torch.empty(Ka.shape[0], Kb.shape[0], dtype=torch.float64, device=Ka.device)
-    for i in range(Ka.shape[0]):
+
+    def row(i: int) -> Tensor:
         M = Sa[i] @ Kb @ Sa[i]  # [Lb, n, n], symmetric PSD
         nuclear = torch.linalg.eigvalsh(M).clamp(min=0).sqrt().sum(-1)  # [Lb]
-        out[i] = nuclear / torch.sqrt(tr_a[i] * tr_b)
+        return nuclear / torch.sqrt(tr_a[i] * tr_b)
+
+    # one eigendecomposition per pair of layers, the measure's whole cost; a batched eigvalsh runs
+    # its matrices one after another on one core, so the rows go to torch's threads (on CUDA the
+    # batch is already parallel)
+    workers = torch.get_num_threads() if Ka.device.type == "cpu" else 1
+    if workers > 1 and Ka.shape[0] > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            out = torch.stack(list(pool.map(row, range(Ka.shape[0]))))
+    else:
+        out = torch.stack([row(i) for i in range(Ka.shape[0])])
     denom_ok = (tr_a[:, None] > 0) & (tr_b[None, :] > 0)
     return torch.where(denom_ok, out.clamp(max=1.0), torch.full_like(out, float("nan")))
 

@@ -83,6 +83,23 @@ def test_procrustes_matches_the_nuclear_norm_of_the_features():
     assert float(procrustes(grams(x), grams(x))) == pytest.approx(1.0, abs=TOL)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_procrustes_of_several_layers_matches_the_reference_pair_by_pair_at_any_thread_count(threads):
+    """Layers stacked on both sides, each pair against the features' nuclear norm; with 2 threads
+    the rows are computed in parallel and must land in their own places."""
+    xs = [features(30, d, s) for s, d in enumerate((4, 9, 6))]
+    ys = [features(30, d, 10 + s) for s, d in enumerate((5, 8))]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = procrustes(torch.cat([grams(x) for x in xs]), torch.cat([grams(y) for y in ys]))
+    finally:
+        torch.set_num_threads(before)
+    expected = torch.tensor([[procrustes_reference(x, y) for y in ys] for x in xs], dtype=torch.float64)
+    assert got.shape == (3, 2)
+    torch.testing.assert_close(got, expected, atol=TOL, rtol=0)
+
+
 def test_knn_overlap_matches_explicit_neighbour_sets():
     x = features(30, 5, 2)
     y = x + 0.3 * features(30, 5, 3)  # related but not the same: overlap strictly between 0 and 1
