@@ -142,12 +142,22 @@ def _cka_facts(path: Path, result: CKAResult) -> list[tuple[str, str]]:
     return facts
 
 
+def _read_how(result: CKAResult) -> str:
+    """' (layers @snncka, time concat)' where a result hooks a named layer set or does not average
+    SNN outputs over time, so that one pair of models read two ways gets two titles."""
+    how = [f"layers {', '.join(result.config['layers'])}"] if result.config.get("layers") else []
+    if result.compare != "time" and result.time not in (None, "mean"):
+        how.append(f"time {result.time}")
+    return f" ({', '.join(how)})" if how else ""
+
+
 def cka_section(path: Path, result: CKAResult) -> Section:
     """A CKA result other than clean-vs-adversarial: facts, diagonal or time table, notable
     layers, the heatmap or temporal grid (and the static-vs-event diagonal)."""
     cfg = result.config
     names = _stem(cfg.get("model")) + (f" vs {_stem(cfg.get('model2'))}" if cfg.get("model2") else "")
-    section = Section(title=f"CKA {result.compare}: {names}", kind="cka", facts=_cka_facts(path, result),
+    section = Section(title=f"CKA {result.compare}: {names}{_read_how(result)}", kind="cka",
+                      facts=_cka_facts(path, result),
                       sources=[(path, dict(result.provenance))])
     stem = path.stem
     if result.compare == "time":

@@ -254,3 +254,21 @@ def test_experiment_figure_beside_a_reported_cka_result_is_drawn_once(tmp_path):
     alone = build_sections(collect([exp_path]))
     (exp_section,) = [s for s in alone if s.kind == "experiment"]
     assert sorted(p.name for p in exp_section.images) == sorted([paths["experiment-figure"].name, heatmap.name])
+
+
+def test_one_pair_read_two_ways_gets_two_titles(tmp_path):
+    """The same two models under the suite's protocol and SNNCKA's (every layer, time steps
+    concatenated): each section title says how its result read the layers, so the page's contents
+    do not list the same title twice."""
+    from dataclasses import replace
+
+    from suite.report.sections import cka_section
+
+    snn, ann = R.model_config("snn").to_dict(), R.model_config("ann").to_dict()
+    base = R.cka(R.with_diagonal(R.MODELS_DIAG), "models", model="runs/snn.pt", model2="runs/ann.pt",
+                 model_config=snn, model2_config=ann, split="test", data_spec=R.SPEC.to_dict())
+    snncka = replace(base, time="concat", config={**base.config, "layers": ["@snncka"]})
+    fine = replace(base, config={**base.config, "layers": ["@conv-lif"]})
+    titles = [cka_section(tmp_path / f"{i}.h5", r).title for i, r in enumerate((base, snncka, fine))]
+    assert titles == ["CKA models: snn vs ann", "CKA models: snn vs ann (layers @snncka, time concat)",
+                      "CKA models: snn vs ann (layers @conv-lif)"]
