@@ -85,3 +85,55 @@ def test_corrupt_caltech_image_names_file(tmp_path):
     with pytest.raises(SuiteError, match=f"{ds.key(0)}.jpg is missing or corrupt"):
         ds[0]
     assert target in paths
+
+
+# ----------------------------------------------------------------------------- static-event helpers
+def test_event_image_sums_time_and_polarity_and_scales_by_its_peak():
+    """A recording whose counts peak below 1 (0.25 + 0.25 = 0.5 at one pixel) is still scaled
+    to a peak of exactly 1; an empty one stays zero."""
+    from suite.data.paired import event_image
+
+    frames = torch.zeros(2, 2, 3, 3)
+    frames[0, 0, 1, 2] = 0.25
+    frames[1, 1, 1, 2] = 0.25  # the same pixel, other step and polarity: sum 0.5
+    frames[1, 0, 0, 0] = 0.125  # 0.125 / 0.5 = 0.25 after scaling
+    img = event_image(frames, 3)
+    expected = torch.zeros(3, 3)
+    expected[1, 2], expected[0, 0] = 1.0, 0.25
+    assert img.shape == (3, 3, 3)
+    torch.testing.assert_close(img, expected.expand(3, 3, 3), rtol=0, atol=0)
+    assert torch.equal(event_image(torch.zeros(2, 2, 3, 3), 1), torch.zeros(1, 3, 3))
+
+
+def test_event_partner_keeps_the_static_datas_size_and_seed():
+    from suite.data.paired import event_spec_for
+
+    spec = event_spec_for(DataSpec("digits", size=8, seed=3))
+    assert (spec.name, spec.size, spec.seed) == ("digits-dvs", 8, 3)
+    assert event_spec_for(DataSpec("caltech101", size=32, seed=5)).name == "ncaltech101"
+    given = DataSpec("digits-dvs", size=16, seed=1)
+    assert event_spec_for(DataSpec("digits"), given) is given
+
+
+def test_the_wrong_kind_on_either_side_is_refused_by_name():
+    from suite.data.paired import event_spec_for
+
+    with pytest.raises(SuiteError) as err:
+        event_spec_for(DataSpec("digits"), DataSpec("cifar10"))
+    assert str(err.value) == "the event side of a static-event pair must be event data; got cifar10"
+    with pytest.raises(SuiteError) as err:
+        event_spec_for(DataSpec("digits-dvs"))
+    assert str(err.value) == "the static side of a static-event pair must be static images; got digits-dvs"
+
+
+def test_paired_loaders_turn_only_the_event_side_into_images(tmp_path):
+    """Static images pass through untouched (an image has no time or polarity axes to sum);
+    the event recordings become event-count images of `as_image` channels."""
+    from suite.data.paired import event_image, paired_loaders
+
+    paired = load_paired(DataSpec("digits", size=8), DataSpec("digits-dvs", size=8), tmp_path)
+    static_loader, event_loader = paired_loaders(paired, [0, 5], batch_size=2, as_image=1)
+    (xs, ys, ks), (xe, ye, ke) = next(iter(static_loader)), next(iter(event_loader))
+    assert torch.equal(xs, torch.stack([paired[0][0], paired[5][0]]))
+    assert torch.equal(xe, torch.stack([event_image(paired[i][1], 1) for i in (0, 5)]))
+    assert torch.equal(ys, ye) and ks.tolist() == ke.tolist() == [0, 5]
