@@ -96,6 +96,27 @@ def test_layers_by_pattern_callable_and_comma_list():
     assert resolve_layers(model, lambda name, m: isinstance(m, LeakyIntegrator)) == ["lif1", "lif2"]
 
 
+class WithSets(TinySNN):
+    """TinySNN naming two layer sets, as the suite's twins do (`layer_sets`)."""
+
+    def layer_sets(self):
+        return {"spiking": ("lif1", "lif2"), "head": ("head",)}
+
+
+def test_layer_sets_by_name_mixed_with_names_and_patterns_without_repeats():
+    model = WithSets()
+    assert resolve_layers(model, "@spiking") == ["lif1", "lif2"]
+    assert resolve_layers(model, ["@head", "lif2", "@spiking", "fc?"]) == ["head", "lif2", "lif1", "fc1", "fc2"]
+    with pytest.raises(SuiteError) as err:
+        resolve_layers(model, "@blocks")
+    assert str(err.value) == "unknown layer set '@blocks' of WithSets; choose one of: @spiking, @head"
+    with pytest.raises(SuiteError) as err:
+        resolve_layers(TinySNN(), "@spiking")
+    assert str(err.value) == "unknown layer set '@spiking' of TinySNN; choose one of: none (it names no sets)"
+    with pytest.raises(SuiteError, match=r"^unknown layer 'fc' in WithSets"):
+        resolve_layers(model, "fc")  # a plain name that is no module: not a pattern, so no match
+
+
 def test_unknown_layer_error_lists_valid_names():
     with pytest.raises(SuiteError, match=r"unknown layer 'lif3'.*did you mean.*valid layers: fc1, lif1"):
         resolve_layers(TinySNN(), ["fc1", "lif3"])
