@@ -5,6 +5,9 @@ Tolerances: CKA of float32 features vs the float64 reference on the same values:
 pass): 1e-12.
 """
 
+import itertools
+import math
+
 import pytest
 import torch
 
@@ -382,6 +385,29 @@ def test_cka_from_hsic_is_nan_where_a_self_hsic_is_not_positive():
                              torch.tensor([-1.0, 4.0], dtype=F64), torch.tensor([1.0, 0.0], dtype=F64))
     # only (1, 0) has both self-HSICs positive: 0.3 / sqrt(4 * 1) = 0.15
     assert torch.isnan(got[0]).all() and torch.isnan(got[1, 1]) and float(got[1, 0]) == pytest.approx(0.15, abs=1e-15)
+
+
+def test_cka_from_hsic_broadcasts_stacks_row_by_column():
+    """Time comparisons pass stacks: HSIC [L, T, T] with self-HSICs [L, T] of each side. Entry
+    (l, i, j) divides by sqrt(aa[l, i] * bb[l, j]), written out here as a loop; L = 2 and T = 3
+    differ, and aa != bb, so dividing by the wrong pairing (aa[l, j], a transposed stack) fails."""
+    g = torch.Generator().manual_seed(21)
+    ab = torch.rand(2, 3, 3, generator=g, dtype=F64)
+    aa, bb = 1 + torch.rand(2, 3, generator=g, dtype=F64), 2 + torch.rand(2, 3, generator=g, dtype=F64)
+    want = torch.empty_like(ab)
+    for l, i, j in itertools.product(range(2), range(3), range(3)):
+        want[l, i, j] = ab[l, i, j] / math.sqrt(aa[l, i] * bb[l, j])
+    assert torch.allclose(core.cka_from_hsic(ab, aa, bb), want, atol=1e-15, rtol=0)
+
+
+def test_rbf_bandwidth_is_the_fraction_of_the_median_distance_asked_for():
+    """rbf_gram's sigma_frac reaches the kernel (0.8, not the default 0.5), and rbf_from_gram on
+    an uncentred linear Gram X X^T uses 0.5 when given none: both against torch.cdist distances."""
+    X = small_pair(seed=12)[0].double()
+    d = torch.cdist(X, X)
+    median = d[~torch.eye(20, dtype=torch.bool)].median()
+    for frac, got in ((0.8, core.rbf_gram(X, sigma_frac=0.8)), (0.5, core.rbf_from_gram(X @ X.T))):
+        assert torch.allclose(got, torch.exp(-(d**2) / (2 * (frac * median) ** 2)), atol=1e-12, rtol=0)
 
 
 def test_half_precision_features_give_float32_grams():
