@@ -4,6 +4,7 @@ import h5py
 import pytest
 import torch
 
+import suite.attacks.run as run_module
 from suite.attacks import AttackConfig, attack_checkpoint, run_attacks
 from suite.attacks.resume import Partial
 from suite.checkpoint import save_checkpoint
@@ -14,6 +15,7 @@ from suite.results.attacks import check_model, read_store, rebuild_clean, write_
 from suite.results.h5 import write_h5
 from suite.where import Where
 from tests.attacks.test_attacks import tiny_model
+from tests.support.helpers import RecordedBar
 
 DIGITS8 = DataSpec("digits", size=8)
 
@@ -163,6 +165,21 @@ def test_attack_checkpoint_loads_a_transfer_source_and_another_dataset(tmp_path)
     x = load_dataset(DataSpec("digits", size=8, channels=3), ".", "test")
     crafted = run_attacks(snn3, x, cfg, source=ann3)  # the same run on the models in memory
     assert torch.equal(store.entries[0].adv, crafted.entries[0].adv)
+
+
+def test_attack_checkpoint_runs_where_it_is_told(snn, tmp_path, monkeypatch):
+    """`where.device` is read (a device torch does not know is refused, not replaced by auto),
+    and `where.show_progress` reaches the runner's bar."""
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", snn.cfg, DIGITS8, {}, 1, [], {"model": snn.state_dict()})
+    cfg = AttackConfig(methods=("fgsm",), eps=(4 / 255,), samples=4, batch_size=4)
+    with pytest.raises(SuiteError) as exc:
+        attack_checkpoint(ckpt, cfg, Where(tmp_path, device="tpu7", data_root=".", show_progress=False))
+    assert str(exc.value) == "unknown device 'tpu7'; use auto, cpu, cuda or cuda:N"
+    RecordedBar.made.clear()
+    monkeypatch.setattr(run_module, "progress_bar", RecordedBar)
+    attack_checkpoint(ckpt, cfg, Where(tmp_path, device="cpu", data_root=".", show_progress=True))
+    (bar,) = RecordedBar.made
+    assert not bar.disable and bar.tasks[0].completed == 1  # one batch, one run
 
 
 def test_attack_checkpoint_saves_batches_and_resumes_from_them(snn, tmp_path):
