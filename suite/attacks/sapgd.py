@@ -21,7 +21,8 @@ max(floor(0.22 N), 1), d = max(floor(0.03 N), 1), k_min = max(floor(0.06 N), 1) 
 
 What comes back per sample: the last iterate that the attacked model misclassified (as the
 reference's `x_best_adv`); for a sample never misclassified, the iterate of the highest loss
-seen (the best point; the reference returns the clean input there, which says nothing about
+seen (the best point; of equal losses the first, as torchattacks' APGD moves it only on a
+strictly higher loss; the reference returns the clean input there, which says nothing about
 how far the attack got; robust accuracy is the same either way). A sample whose gradient is
 zero everywhere takes no step (the reference would divide 0 by 0).
 """

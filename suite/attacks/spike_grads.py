@@ -205,7 +205,8 @@ class SurrogateLIF(nn.Module):
 
 def pdsg_sigma(v: Tensor) -> Tensor:
     """PDSG's width per step and channel: sigma_t[c] = std of v over steps 0..t, the batch and the
-    positions of channel c (unbiased; 1 where 0 or not finite). v [T, B, C, ...] -> [T, 1, C, 1...]."""
+    positions of channel c (unbiased; 1 where 0 or not finite, and for a single value, set without
+    computing its undefined std). v [T, B, C, ...] -> [T, 1, C, 1...], in v's dtype."""
     T, C = v.shape[0], v.shape[2]
     per_channel = v.transpose(1, 2).reshape(T, C, -1)  # [T, C, B * positions]
     one = torch.ones(C, dtype=v.dtype, device=v.device)  # a single value has no spread

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import pytest
 import torch
@@ -136,6 +137,21 @@ def test_pdsg_width_is_per_channel_over_batch_and_positions():
     assert torch.allclose(sigma.flatten(), torch.tensor([math.sqrt(2.0), 1.0], dtype=torch.float64), **TOL)
 
 
+def test_pdsg_width_of_one_sample_at_one_position_is_one_without_a_warning():
+    """B = 1 and no positions (a LIF after a linear layer): step 0 holds one value per channel,
+    whose unbiased std is undefined; sigma_0 = 1 is set, not computed (torch would warn of
+    zero degrees of freedom), and sigma keeps v's dtype. sigma_1[c] = |v_0c - v_1c| / sqrt 2."""
+    v = torch.tensor([[[0.5, -1.0]], [[0.25, 1.0]]], dtype=torch.float64)  # [T=2, B=1, C=2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sigma = pdsg_sigma(v)
+        half = pdsg_sigma(v.half())
+    assert sigma.shape == (2, 1, 2)
+    assert torch.allclose(sigma.flatten(), torch.tensor([1.0, 1.0, 0.25 / math.sqrt(2), 2 / math.sqrt(2)],
+                                                        dtype=torch.float64), rtol=0, atol=1e-12)
+    assert half.dtype == torch.float16
+
+
 # ----------------------------------------------------------------------------- assg
 def test_assg_sharpens_from_running_statistics_over_iterations_and_restarts_when_reset():
     """a = 2 tan(0.425 pi) / pi = 2.65171219; iteration 1: M = 0.9 + 0.1 |v|, D = 0.1 | |v| - M |,
@@ -178,6 +194,9 @@ def test_attacker_shapes_at_their_edges():
 
     assert torch.allclose(f("rect:0.5"), torch.tensor([0.0, 0.0, 6.0, 8.0, 0.0], dtype=torch.float64), **TOL)
     assert torch.allclose(f("pcw:2"), G * torch.tensor([1.75, 1.75, 1.8, 1.9, 0.5], dtype=torch.float64) / 4, **TOL)
+    # rect:0.3 in float64: 1 / 0.3 is no float32 number, so a float32 step shows at 1e-12
+    assert torch.allclose(f("rect:0.3"), G * torch.tensor([0.0, 0.0, 0.0, 1.0, 0.0], dtype=torch.float64) / 0.3,
+                          rtol=0, atol=1e-12)
 
 
 def test_attacker_surrogates_need_a_detached_reset():
@@ -333,6 +352,44 @@ def test_sapgd_on_an_ann_follows_the_hand_loop_step_by_step(seed, eps, iteration
     got = SAPGD(model, eps, iterations)(x, y)
     assert torch.allclose(got, expected, rtol=0, atol=1e-12)
     assert (got - x).abs().max() <= eps + 1e-12 and got.min() >= 0 and got.max() <= 1
+
+
+class _FloorSTE(torch.autograd.Function):
+    """floor forward, the identity's gradient backward: a loss flat between integers whose
+    gradient is not zero."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.floor()
+
+    @staticmethod
+    def backward(ctx, G):
+        return G
+
+
+class Staircase(nn.Module):
+    """Two logits: 10, and floor(sum of the inputs); label 0 is never lost within the ball."""
+
+    def forward(self, x):
+        return torch.stack([torch.full_like(x[:, 0], 10.0), _FloorSTE.apply(x.sum(1))], dim=1)
+
+
+def test_sapgd_keeps_the_first_iterate_of_equal_losses():
+    """Sums 2.5 and 1.4 +- 4 eps stay within one integer, so every iterate has the loss of the
+    start: the best point is the start (the first of equal losses, as torchattacks' APGD
+    `loss > loss_best`), although the iterates move; checked against the hand loop."""
+    model = Staircase()
+    x = torch.tensor([[0.6, 0.6, 0.65, 0.65], [0.2, 0.3, 0.4, 0.5]], dtype=torch.float64)
+    y = torch.zeros(2, dtype=torch.long)
+    eps = 8 / 255
+    torch.manual_seed(3)
+    start = 2 * torch.rand_like(x) - 1
+    expected, fooled, final = _hand_sapgd(model, x, y, eps, 10, start)
+    first = (x + eps * start / start.abs().max(dim=1, keepdim=True).values).clamp(x - eps, x + eps).clamp(0, 1)
+    assert not fooled.any() and torch.equal(expected, first)
+    assert (final - first).abs().amax(dim=1).min() > 1e-3  # the iterates did move
+    torch.manual_seed(3)
+    assert torch.allclose(SAPGD(model, eps, 10)(x, y), expected, rtol=0, atol=1e-12)
 
 
 def test_attacker_surrogates_take_the_fused_kernel_or_torch_path_alike(path):
