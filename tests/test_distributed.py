@@ -127,9 +127,11 @@ def test_batch_that_does_not_split_over_the_processes_is_refused():
 
 def _scenario(rank: int, folder: Path) -> None:
     """What each of the two processes runs; every file a rank writes is named for it, so the
-    tests can see that rank 1 wrote nothing."""
-    distributed.init("cpu")
-    report = {"rank": distributed.rank(), "world": distributed.world_size(),
+    tests can see that rank 1 wrote nothing. `train` comes first: it joins the process group."""
+    common = dict(show_progress=False, data_root=folder / "datasets")
+    train(CONFIG, folder / f"full-rank{rank}.pt", tensorboard=folder / f"tb-rank{rank}", **common)
+    report = {"augmentation_seed": torch.initial_seed(),  # what the last epoch seeded
+              "rank": distributed.rank(), "world": distributed.world_size(),
               "sum": distributed.all_reduce_sum(torch.tensor([rank + 1.0])).item(),
               "gathered": distributed.all_gather_objects(f"r{rank}"),
               "broadcast": distributed.broadcast_from_main(lambda: f"from rank {distributed.rank()}")}
@@ -141,8 +143,6 @@ def _scenario(rank: int, folder: Path) -> None:
     except SuiteError as exc:
         report["error"] = str(exc)
 
-    common = dict(show_progress=False, data_root=folder / "datasets")
-    train(CONFIG, folder / f"full-rank{rank}.pt", tensorboard=folder / f"tb-rank{rank}", **common)
     try:
         train(CONFIG, folder / "cut.pt", on_epoch_end=interrupt_after_first_epoch, **common)
     except KeyboardInterrupt:
@@ -172,6 +172,17 @@ def test_collectives_over_two_processes(two_processes):
         assert report["gathered"] == ["r0", "r1"]
         assert report["broadcast"] == "from rank 0"
         assert report["error"] == "seen by rank 0"  # raised on both, not only where it happened
+
+
+def test_each_process_draws_its_own_augmentation(two_processes):
+    """torch's generator is last seeded by the last epoch's `seed_epoch`: with each process's own
+    rank, so rank 1 does not repeat rank 0's random crops and flips."""
+    reports = [json.loads((two_processes / f"report-rank{r}.json").read_text()) for r in range(2)]
+    data = TensorDataset(torch.arange(8), torch.zeros(8))
+    for rank, report in enumerate(reports):
+        seed_epoch(train_loader(data, Optimisation(batch_size=4), rank, 2), TRAIN.seed, TRAIN.epochs - 1, rank)
+        assert report["augmentation_seed"] == torch.initial_seed()
+    assert reports[0]["augmentation_seed"] != reports[1]["augmentation_seed"]
 
 
 def test_two_processes_write_one_checkpoint_that_loads(two_processes):

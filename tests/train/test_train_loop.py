@@ -272,6 +272,18 @@ def test_training_without_tensorboard_does_not_need_the_package(tmp_path, data, 
         train(config(epochs=1), tmp_path / "n.pt", show_progress=False, tensorboard=tmp_path / "tb")
 
 
+def test_a_rank_that_writes_no_log_refuses_tensorboard_without_the_package_too(tmp_path, data, monkeypatch):
+    """Rank 1 of 2 writes no TensorBoard log, yet stops as rank 0 does, before the model is built:
+    a rank that went on would wait for rank 0 in the first collective."""
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # importing it now fails
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    monkeypatch.setattr(distributed, "is_main", lambda: False)
+    monkeypatch.setattr(train_module._Run, "build", lambda *a: pytest.fail("the model was built"))
+    with pytest.raises(SuiteError, match="^--tensorboard needs the tensorboard package: "):
+        train(config(epochs=1), tmp_path / "m.pt", show_progress=False, tensorboard=tmp_path / "tb")
+
+
 def test_float16_training_scales_the_loss_and_resumes_with_its_scaler(tmp_path, data, steps, forwards, monkeypatch):
     """GPUs without bfloat16 train in float16 with a GradScaler; here float16 autocast runs on
     the CPU. The scaler's state is saved with each checkpoint and restored on resume: the
