@@ -79,15 +79,18 @@ def cka_heatmap(result: CKAResult, title: str | None = None,
         raise SuiteError("a time comparison is drawn by temporal_grid, not cka_heatmap")
     La, Lb = result.matrix.shape
     extra = 2 if reference else 0  # a blank row, then the reference row
-    fig = Figure(figsize=(max(4.5, 0.32 * Lb + 2.5), max(3.8, 0.28 * (La + extra) + 1.8)), layout="constrained")
-    ax = fig.subplots()
     grid = np.full((La + extra, Lb), np.nan)
     grid[:La] = result.matrix.numpy()
-    labels = list(result.layers_a)
+    rows, labels = list(range(La)), list(result.layers_a)
     if reference:
         diag = dict(reference[1].diagonal())
         grid[La + 1] = [diag.get(name, np.nan) for name in result.layers_b]
-        labels += ["", reference[0]]
+        rows.append(La + 1)  # no tick on the gap row
+        labels.append(reference[0])
+    # room for the longest row label (7-point text, about 0.065 in a character) left of the cells
+    width = 0.32 * Lb + 1.7 + 0.065 * max(map(len, labels), default=0)
+    fig = Figure(figsize=(max(4.5, width), max(3.8, 0.28 * (La + extra) + 1.8)), layout="constrained")
+    ax = fig.subplots()
     masked = np.ma.masked_invalid(grid)
     if reference:
         masked.mask[La] = True
@@ -95,7 +98,7 @@ def cka_heatmap(result: CKAResult, title: str | None = None,
     if reference:
         ax.axhspan(La - 0.5, La + 0.5, color="white")  # the gap between the matrix and its reference
     ax.set_xticks(range(Lb), result.layers_b, rotation=90, fontsize=7)
-    ax.set_yticks(range(La + extra), labels, fontsize=7)
+    ax.set_yticks(rows, labels, fontsize=7)
     name_a, name_b = _axis_names(result)
     ax.set_ylabel(name_a, fontsize=8)
     ax.set_xlabel(name_b, fontsize=8)

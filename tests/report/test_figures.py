@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from suite.checkpoint import load_checkpoint
@@ -36,6 +37,30 @@ def test_heatmap_shows_the_stored_matrix(files):
     assert image.get_clim() == (0, 1)  # fixed range: heatmaps compare across figures
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == R.LAYERS
     assert fig.axes[0].get_ylabel() == "snn" and fig.axes[0].get_xlabel() == "ann"
+
+
+def test_heatmap_reference_row_sits_apart_with_its_same_layer_values(files):
+    """The reference row (here the file's own diagonal, written by hand) comes after a blank gap
+    row that has neither values nor a tick."""
+    result = CKAResult.load(files["models"])
+    fig = F.cka_heatmap(result, reference=("ceiling", result))
+    image, ax = fig.axes[0].images[0], fig.axes[0]
+    grid = image.get_array()
+    assert grid.shape == (6, 4) and grid.mask[4].all()
+    assert np.allclose(grid[5], R.MODELS_DIAG)
+    assert list(ax.get_yticks()) == [0, 1, 2, 3, 5]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [*R.LAYERS, "ceiling"]
+
+
+def test_heatmap_makes_room_for_a_long_reference_label(files):
+    """A 38-character row label and the axis name left of it stay inside the figure."""
+    result = CKAResult.load(files["models"])
+    fig = F.cka_heatmap(result, reference=("ceiling: model a vs its next-seed twin", result))
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    for text in [*ax.get_yticklabels(), ax.yaxis.label]:
+        assert text.get_window_extent(renderer).x0 >= 0, text.get_text()
 
 
 def test_heatmap_refuses_a_time_result(files):
