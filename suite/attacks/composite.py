@@ -8,7 +8,9 @@ method with one gradient) run in turn, each on the samples every earlier one lef
                 widths, in the spirit of the ensemble of Özdenizci and Legenstein, TMLR 2024),
                 each run on the whole batch, then Square on what survives. The gradients and budgets are a preset
                 (`EnsemblePreset` in suite.attacks.methods, `--budget quick|standard`). On an ANN
-                every gradient is the exact one, so the members fold to APGD-CE, APGD-T, Square.
+                every gradient is the exact one, so the members fold to APGD-CE, APGD-T, Square;
+                under --grad transfer they fold the same way, each crafted on the source model
+                (Square, gradient-free, queries the evaluated model, as in AutoAttack).
 
 A sample keeps the first example that fools the evaluated model (`judge`) and `broken_by`
 names the member that broke it ("clean" if the clean input is already wrong, "" if none did).
@@ -54,17 +56,19 @@ def composite_members(method: str, grad: str, surrogate: str | None, budget_name
                       snn: bool) -> tuple[Member, ...]:
     """The members of composite `method`, in order. autoattack: its four attacks with the run's
     gradient (`grad`, `surrogate`); ensemble: the preset `budget_name`'s members for an SNN
-    target; for an ANN, whose gradient is exact, each of their methods once."""
+    target; for an ANN, whose gradient is exact, each of their methods once; and for a transfer
+    attack (`grad` "transfer") each of their methods once, crafted on the source (its exact
+    gradient, or bptt for an SNN source: the modes of the preset differentiate the target)."""
     if method == "autoattack":
         return tuple(Member(c, c, None if METHODS[c].gradient_free else grad,
                             None if METHODS[c].gradient_free else surrogate) for c in AUTOATTACK)
     members: list[Member] = []
     for spec in BUDGETS[budget_name].members:
         name, mode, shape = parse_member(spec)
-        if snn:
+        if snn and grad != "transfer":
             members.append(Member(spec, name, mode, shape, whole_batch=True))
         elif name not in [m.label for m in members]:
-            members.append(Member(name, name, "bptt", None, whole_batch=True))
+            members.append(Member(name, name, "transfer" if grad == "transfer" else "bptt", None, whole_batch=True))
     return (*members, Member("square", "square"))
 
 

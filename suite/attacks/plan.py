@@ -99,10 +99,12 @@ def describe_attack(attack: Attack, model: nn.Module, config: AttackConfig,
     if attack.gradient_free:
         return {"name": attack.name, "method": attack.method, "gradient_free": True, "mode": None,
                 "attack_surrogate": None, **GRADIENT_FREE}
-    if attack.method == "ensemble":  # its members bring their own gradients (--budget)
+    if attack.method == "ensemble":  # its members bring their own gradients (--budget), or transfer
+        grad, surrogate = f"ensemble of {len(attack.members)} ({config.budget})", "several"
+        if config.grad == "transfer":  # every member crafted on the source
+            grad, surrogate = f"{grad}, {describe_gradient(model, 'transfer', None, source)['grad']}", "-"
         return {"name": attack.name, "method": attack.method, "gradient_free": False, "mode": "ensemble",
-                "attack_surrogate": None, "grad": f"ensemble of {len(attack.members)} ({config.budget})",
-                "surrogate": "several", **members}
+                "attack_surrogate": None, "grad": grad, "surrogate": surrogate, **members}
     words = describe_gradient(model, config.grad, attack.surrogate, source)
     differentiated = words["surrogate"] if words["surrogate"] not in ("-", "rate (IF)") else None
     return {"name": attack.name, "method": attack.method, "gradient_free": False, "mode": config.grad,

@@ -236,6 +236,35 @@ def test_an_anns_ensemble_runs_each_method_once_on_the_whole_batch():
         ("square", None, None, False)]
 
 
+class _NotDifferentiated(AssertionError):
+    pass
+
+
+def _refuse_backward(module, grad_input, grad_output):
+    raise _NotDifferentiated("the target was differentiated")
+
+
+@pytest.mark.parametrize("target_kind, source_kind", [("snn", "ann"), ("ann", "snn")])
+def test_a_transfer_ensemble_crafts_every_member_on_the_source(target_kind, source_kind):
+    """Under --grad transfer each method of the preset runs once, crafted on the source: the
+    target's backward never runs (a hook on it raises), and the store says so. An SNN source
+    is differentiated by bptt (the preset's modes would differentiate the target)."""
+    target, source = tiny_model(target_kind), tiny_model(source_kind, seed=1)
+    target.register_full_backward_hook(_refuse_backward)
+    data = self_labelled(target, 8)
+    config = AttackConfig(methods=("ensemble",), eps=(EPS,), budget="quick", batch_size=8, samples=None,
+                          grad="transfer", iterations=3, queries=20)
+    store = run_attacks(target, data, config, source=source)
+    (record,) = store.config["attacks"]
+    assert record["members"] == ["sa-pgd", "apgd-ce", "apgd-t", "square"]
+    how = "exact" if source_kind == "ann" else "bptt"
+    assert record["grad"] == f"ensemble of 4 (quick), transfer from {source_kind} ({how})"
+    assert [(m.label, m.grad) for m in composite_members("ensemble", "transfer", None, "quick", snn=True)] == [
+        ("sa-pgd", "transfer"), ("apgd-ce", "transfer"), ("apgd-t", "transfer"), ("square", None)]
+    with pytest.raises(_NotDifferentiated):  # the hook does fire when the target is attacked itself
+        run(target, data, iterations=3, queries=20)
+
+
 def test_ensemble_members_spend_the_presets_budget_and_autoattack_the_runs():
     run_budget = Budget(steps=7, alpha=0.01, random_start=False, iterations=11, queries=13, target_classes=5)
     for name, preset in BUDGETS.items():
