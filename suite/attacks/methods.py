@@ -154,13 +154,16 @@ BUDGETS: dict[str, EnsemblePreset] = {
 @dataclass(frozen=True)
 class Method:
     """One attack method: the torchattacks attack it builds (None: a composite of `components`),
-    whether it uses gradients, the fewest classes it needs, and its budget in words and numbers."""
+    whether it uses gradients, and whether its members bring their own (`own_gradients`: the run's
+    gradient mode and attacker surrogates do not apply, except transfer), the fewest classes it
+    needs, and its budget in words and numbers."""
 
     make: Factory | None
     budget: Callable[["AttackConfig", int], dict[str, Any]]
     gradient_free: bool = False
     min_classes: int = 2
     components: tuple[str, ...] = ()
+    own_gradients: bool = False
 
 
 def _iterations(loss: str | None = None, targeted: bool = False):
@@ -196,7 +199,7 @@ METHODS: dict[str, Method] = {
     "ensemble": Method(None, lambda cfg, n: {
         "budget": cfg.budget, **BUDGETS[cfg.budget].as_dict(),
         "target_classes": _targets(n, BUDGETS[cfg.budget].target_classes)},
-        min_classes=4, components=("sa-pgd", "apgd-ce", "apgd-t", "square")),
+        min_classes=4, components=("sa-pgd", "apgd-ce", "apgd-t", "square"), own_gradients=True),
 }
 
 

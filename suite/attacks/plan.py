@@ -41,14 +41,16 @@ class Attack:
 
 
 def plan_attacks(config: AttackConfig, snn: bool = True) -> list[Attack]:
-    """The attacks of `config`, in run order: methods in the given order, surrogates within each.
+    """The attacks of `config`, in run order: methods in the given order, surrogates within each
+    (the ensemble once: its members bring their own).
     `snn`: whether the crafting model is spiking (the ensemble's members depend on it)."""
-    surrogates = config.surrogate_runs()
     attacks = []
     for method in config.methods:
         if METHODS[method].gradient_free:
             attacks.append(Attack(method, method))
             continue
+        # the ensemble runs once: its members bring their own surrogates
+        surrogates = (None,) if METHODS[method].own_gradients else config.surrogate_runs()
         for s in surrogates:
             members = composite_members(method, config.grad, s, config.budget, snn) \
                 if METHODS[method].components else ()
@@ -99,7 +101,7 @@ def describe_attack(attack: Attack, model: nn.Module, config: AttackConfig,
     if attack.gradient_free:
         return {"name": attack.name, "method": attack.method, "gradient_free": True, "mode": None,
                 "attack_surrogate": None, **GRADIENT_FREE}
-    if attack.method == "ensemble":  # its members bring their own gradients (--budget), or transfer
+    if METHODS[attack.method].own_gradients:  # the ensemble: members of --budget, or transferred
         grad, surrogate = f"ensemble of {len(attack.members)} ({config.budget})", "several"
         if config.grad == "transfer":  # every member crafted on the source
             grad, surrogate = f"{grad}, {describe_gradient(model, 'transfer', None, source)['grad']}", "-"

@@ -265,6 +265,18 @@ def test_a_transfer_ensemble_crafts_every_member_on_the_source(target_kind, sour
         run(target, data, iterations=3, queries=20)
 
 
+def test_attacker_surrogates_multiply_the_gradient_methods_but_not_the_ensemble():
+    """Two --attack-surrogate shapes: PGD and AutoAttack run once per shape (AutoAttack's members
+    carry it), the ensemble once, with its preset's own members, Square once."""
+    config = AttackConfig(methods=("pgd", "ensemble", "autoattack", "square"), attack_surrogates=("pcw:0.5", "exp:1"))
+    attacks = plan_attacks(config, snn=True)
+    assert [(a.name, a.surrogate) for a in attacks] == [
+        ("pgd@pcw:0.5", "pcw:0.5"), ("pgd@exp:1", "exp:1"), ("ensemble", None),
+        ("autoattack@pcw:0.5", "pcw:0.5"), ("autoattack@exp:1", "exp:1"), ("square", None)]
+    assert [m.label for m in attacks[2].members] == [*BUDGETS["standard"].members, "square"]
+    assert {m.surrogate for m in attacks[3].members} == {"pcw:0.5", None}
+
+
 def test_ensemble_members_spend_the_presets_budget_and_autoattack_the_runs():
     run_budget = Budget(steps=7, alpha=0.01, random_start=False, iterations=11, queries=13, target_classes=5)
     for name, preset in BUDGETS.items():
