@@ -220,7 +220,8 @@ def attack_cmd(
     device: str = DEVICE,
     data_root: Path = DATA_ROOT,
     out: Path = typer.Option(Path("attacks"), help="Folder for the adversarial store."),
-    name: Optional[str] = typer.Option(None, help="Store file name without .h5."),
+    name: Optional[str] = typer.Option(None, help="Store file name without .h5 (default: the checkpoint's, the "
+                                       "methods and the gradient they use)."),
 ) -> None:
     """Attack a model (FGSM to AutoAttack); print robust accuracy.
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from suite import distributed
 from suite.attacks.checks import Check, large_eps_check, masking_checks, masking_verdict, store_checks
 from suite.attacks.gradients import check_source
+from suite.attacks.methods import METHODS
 from suite.attacks.resume import Partial, PartialRun
 from suite.attacks.run import attack_checkpoint
 from suite.attacks.settings import AttackConfig
@@ -29,8 +30,14 @@ class AttackRun:
 
 
 def default_store_name(model: Path, config: AttackConfig) -> str:
-    """<checkpoint>-<methods>-<grad>[-<attack surrogates>], e.g. digits-resnet20-snn-T4-w0.5-s0-pgd-bptt."""
-    return "-".join([Path(model).stem, "-".join(config.methods), config.grad, *config.attack_surrogates])
+    """<checkpoint>-<methods>[-<grad>[-<attack surrogates>]], e.g. digits-resnet20-snn-T4-w0.5-s0-pgd-bptt.
+    The gradient parts only where some method uses them: not for Square (gradient-free) or the
+    ensemble (its members bring their own gradients, except under transfer)."""
+    info = [METHODS[m] for m in config.methods]
+    takes_grad = any(not i.gradient_free and (not i.own_gradients or config.grad == "transfer") for i in info)
+    takes_surrogates = any(not i.gradient_free and not i.own_gradients for i in info)
+    return "-".join([Path(model).stem, *config.methods, *([config.grad] if takes_grad else []),
+                     *(config.attack_surrogates if takes_surrogates else ())])
 
 
 def run_attack(model: Path, config: AttackConfig, where: Where, *, source: Path | None = None,

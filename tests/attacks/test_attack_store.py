@@ -1,11 +1,14 @@
 """Adversarial stores (suite.results.attacks) and clean-vs-adversarial CKA (suite.cka.clean_adv)."""
 
+from pathlib import Path
+
 import h5py
 import pytest
 import torch
 
 import suite.attacks.run as run_module
 from suite.attacks import AttackConfig, attack_checkpoint, run_attacks
+from suite.attacks.jobs import default_store_name
 from suite.attacks.resume import Partial
 from suite.checkpoint import save_checkpoint
 from suite.cka.clean_adv import clean_vs_adv
@@ -165,6 +168,19 @@ def test_attack_checkpoint_loads_a_transfer_source_and_another_dataset(tmp_path)
     x = load_dataset(DataSpec("digits", size=8, channels=3), ".", "test")
     crafted = run_attacks(snn3, x, cfg, source=ann3)  # the same run on the models in memory
     assert torch.equal(store.entries[0].adv, crafted.entries[0].adv)
+
+
+@pytest.mark.parametrize("settings, name", [
+    (dict(methods=("fgsm", "pgd")), "snn-fgsm-pgd-bptt"),
+    (dict(methods=("pgd",), attack_surrogates=("pcw:0.5", "exp:1")), "snn-pgd-bptt-pcw:0.5-exp:1"),
+    (dict(methods=("square",)), "snn-square"),  # gradient-free: no gradient in the name
+    (dict(methods=("ensemble",), grad="assg"), "snn-ensemble"),  # members bring their own
+    (dict(methods=("ensemble", "square"), attack_surrogates=("pcw:0.5",)), "snn-ensemble-square"),
+    (dict(methods=("ensemble",), grad="transfer"), "snn-ensemble-transfer"),
+    (dict(methods=("apgd-ce", "ensemble"), grad="rga"), "snn-apgd-ce-ensemble-rga"),
+])
+def test_a_store_is_named_for_its_methods_and_the_gradient_they_use(settings, name):
+    assert default_store_name(Path("runs/snn.pt"), AttackConfig(**settings)) == name
 
 
 def test_attack_checkpoint_runs_where_it_is_told(snn, tmp_path, monkeypatch):
