@@ -132,8 +132,11 @@ def print_table(kind: str, rows: list[Row], eps_values: list[float], table: dict
 
 def verdicts(kind: str, rows: list[Row], eps_values: list[float], table: dict) -> None:
     """The goals, read from the numbers just measured."""
+    white = [r for r in rows if r.white_box]
     for eps in eps_values:
-        white = [r for r in rows if r.white_box]
+        if not white:  # e.g. --rows ensemble
+            print(f"{kind.upper()} eps {format_eps(eps)}: no single white-box attack in --rows, so no verdict")
+            continue
         best = min(white, key=lambda r: table[r.label, eps][0].robust_acc)
         acc, secs = table[best.label, eps][0].robust_acc, table[best.label, eps][1]
         line = f"{kind.upper()} eps {format_eps(eps)}: strongest single white-box attack {best.label} {acc:.1%} in {secs:.0f} s"
