@@ -102,11 +102,11 @@ def describe_attack(attack: Attack, model: nn.Module, config: AttackConfig,
         return {"name": attack.name, "method": attack.method, "gradient_free": True, "mode": None,
                 "attack_surrogate": None, **GRADIENT_FREE}
     if METHODS[attack.method].own_gradients:  # the ensemble: members of --budget, or transferred
-        grad, surrogate = f"ensemble of {len(attack.members)} ({config.budget})", "several"
-        if config.grad == "transfer":  # every member crafted on the source
-            grad, surrogate = f"{grad}, {describe_gradient(model, 'transfer', None, source)['grad']}", "-"
+        how = (describe_gradient(model, "transfer", None, source)["grad"] if config.grad == "transfer"
+               else "each member its own gradient")  # transfer: every member crafted on the source
         return {"name": attack.name, "method": attack.method, "gradient_free": False, "mode": "ensemble",
-                "attack_surrogate": None, "grad": grad, "surrogate": surrogate, **members}
+                "attack_surrogate": None, "grad": f"ensemble of {len(attack.members)} ({config.budget}), {how}",
+                "surrogate": "-", **members}
     words = describe_gradient(model, config.grad, attack.surrogate, source)
     differentiated = words["surrogate"] if words["surrogate"] not in ("-", "rate (IF)") else None
     return {"name": attack.name, "method": attack.method, "gradient_free": False, "mode": config.grad,

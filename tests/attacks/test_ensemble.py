@@ -76,6 +76,8 @@ def test_ensemble_budget_is_stored_as_used():
         "queries": quick.queries, "members": [*quick.members, "square"], "restarts": 1}
     (record,) = store.config["attacks"]
     assert record["members"] == ["sa-pgd", "apgd-ce", "apgd-t", "square"]  # the ANN's: one exact gradient
+    # in words for the tables: one description, no surrogate beside it
+    assert (record["grad"], record["surrogate"]) == ("ensemble of 4 (quick), each member its own gradient", "-")
 
 
 def test_sapgd_runs_with_every_gradient_mode_and_stays_in_the_ball():
