@@ -35,7 +35,7 @@ def default_store_name(model: Path, config: AttackConfig) -> str:
     ensemble (its members bring their own gradients, except under transfer)."""
     info = [METHODS[m] for m in config.methods]
     takes_grad = any(not i.gradient_free and (not i.own_gradients or config.grad == "transfer") for i in info)
-    takes_surrogates = any(not i.gradient_free and not i.own_gradients for i in info)
+    takes_surrogates = any(i.takes_surrogates for i in info)
     return "-".join([Path(model).stem, *config.methods, *([config.grad] if takes_grad else []),
                      *(config.attack_surrogates if takes_surrogates else ())])
 

@@ -165,6 +165,11 @@ class Method:
     components: tuple[str, ...] = ()
     own_gradients: bool = False
 
+    @property
+    def takes_surrogates(self) -> bool:
+        """Whether --attack-surrogate applies: a gradient method that differentiates the run's gradient."""
+        return not self.gradient_free and not self.own_gradients
+
 
 def _iterations(loss: str | None = None, targeted: bool = False):
     def budget(cfg, n_classes):

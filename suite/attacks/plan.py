@@ -50,7 +50,7 @@ def plan_attacks(config: AttackConfig, snn: bool = True) -> list[Attack]:
             attacks.append(Attack(method, method))
             continue
         # the ensemble runs once: its members bring their own surrogates
-        surrogates = (None,) if METHODS[method].own_gradients else config.surrogate_runs()
+        surrogates = config.surrogate_runs() if METHODS[method].takes_surrogates else (None,)
         for s in surrogates:
             members = composite_members(method, config.grad, s, config.budget, snn) \
                 if METHODS[method].components else ()

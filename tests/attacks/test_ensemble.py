@@ -20,9 +20,9 @@ from tests.support.helpers import assert_one_line_error, cli, make_checkpoint
 EPS = 8 / 255
 
 
-def run(model, data, **kw):
+def run(model, data, source=None, **kw):
     return run_attacks(model, data, AttackConfig(**{**dict(methods=("ensemble",), eps=(EPS,), budget="quick",
-                                                            batch_size=8, samples=None), **kw}))
+                                                            batch_size=8, samples=None), **kw}), source=source)
 
 
 def test_ensemble_members_follow_the_preset_and_fold_to_one_gradient_on_an_ann():
@@ -254,9 +254,7 @@ def test_a_transfer_ensemble_crafts_every_member_on_the_source(target_kind, sour
     target, source = tiny_model(target_kind), tiny_model(source_kind, seed=1)
     target.register_full_backward_hook(_refuse_backward)
     data = self_labelled(target, 8)
-    config = AttackConfig(methods=("ensemble",), eps=(EPS,), budget="quick", batch_size=8, samples=None,
-                          grad="transfer", iterations=3, queries=20)
-    store = run_attacks(target, data, config, source=source)
+    store = run(target, data, source, grad="transfer", iterations=3, queries=20)
     (record,) = store.config["attacks"]
     assert record["members"] == ["sa-pgd", "apgd-ce", "apgd-t", "square"]
     how = "exact" if source_kind == "ann" else "bptt"
