@@ -163,7 +163,8 @@ def compare_models(
                 Kb = None if same_names else _rows(K if one_pass else grams_b.run(x_b), rows_b)
                 acc.add(*batch_hsic(Ka, Kb), n)
                 if keep:
-                    others.add(_rows(Ca, rows_a), None if same_names else _rows(grams_b.centred, rows_b))
+                    others.add(_rows(Ca, rows_a), None if same_names else _rows(grams_b.centred, rows_b),
+                               max(grams_a.eps, grams_b.eps))
             if stream.progress is not None:
                 stream.progress(1)
     acc.all_reduce()
@@ -231,7 +232,7 @@ def compare_time(model: nn.Module, loader: Iterable, layers: LayerSpec = None,
                 for l, acc in enumerate(accs):
                     acc.add(*batch_hsic(K[l * T : (l + 1) * T]), n)  # self-comparison
                     if keep:
-                        others[l].add(grams.centred[l * T : (l + 1) * T])
+                        others[l].add(grams.centred[l * T : (l + 1) * T], eps=grams.eps)
             if stream.progress is not None:
                 stream.progress(1)
     for acc, other in zip(accs, others):

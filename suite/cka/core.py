@@ -29,7 +29,8 @@ max CKA deviation from float64 Grams: raw float32 Grams 1.1e-2, float32 Grams of
 mean-subtracted features 2.7e-9 (docs/design.md: 0.12 vs 2e-9 on a conv stack). A float32 Gram
 costs about half a float64 one (n=256, d=4096, one CPU thread: 13 ms vs 25 ms), so Grams
 are formed in float32 for float32/half inputs and in float64 for float64 inputs; U-centring
-and all HSIC sums are float64. On CUDA with TF32 matmuls enabled, Grams use float64.
+and all HSIC sums are float64. Where float32 matmuls may run at reduced precision (TF32 on
+CUDA, bf16 or TF32 through oneDNN on the CPU), Grams use float64 (`gram_dtype`).
 
 Why not torch_cka (the `bench` extra): it evaluates Eq. 3 with trace(K L) per pair (O(n³)),
 in float32 on raw Grams, and never removes its hooks.
@@ -54,13 +55,28 @@ MIN_SAMPLES = 4  # the unbiased estimator divides by n(n-3) and (n-1)(n-2)
 # ----------------------------------------------------------------------------- Grams
 
 def _float32_matmul_is_exact(device: torch.device) -> bool:
-    """False when a float32 matmul on `device` may run in TF32 (10-bit mantissa)."""
-    if device.type != "cuda":
-        return True
-    try:
-        return not torch.backends.cuda.matmul.allow_tf32
-    except RuntimeError:  # torch refuses to answer when legacy and new TF32 APIs were mixed
-        return False
+    """False when a float32 matmul on `device` may run at reduced precision: TF32 (10-bit
+    mantissa) on CUDA; on the CPU, bf16 or TF32 through oneDNN, which
+    `torch.set_float32_matmul_precision("medium")` turns on (measured on a CPU with AMX: a
+    float32 Gram then deviates by 2.7e-4 relative, against 2.6e-7 at "highest")."""
+    if device.type == "cuda":
+        try:
+            return not torch.backends.cuda.matmul.allow_tf32
+        except RuntimeError:  # torch refuses to answer when legacy and new TF32 APIs were mixed
+            return False
+    onednn = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
+    precision = getattr(onednn, "fp32_precision", None)
+    if precision is None:  # a torch without the per-backend switch: the global one
+        return torch.get_float32_matmul_precision() == "highest"
+    return precision in ("ieee", "none")
+
+
+def gram_dtype(x: Tensor) -> torch.dtype:
+    """The dtype the Gram of features `x` is formed in: float64 for float64 features, or where a
+    float32 matmul may run at reduced precision; float32 otherwise. Its unit roundoff bounds
+    what the Gram resolves (suite.cka.similarity thresholds eigenvalues by it)."""
+    exact32 = x.dtype != torch.float64 and _float32_matmul_is_exact(x.device)
+    return torch.float32 if exact32 else torch.float64
 
 
 def gram(x: Tensor, name: str = "?") -> Tensor:
@@ -70,8 +86,7 @@ def gram(x: Tensor, name: str = "?") -> Tensor:
     entry of K, non-finite, and checking n² entries instead of n*d is cheaper when d > n.
     """
     x = x.detach().flatten(1)  # [n, d]
-    use_float64 = x.dtype == torch.float64 or not _float32_matmul_is_exact(x.device)
-    x = x.to(torch.float64 if use_float64 else torch.float32)
+    x = x.to(gram_dtype(x))
     x = x - x.mean(dim=0, keepdim=True)  # U-centring ignores it; float32 Grams need it
     K = x @ x.T  # [n, n]
     if not torch.isfinite(K).all():

@@ -24,7 +24,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from suite.cka.core import gram, u_centre
+from suite.cka.core import gram, gram_dtype, u_centre
 from suite.cka.features import (_first_tensor, check_time_mode, layer_names, reduce_time, resolve_layers,
                                 timesteps)
 from suite.errors import SuiteError
@@ -63,6 +63,7 @@ class LayerGrams:
         self.model, self.names, self.time = model, list(names), time
         self.keep_centred = keep_centred  # also keep each entry's Gram before U-centring (other measures)
         self.centred: Tensor | None = None  # [E, n, n] float64 of the last run, when kept
+        self.eps = 0.0  # unit roundoff of the coarsest Gram of the last run (core.gram_dtype)
         self.T = timesteps(model)
         self.entries = layer_names(self.names, self.T, time)
         self._per = self.T if (time == "each" and self.T is not None) else 1  # entries per layer
@@ -102,6 +103,7 @@ class LayerGrams:
     def run(self, x) -> Tensor:
         """model(x) once: every entry's flattened U-centred Gram, [E, n²] float64."""
         self._n = sample_count(x)
+        self.eps = 0.0
         self._calls = {name: _Calls() for name in self.names}
         self._out = None
         try:
@@ -152,6 +154,7 @@ class LayerGrams:
 
     def _write(self, row: int, feat: Tensor) -> None:
         K = gram(feat, self.entries[row])  # [n, n] float64, Gram of the batch-centred features
+        self.eps = max(self.eps, torch.finfo(gram_dtype(feat)).eps)
         if self._out is None:
             self._out = torch.empty(len(self.entries), K.numel(), dtype=torch.float64, device=K.device)
             if self.keep_centred:

@@ -430,12 +430,34 @@ def test_float32_matmul_is_exact_except_cuda_with_tf32():
     before = matmul.allow_tf32
     try:
         matmul.allow_tf32 = True
-        assert core._float32_matmul_is_exact(torch.device("cpu")) is True  # TF32 never applies off CUDA
+        assert core._float32_matmul_is_exact(torch.device("cpu")) is True  # CUDA's TF32 flag is not the CPU's
         assert core._float32_matmul_is_exact(torch.device("cuda")) is False
         matmul.allow_tf32 = False
         assert core._float32_matmul_is_exact(torch.device("cuda")) is True
     finally:
         matmul.allow_tf32 = before
+
+
+@pytest.mark.parametrize("precision, exact", [("highest", True), ("high", False), ("medium", False)])
+def test_reduced_precision_cpu_matmuls_make_grams_float64(precision, exact):
+    """`set_float32_matmul_precision("medium")` lets oneDNN run float32 matmuls in bf16 on a CPU
+    that has it (2.7e-4 relative on a Gram, measured on AMX); "high" allows TF32. Either way
+    the Gram is formed in float64. Each entry's rounding error is at most d eps |x_i| |x_j| <=
+    d eps max_i K_ii (a sum of d products; Cauchy-Schwarz), so relative to the largest entry:
+    d eps64 = 6.7e-14 in float64, d eps32 = 3.6e-5 in float32, on any CPU."""
+    before = torch.get_float32_matmul_precision()
+    x = torch.randn(64, 300, generator=torch.Generator().manual_seed(3)) + 2.0
+    try:
+        torch.set_float32_matmul_precision(precision)
+        assert core._float32_matmul_is_exact(torch.device("cpu")) is exact
+        assert core.gram_dtype(x) == (torch.float32 if exact else torch.float64)
+        K = core.gram(x)
+    finally:
+        torch.set_float32_matmul_precision(before)
+    xc = x.double() - x.double().mean(dim=0)
+    ref = xc @ xc.T
+    tol = (4e-5 if exact else 1e-12)  # the bounds above
+    assert float((K - ref).abs().max() / ref.abs().max()) < tol
 
 
 def test_bootstrap_is_seeded_and_matches_a_loop_over_replicates():

@@ -12,12 +12,14 @@ import torch
 from torch import nn
 
 from suite.cka import Options, compare_models
+from suite.cka import core
 from suite.cka.core import batch_hsic, cka_from_hsic, gram, u_gram
-from suite.cka.similarity import (KNN_K, MeasureBatches, check_measures, knn_masks, knn_overlap, measure_from_batches,
-                                  procrustes, rbf_grams)
+from suite.cka.similarity import (KNN_K, MeasureBatches, check_measures, gram_factors, knn_masks, knn_overlap,
+                                  measure_from_batches, procrustes, rbf_grams)
 from suite.errors import SuiteError
 
 TOL = 1e-6
+EPS64 = torch.finfo(torch.float64).eps  # these tests' Grams are formed from float64 features
 
 
 def features(n=40, d=7, seed=0, shift=3.0) -> torch.Tensor:
@@ -77,10 +79,10 @@ def rbf_cka_reference(x, y, frac=0.5) -> float:
 # ----------------------------------------------------------------------------- against the references
 def test_procrustes_matches_the_nuclear_norm_of_the_features():
     x, y = features(40, 7, 0), features(40, 11, 1) @ torch.randn(11, 11, dtype=torch.float64)
-    got = procrustes(grams(x), grams(y))
+    got = procrustes(grams(x), grams(y), EPS64)
     assert got.shape == (1, 1)
     assert float(got) == pytest.approx(procrustes_reference(x, y), abs=TOL)
-    assert float(procrustes(grams(x), grams(x))) == pytest.approx(1.0, abs=TOL)
+    assert float(procrustes(grams(x), grams(x), EPS64)) == pytest.approx(1.0, abs=TOL)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -92,7 +94,7 @@ def test_procrustes_of_several_layers_matches_the_reference_pair_by_pair_at_any_
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        got = procrustes(torch.cat([grams(x) for x in xs]), torch.cat([grams(y) for y in ys]))
+        got = procrustes(torch.cat([grams(x) for x in xs]), torch.cat([grams(y) for y in ys]), EPS64)
     finally:
         torch.set_num_threads(before)
     expected = torch.tensor([[procrustes_reference(x, y) for y in ys] for x in xs], dtype=torch.float64)
@@ -124,17 +126,63 @@ def random_rotation(d: int, seed: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("measure", ["linear-cka", "rbf-cka", "procrustes", "knn"])
 def test_every_measure_ignores_rotations_and_isotropic_scaling(measure):
+    """32 samples of 6 and 9 features: rank-deficient Grams (rank 5 and 8 after centring), the
+    usual case at a narrow layer. Tolerance 1e-11 from the float64 precision of each route:
+    n eps64 = 7e-15 on every Gram entry and eigenvalue, divided by the smallest kept eigenvalue
+    relative to the largest (asserted >= 1e-2 below) for the square roots and the centring."""
     x, y = features(32, 6, 6), features(32, 9, 7)
     moved = 3.7 * (x @ random_rotation(6, 8)) - 5.0  # rotated, scaled and shifted
+    for z in (x, y, moved):
+        w = torch.linalg.eigvalsh(gram(z))
+        kept = w[w > 32 * EPS64 * w[-1]]
+        assert float(kept[0] / kept[-1]) >= 1e-2
     acc_a, acc_b = MeasureBatches(["linear-cka", measure], 1, 1), MeasureBatches(["linear-cka", measure], 1, 1)
     if measure == "linear-cka":
         first = cka_from_hsic(*batch_hsic(_u(x), _u(y)))
         second = cka_from_hsic(*batch_hsic(_u(moved), _u(y)))
     else:
-        acc_a.add(grams(x), grams(y))
-        acc_b.add(grams(moved), grams(y))
+        acc_a.add(grams(x), grams(y), EPS64)
+        acc_b.add(grams(moved), grams(y), EPS64)
         first, second = acc_a.matrices()[measure], acc_b.matrices()[measure]
-    assert float(second) == pytest.approx(float(first), abs=1e-9)
+    assert float(second) == pytest.approx(float(first), abs=1e-11)
+
+
+def rank_deficient(n: int, d: int, seed: int, dtype=torch.float64) -> torch.Tensor:
+    """n samples of d < n features with a mean to ignore and unequal spreads."""
+    g = torch.Generator().manual_seed(seed)
+    scale = torch.linspace(0.5, 3.0, d, dtype=torch.float64)
+    return (torch.randn(n, d, generator=g, dtype=torch.float64) * scale + 2.0).to(dtype)
+
+
+@pytest.mark.parametrize("n, d_a, d_b", [(32, 6, 9), (64, 10, 30), (128, 10, 500)])
+def test_procrustes_of_rank_deficient_float64_grams_matches_the_svd_of_the_features(n, d_a, d_b):
+    """Grams of rank d < n carry n - d eigenvalues of rounding noise (~ n eps64 λ_max); taking
+    their square roots put ~3e-8 into the result, which then depended on the BLAS kernels (it
+    failed a 1e-9 test under MKL_CBWR=COMPATIBLE). The reference: the float64 SVD of X̄ᵀȲ.
+    Tolerance 1e-11: every kept eigenvalue is >= 1e-2 λ_max here, so each square root carries
+    n eps64 / 1e-2 <= 3e-12 relative."""
+    x = rank_deficient(n, d_a, 1)
+    y = torch.tanh(x @ torch.randn(d_a, d_b, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
+    y = y + 0.1 * rank_deficient(n, d_b, 3)
+    assert [f.shape[1] for f in gram_factors(grams(x, y), EPS64)] == [d_a, min(d_b, n - 1)]  # ranks after centring
+    got = float(procrustes(grams(x), grams(y), EPS64))
+    assert got == pytest.approx(procrustes_reference(x, y), abs=1e-11)
+
+
+@pytest.mark.parametrize("n, d_a, d_b", [(64, 10, 200), (256, 10, 4096)])
+def test_procrustes_of_float32_grams_of_a_narrow_layer_matches_the_svd_of_the_features(n, d_a, d_b):
+    """The CKA engine forms Grams of float32 features in float32 (core.gram): noise eigenvalues
+    of ~ n eps32 λ_max, whose square roots put 5e-5 to 1e-4 into the measure before the rank
+    threshold. The reference: the float64 SVD of the same float32 features. Tolerance 1e-5:
+    a float32 Gram entry carries <= d eps32 of the largest (a sum of d products), and a kept
+    eigenvalue is >= n eps32 λ_max, so a square root moves by at most d eps32 / (2 sqrt(n eps32))
+    relative = 2e-5 for d = 200, n = 64 in the worst case; measured about 1e-7."""
+    x = rank_deficient(n, d_a, 4, torch.float32)
+    w = torch.randn(d_a, d_b, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    y = torch.relu(x.double() @ w + 0.5 * rank_deficient(n, d_b, 6)).float()
+    assert core.gram_dtype(x) == torch.float32
+    got = float(procrustes(core.gram(x)[None], core.gram(y)[None]))  # default eps: float32's
+    assert got == pytest.approx(procrustes_reference(x.double(), y.double()), abs=1e-5)
 
 
 def _u(x):
@@ -147,7 +195,7 @@ def test_cka_type_measures_sum_hsic_and_the_others_average_over_batches():
     ys = [torch.relu(x @ random_rotation(5, 12)) + 0.1 * features(20, 5, s + 20) for s, x in zip((10, 11), xs)]
     acc = MeasureBatches(["linear-cka", "rbf-cka", "procrustes", "knn"], 1, 1)
     for x, y in zip(xs, ys):
-        acc.add(grams(x), grams(y))
+        acc.add(grams(x), grams(y), EPS64)
     m = acc.matrices()
     assert float(m["procrustes"]) == pytest.approx(np.mean([procrustes_reference(x, y) for x, y in zip(xs, ys)]), abs=TOL)
     assert float(m["knn"]) == pytest.approx(np.mean([knn_reference(x, y) for x, y in zip(xs, ys)]), abs=TOL)
