@@ -34,6 +34,18 @@ def ensure_out_dir(path: str | os.PathLike) -> Path:
     return out
 
 
+def check_target(path: str | os.PathLike) -> Path:
+    """A file about to be written: refused where a folder of that name stands (the rename
+    cannot replace a folder) or where its folder is a file. Commands call it before their
+    work, so a long run never ends in a file it cannot write; `atomic_path` calls it again."""
+    target = Path(path)
+    if target.is_dir():
+        raise SuiteError(f"cannot write {target}: it is a folder")
+    if target.parent.exists() and not target.parent.is_dir():
+        raise SuiteError(f"output folder {target.parent} exists and is not a folder")
+    return target
+
+
 def _temporary_beside(target: Path) -> Path:
     """Create an empty, new file next to `target` with the umask's ordinary mode; return its path."""
     for _ in range(_NAME_TRIES):
@@ -53,7 +65,7 @@ def _temporary_beside(target: Path) -> Path:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
     The block writes to the yielded path (it may reopen or truncate it, not recreate it)."""
-    target = Path(path)
+    target = check_target(path)
     ensure_out_dir(target.parent)
     tmp = _temporary_beside(target)
     try:

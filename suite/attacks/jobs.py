@@ -14,7 +14,7 @@ from suite.attacks.run import attack_checkpoint
 from suite.attacks.settings import AttackConfig
 from suite.checkpoint import load_model
 from suite.device import select_device
-from suite.files import ensure_out_dir
+from suite.files import check_target, ensure_out_dir
 from suite.results.attacks import AttackStore, write_store
 from suite.values import check_file_name
 from suite.where import Where
@@ -57,6 +57,8 @@ def run_attack(model: Path, config: AttackConfig, where: Where, *, source: Path 
     check_source(config.grad, source is not None)
     ensure_out_dir(where.out)
     path = where.out / f"{name or default_store_name(model, config)}.h5"
+    for target in (path, path.with_suffix(".png")):  # the store and its figure, refused before the work
+        check_target(target)
     partial = Partial(path.with_suffix(".partial"), resume)
     dev = select_device(where.device)
     with distributed.session(dev):

@@ -11,7 +11,6 @@ folder is removed once the store is written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -19,23 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from suite.errors import SuiteError
 from suite.files import atomic_path, ensure_out_dir
-
-
-def weights_hash(*models: nn.Module | None) -> str:
-    """SHA-256 of the models' state (names, shapes, values): a retrained checkpoint differs."""
-    h = hashlib.sha256()
-    for model in models:
-        if model is None:
-            continue
-        for name, t in model.state_dict().items():
-            h.update(name.encode())
-            h.update(str(tuple(t.shape)).encode())
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,13 @@ from suite.attacks.gradients import check_source, describe_gradient
 from suite.attacks.composite import craft_composite, member_budget, member_seed
 from suite.attacks.methods import Budget, batch_seed, budgets, check_classes, craft
 from suite.attacks.plan import Attack, Attackers, describe_attack, plan_attacks
-from suite.attacks.resume import Partial, PartialRun, weights_hash
+from suite.attacks.resume import Partial, PartialRun
 from suite.attacks.settings import AttackConfig
 from suite.attacks.worst import worst_case
 from suite.device import select_device
 from suite.errors import SuiteError
 from suite.models import mean_logits
+from suite.models.digest import weights_digest
 from suite.progress import progress_bar
 from suite.results.attacks import AttackEntry, AttackStore, format_eps
 from suite.where import Where
@@ -161,7 +162,9 @@ def _store_config(model: nn.Module, source: nn.Module | None, config: AttackConf
         "budgets": budgets(config, n_classes),
         "attacks": [describe_attack(a, model, config, source) for a in attacks],
         "model": model.cfg.to_dict() if hasattr(model, "cfg") else None,
+        "model_digest": weights_digest(model),
         "source_model": source.cfg.to_dict() if source is not None and hasattr(source, "cfg") else None,
+        "source_digest": weights_digest(source) if source is not None else None,
         "gradient": describe_gradient(model, config.grad, gradient_attack.surrogate if gradient_attack else None,
                                       source),
         "split": config.split, "n_samples": n, "device": str(device), "processes": distributed.world_size(),
@@ -195,9 +198,9 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
     runs = [(a, e) for a in attacks for e in config.eps]
     store_config = _store_config(model, source, config, attacks, n, n_classes, device, meta)
     saved = None
-    if partial is not None:  # where and how a run is spread does not change its batches
+    if partial is not None:  # where and how a run is spread does not change its batches (the
+        # identity holds the weights' digests: a retrained checkpoint's batches are not reused)
         identity = {k: v for k, v in store_config.items() if k not in ("device", "processes")}
-        identity.update(weights=weights_hash(model, source))
         saved = distributed.broadcast_from_main(lambda: PartialRun(partial.folder, identity, partial.resume))
     starts = distributed.shard(range(0, n, config.batch_size))  # whole batches: the same seeds as one process
     batches = []

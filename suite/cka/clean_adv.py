@@ -20,6 +20,18 @@ from suite.results.cka import CKAResult
 from suite.errors import SuiteError
 
 
+def choose_method(store: AttackStore, method: str | None = None) -> str:
+    """The store's attack to compare: `method`, which it must hold, or its only one."""
+    methods = store.methods
+    if method is None:
+        if len(methods) > 1:
+            raise SuiteError(f"the store holds several methods ({', '.join(methods)}); choose one")
+        return methods[0]
+    if method not in methods:
+        raise SuiteError(f"the store has no {method} attack; it holds: {', '.join(methods)}")
+    return method
+
+
 def clean_vs_adv(model: nn.Module, store: AttackStore, method: str | None = None, clean: Tensor | None = None,
                  layers: LayerSpec = None, time: str = "mean", batch_size: int = 64,
                  stream: Options = Options()) -> dict[float, CKAResult]:
@@ -29,13 +41,7 @@ def clean_vs_adv(model: nn.Module, store: AttackStore, method: str | None = None
     replaces the stored clean inputs (e.g. `rebuild_clean(store, root)` for a store
     written without them). SNN and ANN alike; `time` as in `compare_models`.
     """
-    methods = store.methods
-    if method is None:
-        if len(methods) > 1:
-            raise SuiteError(f"the store holds several methods ({', '.join(methods)}); choose one")
-        method = methods[0]
-    elif method not in methods:
-        raise SuiteError(f"the store has no {method} attack; it holds: {', '.join(methods)}")
+    method = choose_method(store, method)
     clean = clean if clean is not None else store.clean
     if clean is None:
         raise SuiteError("the store keeps no clean inputs; rebuild them with rebuild_clean(store, root)")

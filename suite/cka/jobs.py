@@ -24,7 +24,8 @@ from suite.data.loaders import eval_loader, shard_loader, subset_indices
 from suite.data.paired import event_spec_for, load_paired, paired_loaders
 from suite.device import select_device
 from suite.errors import SuiteError
-from suite.files import ensure_out_dir
+from suite.files import check_target, ensure_out_dir
+from suite.models.digest import weights_digest
 from suite.progress import progress_bar
 from suite.results.cka import CKAResult
 from suite.values import check_file_name
@@ -77,6 +78,12 @@ def _compare(config: CKAConfig, model_a, model_b, loader, loader_b, stream: Opti
     return relabel(result, config.compare)
 
 
+def _check_targets(*paths: Path) -> None:
+    """The result files and their figure, refused before the work when a folder stands there."""
+    for path in paths:
+        check_target(path)
+
+
 def run_cka(config: CKAConfig, inputs: CKAInputs, where: Where, name: str | None = None) -> CKARun:
     """Run `models`, `layers`, `time` or `static-event` CKA for checkpoints; save the HDF5 result
     to WHERE.out/NAME.h5 (NAME from the models by default).
@@ -92,12 +99,18 @@ def run_cka(config: CKAConfig, inputs: CKAInputs, where: Where, name: str | None
     ensure_out_dir(where.out)
     dev = select_device(where.device)
     two = inputs.model2 is not None
+    label_a = Path(inputs.model).stem
+    label_b = Path(inputs.model2).stem if two else label_a
+    stem = name or f"cka-{config.compare}-{label_a}" + (f"-vs-{label_b}" if two else "")
+    _check_targets(where.out / f"{stem}.h5", where.out / f"{stem}.png")  # suite.report.show draws NAME.png
     with distributed.session(dev):
         model_a, ckpt_a = load_model(inputs.model, dev)
         model_b, ckpt_b = load_model(inputs.model2, dev) if two else (model_a, ckpt_a)
-        stored = {**config.to_dict(), "model": str(inputs.model), "model_config": ckpt_a.model_config.to_dict()}
+        stored = {**config.to_dict(), "model": str(inputs.model), "model_config": ckpt_a.model_config.to_dict(),
+                  "model_digest": weights_digest(model_a)}
         if two:
-            stored.update(model2=str(inputs.model2), model2_config=ckpt_b.model_config.to_dict())
+            stored.update(model2=str(inputs.model2), model2_config=ckpt_b.model_config.to_dict(),
+                          model2_digest=weights_digest(model_b))
         loader_b = None
         if config.compare == "static-event":
             loader, loader_b, info = _static_event_loaders(ckpt_a, ckpt_b if two else None, where, config)
@@ -113,9 +126,6 @@ def run_cka(config: CKAConfig, inputs: CKAInputs, where: Where, name: str | None
             task = bar.add_task(f"cka {config.compare}", total=len(loader), info="")
             result = _compare(config, model_a, model_b, loader, loader_b,
                               Options(dev, lambda n: bar.update(task, advance=n), config.bootstrap, config.measures))
-        label_a = Path(inputs.model).stem
-        label_b = Path(inputs.model2).stem if two else label_a
-        stem = name or f"cka-{config.compare}-{label_a}" + (f"-vs-{label_b}" if two else "")
         path = distributed.broadcast_from_main(lambda: result.save(where.out / f"{stem}.h5", stored,
                                                                    device=str(dev)))
     return CKARun(result, path, label_a, label_b)
@@ -130,38 +140,41 @@ def run_clean_adv(config: CKAConfig, inputs: CKAInputs, where: Where, name: str 
     examples crafted on the SNN). Its data must match the store's either way. The samples are
     the store's (`config.samples` and `config.seed` do not apply).
     """
-    from suite.cka.clean_adv import clean_vs_adv
-    from suite.results.attacks import check_data, check_model, format_eps, read_store, rebuild_clean
+    from suite.cka.clean_adv import choose_method, clean_vs_adv
+    from suite.results.attacks import check_data, check_model, check_weights, format_eps, read_store, rebuild_clean
 
     inputs.check("clean-adv")
     check_file_name(name)
     store = read_store(inputs.attack)
     model = Path(inputs.model) if inputs.model is not None else Path(store.config.get("checkpoint", ""))
+    method = choose_method(store, inputs.method)
+    label = model.stem
+    base = name or f"cka-clean-adv-{Path(inputs.attack).stem}" + (f"-on-{label}" if inputs.other_model else "")
+    paths = {e.eps: where.out / f"{base}-{method}-eps{format_eps(e.eps).replace('/', '_')}.h5"
+             for e in store.for_method(method)}
+    _check_targets(*paths.values(), where.out / f"{base}-{method}.png")  # suite.report.show draws one figure
     ensure_out_dir(where.out)
     dev = select_device(where.device)
     with distributed.session(dev):
         net, ckpt = load_model(model, dev)
+        digest = weights_digest(net)
         if not inputs.other_model:
             check_model(store, ckpt.model_config)
+            check_weights(store, digest, str(model))
         check_data(store, ckpt.data_spec)
         clean = store.clean if store.clean is not None else rebuild_clean(store, where.data_root)
-        method = inputs.method or store.methods[0]
-        n_batches = len(distributed.shard(range(0, store.n_samples, config.batch_size))) \
-            * len(store.for_method(method))
+        n_batches = len(distributed.shard(range(0, store.n_samples, config.batch_size))) * len(paths)
         with progress_bar(where.show_progress and distributed.is_main()) as bar:
             task = bar.add_task("cka clean adv", total=n_batches, info="")
             stream = Options(dev, lambda n: bar.update(task, advance=n), config.bootstrap, config.measures)
-            results = clean_vs_adv(net, store, inputs.method, clean, layers=config.layer_spec, time=config.time,
+            results = clean_vs_adv(net, store, method, clean, layers=config.layer_spec, time=config.time,
                                    batch_size=config.batch_size, stream=stream)
-        label = model.stem
-        base = name or f"cka-clean-adv-{Path(inputs.attack).stem}" + (f"-on-{label}" if inputs.other_model else "")
         own = {k: v for k, v in config.to_dict().items() if k not in ("samples", "seed", "split")}
         stored = {**own, "compare": "clean-adv", "attack": str(inputs.attack), "model": str(model),
-                  "model_config": ckpt.model_config.to_dict(), "processes": distributed.world_size()}
+                  "model_config": ckpt.model_config.to_dict(), "model_digest": digest,
+                  "processes": distributed.world_size()}
         runs = []
         for eps, result in results.items():
-            stem = f"{base}-{result.config['method']}-eps{format_eps(eps).replace('/', '_')}"
-            path = distributed.broadcast_from_main(lambda: result.save(where.out / f"{stem}.h5", stored,
-                                                                       device=str(dev)))
+            path = distributed.broadcast_from_main(lambda: result.save(paths[eps], stored, device=str(dev)))
             runs.append(CKARun(result, path, label, label))
     return runs

@@ -302,6 +302,17 @@ def check_model(store: AttackStore, model_config) -> None:
         raise SuiteError(f"the attack store was made for a different model: {diffs} (store vs given)")
 
 
+def check_weights(store: AttackStore, digest: str, model: str) -> None:
+    """SuiteError when the store's target had other weights than `model` (its `weights_digest`):
+    the same architecture trained apart, or a checkpoint rewritten since the attack. A store
+    written before digests were recorded holds none; its model config is all there is to check."""
+    stored = store.config.get("model_digest")
+    if stored is not None and stored != digest:
+        raise SuiteError(f"the attack store was made for other weights than those of {model} (weights "
+                         f"sha256 {stored[:12]} in the store, {digest[:12]} given): another training run or a "
+                         f"changed checkpoint; pass --other-model to measure examples crafted on another network")
+
+
 def check_data(store: AttackStore, data_spec) -> None:
     """SuiteError naming every field where `data_spec` differs from the data the store attacked."""
     stored = store.config.get("data")

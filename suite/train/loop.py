@@ -41,6 +41,7 @@ from suite.checkpoint import load_checkpoint, save_checkpoint
 from suite.data import load_dataset
 from suite.device import CUBLAS_DETERMINISTIC_WORKSPACE, seed_everything
 from suite.errors import SuiteError
+from suite.files import check_target
 from suite.models import TwinNet, build_model, mean_logits
 from suite.models.firing import FiringRates
 from suite.progress import progress_bar
@@ -336,12 +337,7 @@ def train(config: TrainConfig, checkpoint: str | Path, *, data_root: str | Path 
 
 def _checkpoint_path(checkpoint: str | Path) -> Path:
     """The checkpoint file, refused when it or its folder is in the way."""
-    checkpoint = Path(checkpoint)
-    if checkpoint.is_dir():
-        raise SuiteError(f"checkpoint path {checkpoint} is a folder")
-    if checkpoint.parent.exists() and not checkpoint.parent.is_dir():
-        raise SuiteError(f"output folder {checkpoint.parent} exists and is not a folder")
-    return checkpoint
+    return check_target(checkpoint)
 
 
 def _check_parallel(optim: Optimisation, device: torch.device, world: int, tensorboard) -> None:

@@ -143,3 +143,59 @@ def test_check_adds_large_eps_to_the_verdict(runner, tmp_path, ckpts):
     assert names[-2:] == ["large_eps", "masking verdict"]
     assert "large_eps" in store.config["checks"][-1]["message"]
     assert store.config["verdict"]["masking_suspected"] is (not store.config["checks"][-2]["passed"])
+
+
+def test_store_of_other_weights_of_the_same_model_is_refused(runner, tmp_path, ckpts):
+    """Issue 28: a checkpoint of the same config trained apart (another seed) passed the config
+    check, and clean-vs-adversarial CKA measured examples crafted against another network. The
+    store now records a digest of the target's weights; --other-model says it is meant."""
+    other = make_checkpoint(tmp_path / "snn-other.pt", "snn", seed=1)  # same config, other weights
+    attack(runner, tmp_path, "--model", ckpts["snn"], "--method", "fgsm")
+    store = tmp_path / "attacks" / "snn-fgsm-bptt.h5"
+    assert len(read_store(store).config["model_digest"]) == 64
+    code, out = cli(runner, "cka", "--compare", "clean", "adv", "--attack", store, "--model", other,
+                    "--batch-size", 8, "--out", tmp_path / "reports")
+    assert_one_line_error(code, out, "made for other weights than those of", "--other-model")
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+    code, out = cli(runner, "cka", "--compare", "clean", "adv", "--attack", store, "--model", other,
+                    "--other-model", "--batch-size", 8, "--out", tmp_path / "reports")
+    assert code == 0, out
+    # the attacked checkpoint itself, given or by default, passes the check
+    code, out = cli(runner, "cka", "--compare", "clean", "adv", "--attack", store, "--batch-size", 8,
+                    "--out", tmp_path / "reports")
+    assert code == 0, out
+    result = CKAResult.load(tmp_path / "reports" / "cka-clean-adv-snn-fgsm-bptt-fgsm-eps8_255.h5")
+    assert result.config["model_digest"] == read_store(store).config["model_digest"]
+
+
+def test_a_checkpoint_rewritten_after_the_attack_is_refused(runner, tmp_path, ckpts):
+    """The store names its checkpoint by path; training again into that path changes the weights."""
+    attack(runner, tmp_path, "--model", ckpts["ann"], "--method", "fgsm")
+    make_checkpoint(ckpts["ann"], "ann", seed=5)
+    code, out = cli(runner, "cka", "--compare", "clean", "adv", "--attack", tmp_path / "attacks" / "ann-fgsm-bptt.h5",
+                    "--batch-size", 8, "--out", tmp_path / "reports")
+    assert_one_line_error(code, out, f"made for other weights than those of {ckpts['ann']}")
+
+
+@pytest.mark.parametrize("blocked", [".h5", ".png"])
+def test_a_folder_where_the_store_or_its_figure_goes_is_refused_before_the_attack(runner, tmp_path, ckpts, blocked):
+    """Issue 28: the atomic rename onto a folder raised IsADirectoryError with a traceback, after
+    the whole attack had run."""
+    folder = tmp_path / "attacks" / f"n{blocked}"
+    folder.mkdir(parents=True)
+    (folder / "keep.txt").write_text("x")
+    code, out = attack(runner, tmp_path, "--model", ckpts["ann"], "--method", "fgsm", "--name", "n")
+    assert_one_line_error(code, out, f"cannot write {folder}: it is a folder")
+    assert [p.name for p in folder.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in (tmp_path / "attacks").iterdir()) == [folder.name]
+
+
+@pytest.mark.parametrize("blocked", ["-fgsm-eps8_255.h5", "-fgsm.png"])
+def test_a_folder_where_a_clean_adv_result_goes_is_refused(runner, tmp_path, ckpts, blocked):
+    attack(runner, tmp_path, "--model", ckpts["ann"], "--method", "fgsm", "--eps", "0,8/255")
+    folder = tmp_path / "reports" / f"r{blocked}"
+    folder.mkdir(parents=True)
+    code, out = cli(runner, "cka", "--compare", "clean", "adv", "--attack", tmp_path / "attacks" / "ann-fgsm-bptt.h5",
+                    "--batch-size", 8, "--name", "r", "--out", tmp_path / "reports")
+    assert_one_line_error(code, out, f"cannot write {folder}: it is a folder")
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == [folder.name]

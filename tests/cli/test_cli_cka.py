@@ -170,3 +170,25 @@ def test_run_comparison_checks_before_writing(tmp_path):
                        Where(out=tmp_path / "reports"))
     assert not (tmp_path / "reports").exists()
     CKAInputs(attack=Path("a.h5"), method="pgd", other_model=True).check("clean-adv")  # all its own options
+
+
+@pytest.mark.parametrize("blocked", [".h5", ".png"])
+def test_a_folder_where_the_result_or_its_figure_goes_is_refused_before_the_work(runner, tmp_path, ckpts, blocked):
+    """Issue 28: the atomic rename onto a folder raised IsADirectoryError with a traceback."""
+    folder = tmp_path / "reports" / f"r{blocked}"
+    folder.mkdir(parents=True)
+    code, text = run_cka(runner, tmp_path, "--compare", "layers", "--model", ckpts["ann"], "--name", "r")
+    assert_one_line_error(code, text, f"cannot write {folder}: it is a folder")
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == [folder.name]
+
+
+def test_results_record_the_digest_of_each_models_weights(runner, tmp_path, ckpts):
+    from suite.checkpoint import load_model
+    from suite.models.digest import weights_digest
+
+    other = make_checkpoint(tmp_path / "snn1.pt", "snn", seed=1)  # the twins of one seed share their weights
+    code, text = run_cka(runner, tmp_path, "--compare", "models", "--model", ckpts["snn"], "--model2", other)
+    assert code == 0, text
+    config = CKAResult.load(tmp_path / "reports" / "cka-models-snn-vs-snn1.h5").config
+    assert config["model_digest"] == weights_digest(load_model(ckpts["snn"])[0])
+    assert config["model2_digest"] == weights_digest(load_model(other)[0]) != config["model_digest"]

@@ -149,3 +149,15 @@ def test_file_that_cannot_be_created_is_one_suite_error(tmp_path):
     with pytest.raises(SuiteError, match="cannot write .*xxx: File name too long"), atomic_path(target):
         pass
     assert not target.exists()
+
+
+def test_an_atomic_write_onto_a_folder_is_refused_and_keeps_the_folder(tmp_path):
+    """Every writer goes through atomic_path; os.replace cannot put a file where a folder is."""
+    from suite.files import atomic_path
+
+    (tmp_path / "x.h5").mkdir()
+    (tmp_path / "x.h5" / "keep").write_text("k")
+    with pytest.raises(SuiteError, match=r"cannot write .*x\.h5: it is a folder$"):
+        with atomic_path(tmp_path / "x.h5") as tmp:
+            tmp.write_text("new")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.h5"] and (tmp_path / "x.h5" / "keep").read_text() == "k"
