@@ -46,7 +46,7 @@ from torch import nn
 
 from allocator import keep_freed_memory  # benchmarks/allocator.py (the script's folder is on sys.path)
 from suite.models import ModelConfig, ModelSpec, build_model, lif_kernel, mean_logits
-from suite.models.resnet import DEPTHS
+from suite.models.archs import DEPTHS
 from suite.models.twin import Normalize
 
 # ---------------------------------------------------------------------------------------------

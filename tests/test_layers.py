@@ -22,3 +22,18 @@ def test_import_contracts_are_kept():
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "0 broken" in run.stdout
+
+
+def test_no_module_of_a_package_imports_itself_back():
+    """Issue 29: models/spec.py imported the architectures' tables while they imported
+    ModelConfig from it (behind TYPE_CHECKING, which counts: the design has a cycle all the
+    same). No two modules of one package may import each other, directly or through others;
+    the failure names every cycle."""
+    grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter (test extra)")
+    graph = grimp.build_graph("suite")
+    cycles = []
+    for package in sorted(m for m in graph.modules if graph.find_children(m)):
+        inside = sorted(m for m in graph.find_children(package) if not graph.find_children(m))
+        cycles += [f"{a} <-> {b}" for i, a in enumerate(inside) for b in inside[i + 1:]
+                   if graph.chain_exists(a, b) and graph.chain_exists(b, a)]
+    assert not cycles, "; ".join(cycles)

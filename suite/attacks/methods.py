@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
 import torchattacks
@@ -55,8 +55,6 @@ from suite.attacks.gradients import reset_attack_state
 from suite.attacks.sapgd import SAPGD
 from suite.errors import SuiteError
 
-if TYPE_CHECKING:
-    from suite.attacks.settings import AttackConfig
 
 STANDARD_ITERATIONS = 100  # AutoAttack standard: APGD-CE, APGD-T and FAB-T iterations
 STANDARD_QUERIES = 5000  # AutoAttack standard: Square's query budget
@@ -82,7 +80,8 @@ class Budget:
     target_classes: int = TARGET_CLASSES
 
     @classmethod
-    def of(cls, config: "AttackConfig") -> "Budget":
+    def of(cls, config: Any) -> "Budget":
+        """The budget of an AttackConfig (suite.attacks.settings, which imports this module)."""
         return cls(config.steps, config.alpha, config.random_start, config.iterations, config.queries)
 
 
@@ -159,7 +158,7 @@ class Method:
     needs, and its budget in words and numbers."""
 
     make: Factory | None
-    budget: Callable[["AttackConfig", int], dict[str, Any]]
+    budget: Callable[[Any, int], dict[str, Any]]  # (AttackConfig, classes) -> the budget in numbers
     gradient_free: bool = False
     min_classes: int = 2
     components: tuple[str, ...] = ()
@@ -208,7 +207,7 @@ METHODS: dict[str, Method] = {
 }
 
 
-def budgets(config: "AttackConfig", n_classes: int) -> dict[str, dict[str, Any]]:
+def budgets(config: Any, n_classes: int) -> dict[str, dict[str, Any]]:
     """The budget of every method of `config`, as used (stored with the results and printed)."""
     return {m: METHODS[m].budget(config, n_classes) for m in config.methods}
 

@@ -8,10 +8,11 @@ from functools import partial
 from typing import Callable
 
 from suite.models.neurons import LIF, SURROGATES, get_surrogate, set_surrogate
-from suite.models.resnet import DEPTHS, PreActResNet
+from suite.models.archs import CONFIGS, DEPTHS
+from suite.models.resnet import PreActResNet
 from suite.models.spec import ModelConfig, ModelSpec
 from suite.models.twin import Block, MeanLogits, TwinNet, mean_logits
-from suite.models.vgg import CONFIGS, VGG
+from suite.models.vgg import VGG
 
 ARCHS: dict[str, Callable[[ModelConfig], TwinNet]] = {
     **{f"resnet{d}": partial(PreActResNet, depth=d) for d in DEPTHS},

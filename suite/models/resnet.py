@@ -9,14 +9,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from typing import TYPE_CHECKING
-
+from suite.models.archs import DEPTHS
+from suite.models.spec import ModelConfig
 from suite.models.twin import Block, GlobalAvgPool, TwinNet, make_act
-
-if TYPE_CHECKING:
-    from suite.models.spec import ModelConfig
-
-DEPTHS = {20: ("basic", 3), 38: ("basic", 6), 56: ("basic", 9), 110: ("basic", 18), 164: ("bottleneck", 18)}
 
 
 class PreActBlock(nn.Module):

@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from suite import defaults as D
 from suite.errors import SuiteError
 from suite.models.neurons import SURROGATES
-from suite.models.resnet import DEPTHS
-from suite.models.vgg import CONFIGS
+from suite.models.archs import CONFIGS, DEPTHS
 from suite.values import MAX_TIMESTEPS, check_bool, check_choice, check_real, check_whole
 
 KINDS = ("snn", "ann")

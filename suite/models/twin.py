@@ -8,16 +8,13 @@ names are identical, so `layer2.1` is the same place in both. SNNs run on the me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from suite.errors import SuiteError
 from suite.models.neurons import LIF
-
-if TYPE_CHECKING:  # spec.py imports the architectures, which import this module
-    from suite.models.spec import ModelConfig
+from suite.models.spec import ModelConfig
 
 
 class Normalize(nn.Module):

@@ -8,17 +8,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from typing import TYPE_CHECKING
-
+from suite.models.archs import CONFIGS
+from suite.models.spec import ModelConfig
 from suite.models.twin import Block, GlobalAvgPool, TwinNet, make_act
-
-if TYPE_CHECKING:
-    from suite.models.spec import ModelConfig
-
-CONFIGS = {
-    11: [64, "P", 128, "P", 256, 256, "P", 512, 512, "P", 512, 512, "P"],
-    16: [64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P", 512, 512, 512, "P"],
-}
 
 
 class ConvBNAct(nn.Module):
