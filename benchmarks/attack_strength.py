@@ -32,6 +32,7 @@ from suite.attacks import AttackConfig, run_attacks
 from suite.attacks.worst import worst_case
 from suite.checkpoint import load_model
 from suite.data import load_dataset
+from suite.defaults import ATTACK_DEFAULT
 from suite.demo import DEMO
 from suite.device import select_device
 from suite.errors import SuiteError
@@ -58,10 +59,15 @@ NAMES = {"fgsm": "FGSM", "pgd": "PGD-10", "apgd-ce": "APGD-CE", "sa-pgd": "SA-PG
 
 
 def rows_for(kind: str, names: list[str]) -> list[Row]:
-    """The table's rows for a model of `kind` among `names` (fgsm, pgd, apgd-ce, apgd-ce/MODE,
-    sa-pgd, sa-pgd/MODE, square, ensemble); an SNN's APGD-CE and SA-PGD rows name their mode."""
+    """The table's rows for a model of `kind` among `names` (default, fgsm, pgd, apgd-ce,
+    apgd-ce/MODE, sa-pgd, sa-pgd/MODE, square, ensemble); an SNN's APGD-CE and SA-PGD rows name
+    their mode; `default` is what `suite attack` runs without --method."""
     rows = []
     for name in names:
+        if name == "default":  # what `suite attack` runs without --method (AttackConfig.for_model)
+            method, grad = ATTACK_DEFAULT[kind]
+            rows.append(Row(f"default ({method}, {grad if kind == 'snn' else 'exact'})", "", ""))
+            continue
         method, _, grad = name.partition("/")
         if kind == "ann" and grad:
             continue  # an ANN has one exact gradient: the modes coincide with bptt or do not apply
@@ -103,7 +109,8 @@ def run_table(model, data, kind: str, rows: list[Row], eps_values: list[float], 
     for eps in eps_values:
         entries = []
         for row in rows:
-            cfg = AttackConfig(methods=(row.method,), eps=(eps,), grad=row.grad if kind == "snn" else "bptt",
+            cfg = AttackConfig(methods=(row.method,) if row.method else (), eps=(eps,),
+                               grad=None if not row.method else row.grad if kind == "snn" else "bptt",
                                samples=args.samples, batch_size=args.batch_size, seed=0, keep_clean=False,
                                budget=args.budget)
             t0 = time.perf_counter()

@@ -184,9 +184,12 @@ def cka_cmd(
 @command(name="attack")
 def attack_cmd(
     model: Path = typer.Option(..., "--model", help="Checkpoint of the model to attack."),
-    method: str = typer.Option(D.ATTACK_METHOD, help="One or more of fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, sa-pgd, "
-                               "square (gradient-free), autoattack, ensemble (SNN surrogate ensemble, see --budget); "
-                               "e.g. pgd,square. Several methods add a worst-case row."),
+    method: Optional[str] = typer.Option(None, help="One or more of fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, sa-pgd, "
+                                         "square (gradient-free), autoattack, ensemble (SNN surrogate ensemble, see "
+                                         "--budget); e.g. pgd,square. Several methods add a worst-case row. Default: "
+                                         f"{D.ATTACK_DEFAULT['snn'][0]} through {D.ATTACK_DEFAULT['snn'][1]} for an SNN, "
+                                         f"{D.ATTACK_DEFAULT['ann'][0]} for an ANN (strong single attacks, an upper bound "
+                                         "on robustness: quote ensemble for an SNN, autoattack for an ANN)."),
     eps: str = typer.Option(D.EPS, help="Budget(s) in units of the [0, 1] input range: 8/255, 0.03, "
                             "or a list 0,2/255,8/255 for a robustness curve (0 = clean pass). For event "
                             "frames, 1 is the full frame range (4 events per pixel and bin)."),
@@ -195,10 +198,11 @@ def attack_cmd(
     iterations: int = typer.Option(D.ITERATIONS, help="APGD-CE/DLR/T and FAB-T iterations (AutoAttack standard: 100)."),
     queries: int = typer.Option(D.QUERIES, help="Square queries (AutoAttack standard: 5000)."),
     random_start: bool = typer.Option(True, "--random-start/--no-random-start", help="PGD random start in the eps ball."),
-    grad: str = typer.Option(D.GRAD, help="SNN gradient: bptt (through time), bptr (through the spike rate), "
-                             "rga (rate gradient approximation), hart (rate and temporal), pdsg (potential-dependent "
-                             "Gaussian surrogate), assg (adaptive-sharpness surrogate), transfer (crafted on --source). "
-                             "Square ignores it."),
+    grad: Optional[str] = typer.Option(None, help="SNN gradient: bptt (through time; the default of a named "
+                                       "method), bptr (through the spike rate), rga (rate gradient approximation), "
+                                       "hart (rate and temporal), pdsg (potential-dependent Gaussian surrogate), assg "
+                                       "(adaptive-sharpness surrogate; the default attack's), transfer (crafted on "
+                                       "--source). Square ignores it."),
     attack_surrogate: Optional[str] = typer.Option(None, help="Surrogate(s) the attacker uses (bptt), e.g. "
                                                    "atan,fast_sigmoid,pcw:0.5: each gradient attack runs once per "
                                                    "surrogate; pcw:W, exp:W, rect:W are attacker shapes of width W; "
@@ -233,7 +237,8 @@ def attack_cmd(
     from suite.attacks.settings import AttackConfig
     from suite.report.show import show_attack_run
 
-    config = AttackConfig(methods=parse_list(method, "--method"), eps=parse_fractions(eps, "--eps"),
+    config = AttackConfig(methods=parse_list(method, "--method") if method is not None else (),
+                          eps=parse_fractions(eps, "--eps"),
                           alpha=parse_fraction(alpha, "--alpha"), steps=steps, iterations=iterations,
                           queries=queries, random_start=random_start, grad=grad,
                           attack_surrogates=parse_list(attack_surrogate, "--attack-surrogate") if attack_surrogate else (),

@@ -102,13 +102,14 @@ def _frozen_copy(model: nn.Module) -> nn.Module:
     return twin
 
 
-def check_source(grad: str, has_source: bool) -> None:
+def check_source(grad: str | None, has_source: bool) -> None:
     """A source model exactly when the mode is transfer (the mode and surrogates themselves are
     checked by AttackConfig)."""
     if grad == "transfer" and not has_source:
         raise SuiteError("gradient mode transfer needs a source model (--source) to craft the examples on")
     if has_source and grad != "transfer":
-        raise SuiteError(f"a source model (--source) only applies to gradient mode transfer, not {grad}")
+        raise SuiteError("a source model (--source) only applies to gradient mode transfer"
+                         + (f", not {grad}" if grad else " (--grad transfer)"))
 
 
 def attack_model(model: nn.Module, grad: str = "bptt", attack_surrogate: str | None = None,

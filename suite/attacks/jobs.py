@@ -7,10 +7,10 @@ from pathlib import Path
 
 from suite import distributed
 from suite.attacks.checks import Check, large_eps_check, masking_checks, masking_verdict, store_checks
-from suite.attacks.gradients import check_source
+from suite.attacks.gradients import check_source, is_snn
 from suite.attacks.methods import METHODS
 from suite.attacks.resume import Partial, PartialRun
-from suite.attacks.run import attack_checkpoint
+from suite.attacks.run import attack_loaded
 from suite.attacks.settings import AttackConfig
 from suite.checkpoint import load_model
 from suite.device import select_device
@@ -43,8 +43,9 @@ def default_store_name(model: Path, config: AttackConfig) -> str:
 def run_attack(model: Path, config: AttackConfig, where: Where, *, source: Path | None = None,
                dataset: str | None = None, check: bool = False, name: str | None = None,
                resume: bool = False) -> AttackRun:
-    """Attack `model` as `config` says, run the sanity checks and the masking verdict, write the
-    store atomically to WHERE.out/NAME.h5.
+    """Attack `model` as `config` says (no methods: the default attack for its kind,
+    `AttackConfig.for_model`), run the sanity checks and the masking verdict, write the store
+    atomically to WHERE.out/NAME.h5.
 
     Checks that always run: bounds, robust accuracy not rising with eps, PGD at least as
     strong as FGSM, and the masking checks the store allows (suite.attacks.checks).
@@ -55,19 +56,20 @@ def run_attack(model: Path, config: AttackConfig, where: Where, *, source: Path 
     """
     check_file_name(name)
     check_source(config.grad, source is not None)
+    dev = select_device(where.device)
+    target, ckpt = load_model(model, dev)
+    src = load_model(source, dev)[0] if source else None
+    config = config.for_model(is_snn(src if config.grad == "transfer" else target))  # the default attack
     ensure_out_dir(where.out)
     path = where.out / f"{name or default_store_name(model, config)}.h5"
-    for target in (path, path.with_suffix(".png")):  # the store and its figure, refused before the work
-        check_target(target)
+    for file in (path, path.with_suffix(".png")):  # the store and its figure, refused before the work
+        check_target(file)
     partial = Partial(path.with_suffix(".partial"), resume)
-    dev = select_device(where.device)
     with distributed.session(dev):
-        store = attack_checkpoint(model, config, replace(where, device=str(dev)), source_checkpoint=source,
-                                  dataset=dataset, partial=partial)
+        store = attack_loaded(target, ckpt, config, replace(where, device=str(dev)), source=src,
+                              source_checkpoint=source, dataset=dataset, partial=partial)
         checks = store_checks(store)
         if check:
-            target = load_model(model, dev)[0]
-            src = load_model(source, dev)[0] if source else None
             checks.append(large_eps_check(target, store, device=dev, source=src))
         transfer = config.grad == "transfer"
         verdict = masking_verdict(checks, transfer)

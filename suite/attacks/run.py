@@ -15,7 +15,7 @@ every process gets it (rank 0 writes it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from suite import distributed
-from suite.attacks.gradients import check_source, describe_gradient
+from suite.attacks.gradients import check_source, describe_gradient, is_snn
 from suite.attacks.composite import craft_composite, member_budget, member_seed
 from suite.attacks.methods import Budget, batch_seed, budgets, check_classes, craft
 from suite.attacks.plan import Attack, Attackers, describe_attack, plan_attacks
@@ -162,6 +162,7 @@ def _store_config(model: nn.Module, source: nn.Module | None, config: AttackConf
         "budgets": budgets(config, n_classes),
         "attacks": [describe_attack(a, model, config, source) for a in attacks],
         "model": model.cfg.to_dict() if hasattr(model, "cfg") else None,
+        "kind": "snn" if is_snn(model) else "ann",
         "model_digest": weights_digest(model),
         "source_model": source.cfg.to_dict() if source is not None and hasattr(source, "cfg") else None,
         "source_digest": weights_digest(source) if source is not None else None,
@@ -187,6 +188,7 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
     attacks its share of the batches and returns the whole store.
     """
     device = torch.device(device)
+    config = config.for_model(is_snn(source if config.grad == "transfer" else model))
     check_source(config.grad, source is not None)
     n = _sample_count(dataset, config)
     distributed.init(device)
@@ -198,9 +200,10 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
     runs = [(a, e) for a in attacks for e in config.eps]
     store_config = _store_config(model, source, config, attacks, n, n_classes, device, meta)
     saved = None
-    if partial is not None:  # where and how a run is spread does not change its batches (the
-        # identity holds the weights' digests: a retrained checkpoint's batches are not reused)
-        identity = {k: v for k, v in store_config.items() if k not in ("device", "processes")}
+    if partial is not None:  # where and how a run is spread does not change its batches
+        identity = {k: v for k, v in store_config.items()
+                    if k not in ("device", "processes", "model_digest", "source_digest")}
+        identity.update(weights=weights_digest(model, source))  # a retrained checkpoint's batches are not reused
         saved = distributed.broadcast_from_main(lambda: PartialRun(partial.folder, identity, partial.resume))
     starts = distributed.shard(range(0, n, config.batch_size))  # whole batches: the same seeds as one process
     batches = []
@@ -232,17 +235,26 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
 def attack_checkpoint(checkpoint: str | Path, config: AttackConfig, where: Where,
                       source_checkpoint: str | Path | None = None, dataset: str | None = None,
                       partial: Partial | None = None) -> AttackStore:
-    """Load a checkpoint (and a transfer source) on `where.device` (a torch device), its dataset
-    split under `where.data_root` (or `dataset`, shaped to fit the model), and run the attacks."""
+    """Load a checkpoint (and a transfer source) on `where.device` and attack it (`attack_loaded`)."""
     from suite.checkpoint import load_model
-    from suite.data import load_dataset
 
     device = select_device(where.device)
     model, ckpt = load_model(checkpoint, device)
     source = load_model(source_checkpoint, device)[0] if source_checkpoint else None
+    return attack_loaded(model, ckpt, config, replace(where, device=str(device)), source, source_checkpoint,
+                         dataset, partial)
+
+
+def attack_loaded(model: nn.Module, ckpt, config: AttackConfig, where: Where, source: nn.Module | None = None,
+                  source_checkpoint: str | Path | None = None, dataset: str | None = None,
+                  partial: Partial | None = None) -> AttackStore:
+    """Attack a loaded model (`ckpt`: its suite.checkpoint.Checkpoint) on `where.device`, on its
+    dataset split under `where.data_root` (or `dataset`, shaped to fit the model)."""
+    from suite.data import load_dataset
+
     spec = ckpt.data_spec_for(dataset)
     data = load_dataset(spec, where.data_root, config.split)
-    meta = {"checkpoint": str(checkpoint), "source_checkpoint": str(source_checkpoint) if source_checkpoint else None,
+    meta = {"checkpoint": str(ckpt.path), "source_checkpoint": str(source_checkpoint) if source_checkpoint else None,
             "data": spec.to_dict(), "data_root": str(where.data_root)}
-    return run_attacks(model, data, config, device=device, source=source, meta=meta,
+    return run_attacks(model, data, config, device=select_device(where.device), source=source, meta=meta,
                        progress=where.show_progress, partial=partial)

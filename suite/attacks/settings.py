@@ -8,7 +8,7 @@ given, unique; eps sorted, unique).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from suite import defaults as D
@@ -28,17 +28,19 @@ SPLITS = ("train", "test")
 MAX_HART_GAMMA = 100.0  # a triangle wider than this weighs every membrane value alike: rate-only
 MAX_ASSG_SHARPNESS = 0.49  # a = 2 tan(pi A) / pi grows without bound as A nears 1/2 (reference searches up to 0.49)
 
-
 @dataclass(frozen=True)
 class AttackConfig:
     """One attack run: methods x eps values on the first `samples` samples of `split`."""
 
-    methods: tuple[str, ...] = (D.ATTACK_METHOD,)
+    # empty: the default attack for the model's kind (defaults.ATTACK_DEFAULT; `for_model` fills it in)
+    methods: tuple[str, ...] = ()
     eps: tuple[float, ...] = (8 / 255,)
     alpha: float = 2 / 255  # PGD step size
     steps: int = D.STEPS  # PGD steps
     random_start: bool = True  # PGD starts at a uniform random point in the eps ball
-    grad: str = D.GRAD  # how an SNN is differentiated (suite.attacks.gradients)
+    # how an SNN is differentiated (suite.attacks.gradients); None: bptt, or for the default
+    # attack its own (`for_model`)
+    grad: str | None = None
     # the attacker's surrogates, each gradient attack run once per surrogate (empty: the training one)
     attack_surrogates: tuple[str, ...] = ()
     iterations: int = D.ITERATIONS  # APGD-CE/DLR/T and FAB-T iterations
@@ -65,8 +67,8 @@ class AttackConfig:
         self._check()
 
     def _check(self) -> None:
-        if not self.methods or not self.eps:
-            raise SuiteError("an attack needs at least one method and one eps")
+        if not self.eps:
+            raise SuiteError("an attack needs at least one eps")
         for m in self.methods:
             check_choice(m, "attack method", METHODS)
         check_real(self.alpha, "--alpha", 0.0, 1.0, lo_open=True)
@@ -75,11 +77,12 @@ class AttackConfig:
         check_whole(self.queries, "--queries", 1, MAX_QUERIES)
         check_bool(self.random_start, "random start")
         check_bool(self.keep_clean, "keep_clean")
-        check_choice(self.grad, "gradient mode", GRAD_MODES)
+        if self.grad is not None:
+            check_choice(self.grad, "gradient mode", GRAD_MODES)
         for s in self.attack_surrogates:
             if parse_shape(s) is None:
                 check_choice(s, "surrogate", [*SURROGATES, *(f"{shape}:WIDTH" for shape in SHAPES)])
-        if self.attack_surrogates and self.grad not in SURROGATE_MODES:
+        if self.attack_surrogates and self.grad not in (*SURROGATE_MODES, None):
             rule = "the rate gradient" if self.grad == "bptr" else "its own rule"
             raise SuiteError(f"--attack-surrogate applies to bptt (and transfer from an SNN); "
                              f"{self.grad} uses {rule}, not a surrogate")
@@ -108,6 +111,16 @@ class AttackConfig:
             d.setdefault("attack_surrogates", (one,) if one else ())
         known = {f.name for f in fields(cls)}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
+
+    def for_model(self, snn: bool) -> "AttackConfig":
+        """This config for a crafting model of the given kind: no methods means the default attack
+        (defaults.ATTACK_DEFAULT), with its own gradient mode unless --grad or attacker surrogates
+        name one; an unset mode is bptt otherwise. A config with both set is returned as is."""
+        if self.methods and self.grad is not None:
+            return self
+        method, grad = D.ATTACK_DEFAULT["snn" if snn else "ann"]
+        own = not self.methods and not self.attack_surrogates
+        return replace(self, methods=self.methods or (method,), grad=self.grad or (grad if own else D.GRAD))
 
     def mode_options(self) -> ModeOptions:
         """The parameters of the gradient modes that take one."""

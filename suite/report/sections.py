@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from suite.checkpoint import Checkpoint
 from suite.report import figures as F
 from suite.report.collect import Collection
-from suite.results.attacks import StoreSummary, format_eps
+from suite.results.attacks import StoreSummary, format_eps, quote_note
 from suite.results.cka import CKAResult
 from suite.results.experiment import Experiment
 
@@ -280,6 +280,9 @@ def robustness_sections(stores: list[StoreSummary]) -> list[Section]:
              f"{r['linf_max']:.4f}"] for s in group for r in s.rows]))
         for s in group:
             section.notes.extend(_robustness_notes(s))
+            note = quote_note(s.config)
+            if note:
+                section.notes.append(f"{_model_label(s)}: {note}")
         curves = [(_model_label(s), s.rows) for s in group]
         name = "robustness-" + "-".join(str(s.config.get("data", {}).get("name", "data")) for s in group[:1])
         section.figures.append(FigureSpec(name, section.title, lambda c=curves, t=section.title: F.robustness_curves(c, t)))

@@ -14,6 +14,7 @@ from suite.report.layout import print_line, print_table
 from suite.report.terminal import print_report
 from suite.report.tables import (budgets_table, check_table, checks_table, cka_tables, clean_adv_tables, datasets_table,
                                  demo_table, robustness_table, training_table)
+from suite.results.attacks import quote_note
 from suite.results.cka import CKAResult
 
 
@@ -57,7 +58,7 @@ def show_attack(run, label: str, console: Console = CONSOLE) -> Path:
     if free:
         print_line(console, f"{', '.join(free)}: gradient-free, queries the target itself; --grad and "
                             f"--attack-surrogate do not apply to it")
-    print_table(console, robustness_table(rows, f"robustness: {label}"))
+    print_table(console, robustness_table(rows, f"robustness: {label}", quote_note(config)))
     print_table(console, checks_table(run.checks, f"sanity checks: {label}"))
     return save_figure(robustness_curves([(label, rows)], f"robustness: {label}"), run.path.with_suffix(".png"))[0]
 

@@ -92,14 +92,17 @@ def time_summary(result: CKAResult, title: str) -> Table:
     return table
 
 
-def robustness_table(rows: list[dict], title: str = "robustness") -> Table:
-    """Clean and robust accuracy per (method, eps), with the measured perturbation size."""
+def robustness_table(rows: list[dict], title: str = "robustness", caption: str | None = None) -> Table:
+    """Clean and robust accuracy per (method, eps), with the measured perturbation size;
+    `caption` under it (what the numbers are: suite.results.attacks.quote_note)."""
     # no vertical rules and one space between columns, so that attack names like
     # autoattack@fast_sigmoid fit 80 columns: names and numbers are never cut, the gradient
     # description (last) folds instead
     samples = sorted({r["n_samples"] for r in rows})
     title += f" ({', '.join(map(str, samples))} samples)" if samples else ""
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1))
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1),
+                  caption=escape(caption) if caption else None, caption_justify="left",
+                  min_width=max(map(len, caption.split())) if caption else None)  # its file name on one line
     table.add_column("method", no_wrap=True, min_width=max([len(r["method"]) for r in rows] + [6]))
     for col in ("eps", "clean\nacc", "robust\nacc", "mean\nL-inf", "max\nL-inf"):
         table.add_column(col, justify="right", no_wrap=True, min_width=5 if col == "eps" else 6)

@@ -53,6 +53,34 @@ def format_eps(eps: float) -> str:
     return f"{round(k)}/255" if eps > 0 and abs(k - round(k)) < ON_GRID else f"{eps:g}"
 
 
+# The robust accuracy to quote, per kind of the attacked model (README "Which method for which
+# claim"): a composite that holds Square, at its standard budget. Any other store's numbers are
+# upper bounds on robustness.
+QUOTABLE = {"snn": "ensemble", "ann": "autoattack"}
+
+
+def quote_note(config: dict[str, Any]) -> str | None:
+    """What a reader must know of a store's robust accuracy (its JSON config): None when it
+    holds an attack whose number may be quoted (QUOTABLE, or the ensemble on an ANN, each at the
+    standard budget and white-box); else that the numbers are upper bounds, and the command
+    that gives one to quote."""
+    attack, budgets = config.get("attack", {}), config.get("budgets", {})
+    kind = config.get("kind") or (config.get("model") or {}).get("kind") or "snn"
+    methods = [m for m in attack.get("methods", []) if m != "worst"]
+    transfer = attack.get("grad") == "transfer"
+    standard = {"ensemble": budgets.get("ensemble", {}).get("budget") == "standard",
+                "autoattack": bool(budgets.get("autoattack", {}).get("standard"))}
+    quotable = [m for m in methods if standard.get(m) and (m == QUOTABLE[kind] or kind == "ann")]
+    if quotable and not transfer:
+        return None
+    quote = QUOTABLE[kind]
+    eps = ",".join(format_eps(e) for e in attack.get("eps", []) if e > 0) or "8/255"
+    what = "a transfer attack" if transfer else ", ".join(methods) + " alone"
+    return (f"upper bound: {what} finds some of the model's weaknesses, not all; for a robust accuracy "
+            f"to quote run suite attack --model {config.get('checkpoint', 'MODEL')} --method {quote} --eps {eps}"
+            + (" (its standard budget)" if quote == "ensemble" else ""))
+
+
 @dataclass
 class AttackEntry:
     """One (method, eps) of a run: adversarial inputs and what the target made of them."""

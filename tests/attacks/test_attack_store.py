@@ -180,7 +180,7 @@ def test_attack_checkpoint_loads_a_transfer_source_and_another_dataset(tmp_path)
     (dict(methods=("apgd-ce", "ensemble"), grad="rga"), "snn-apgd-ce-ensemble-rga"),
 ])
 def test_a_store_is_named_for_its_methods_and_the_gradient_they_use(settings, name):
-    assert default_store_name(Path("runs/snn.pt"), AttackConfig(**settings)) == name
+    assert default_store_name(Path("runs/snn.pt"), AttackConfig(**settings).for_model(snn=True)) == name
 
 
 def test_attack_checkpoint_runs_where_it_is_told(snn, tmp_path, monkeypatch):

@@ -50,13 +50,14 @@ def test_clean_adv_cka_is_one_at_eps_zero(runner, tmp_path, ckpts):
     (["--eps", "abc"], "'abc' is not a number"),
     (["--eps", "-0.1"], "--eps must be a finite number in [0, 1], got -0.1"),
     (["--eps", "2"], "--eps must be a finite number in [0, 1], got 2"),
-    (["--alpha", "4/255", "--eps", "2/255", "--steps", "1"], "alpha 4/255 > eps 2/255"),
+    (["--method", "pgd", "--alpha", "4/255", "--eps", "2/255", "--steps", "1"], "alpha 4/255 > eps 2/255"),
     (["--method", "cw"], "unknown attack method 'cw'"),
     (["--method", " ,"], "--method ' ,' has an empty item"),
     (["--method", " "], "--method is empty"),
     (["--grad", "bpt"], "unknown gradient mode 'bpt'"),
     (["--grad", "transfer"], "needs a source model (--source)"),
-    (["--source", "snn.pt"], "only applies to gradient mode transfer, not bptt"),
+    (["--source", "snn.pt"], "only applies to gradient mode transfer (--grad transfer)"),
+    (["--source", "snn.pt", "--grad", "bptt"], "only applies to gradient mode transfer, not bptt"),
     (["--attack-surrogate", "nope"], "unknown surrogate 'nope'"),
     (["--attack-surrogate", "atan,fast_sigmoid,nope"], "unknown surrogate 'nope'"),
     (["--method", "square", "--queries", "0"], "--queries must be a whole number from 1 to 10000000, got 0"),
@@ -75,7 +76,7 @@ def test_source_of_a_real_checkpoint_without_transfer_is_refused(runner, tmp_pat
     store is written (test_attack_bad_input gives a source path that does not exist: the rule
     is about the options, so it is reported before any file is read)."""
     code, out = attack(runner, tmp_path, "--model", ckpts["snn"], "--source", ckpts["ann"], "--method", "fgsm")
-    assert_one_line_error(code, out, "a source model (--source) only applies to gradient mode transfer, not bptt")
+    assert_one_line_error(code, out, "a source model (--source) only applies to gradient mode transfer (--grad transfer)")
     assert not (tmp_path / "attacks").exists() or not list((tmp_path / "attacks").glob("*.h5"))
 
 
