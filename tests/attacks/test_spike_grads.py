@@ -30,6 +30,8 @@ from tests.attacks.test_attacks import inputs, tiny_model
 
 X = (0.9, 0.5, 1.2)
 W = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+# float64 hand values (16 digits) against <= ~30 float64 operations on O(1) numbers (exp, erf, tan
+# within a few ulp on any libm or SIMD path): <= ~30 u 2 = 7e-15 (u = 2^-53); a wrong rule is off by > 1e-3
 TOL = dict(rtol=0, atol=1e-12)
 
 
@@ -57,6 +59,8 @@ def test_rga_scales_each_steps_gradient_by_the_rate_models_slope_at_the_mean_cur
 
 def test_rga_slope_below_threshold_outside_and_at_the_references_threshold_of_one():
     slope = lambda x, th=0.8: float(rga_slope(torch.tensor([x], dtype=torch.float64), 0.75, th))  # noqa: E731
+    # abs=1e-15: the slopes are Python float arithmetic (IEEE, the same bits on every machine) times a 0/1
+    # mask; 0.2 is the constant itself, 0.96 / 1.4 vs rga_slope's <= 9 roundings of values < 1: <= 9 u 0.69 = 7e-16
     assert slope(0.1) == pytest.approx(0.2, abs=1e-15)  # below (1 - lambda) theta = 0.2: gamma
     assert slope(-0.1) == 0.0 and slope(1.7) == 0.0  # below 0 and above 2 theta
     assert slope(1.6) == pytest.approx(0.96 / 1.4, abs=1e-15)  # the top end belongs to the steep part
@@ -71,6 +75,7 @@ def test_rga_slope_at_the_ends_of_its_pieces():
     gamma piece, just above 0.2 is the steep piece (and with (1 - lambda) / theta = 0.3125 in
     place of (1 - lambda) theta, 0.25 would still be in the gamma piece)."""
     slope = lambda x: float(rga_slope(torch.tensor([x], dtype=torch.float64), 0.75, 0.8))  # noqa: E731
+    # abs=1e-15: as in the test above, <= 7e-16 on any machine
     assert slope(0.0) == pytest.approx(0.2, abs=1e-15)
     assert slope(0.8 / 4) == pytest.approx(0.2, abs=1e-15)
     assert slope(0.25) == pytest.approx(0.96 / 1.4, abs=1e-15)
@@ -253,6 +258,7 @@ def test_mode_options_reach_every_stand_in():
     assert {m.gamma for m in hart.modules() if isinstance(m, HARTLIF)} == {0.3}
     assg = attack_model(model, "assg", options=ModeOptions(assg_sharpness=0.3))
     a = {m.grad.a for m in assg.modules() if isinstance(m, SurrogateLIF)}
+    # the library's own expression on the same libm: equal to the bit (1e-15 = 9 ulp at 0.88)
     assert len(a) == 1 and a.pop() == pytest.approx(2 * math.tan(0.3 * math.pi) / math.pi, abs=1e-15)
 
 
@@ -350,7 +356,10 @@ def test_sapgd_on_an_ann_follows_the_hand_loop_step_by_step(seed, eps, iteration
         assert ((expected - final).abs().flatten(1).amax(dim=1)[~fooled] > 1e-4).any()
     torch.manual_seed(7)
     got = SAPGD(model, eps, iterations)(x, y)
+    # the hand loop runs SAPGD's float64 operations in the same order on the same model, so the iterates
+    # agree to the bit (a different order could flip a best-loss comparison: no tolerance would absorb it)
     assert torch.allclose(got, expected, rtol=0, atol=1e-12)
+    # the projection rounds x + eps once: |got - x| <= eps + u (x + eps) < eps + 2.5e-16
     assert (got - x).abs().max() <= eps + 1e-12 and got.min() >= 0 and got.max() <= 1
 
 
@@ -389,7 +398,7 @@ def test_sapgd_keeps_the_first_iterate_of_equal_losses():
     assert not fooled.any() and torch.equal(expected, first)
     assert (final - first).abs().amax(dim=1).min() > 1e-3  # the iterates did move
     torch.manual_seed(3)
-    assert torch.allclose(SAPGD(model, eps, 10)(x, y), expected, rtol=0, atol=1e-12)
+    assert torch.allclose(SAPGD(model, eps, 10)(x, y), expected, rtol=0, atol=1e-12)  # same operations: to the bit
 
 
 def test_attacker_surrogates_take_the_fused_kernel_or_torch_path_alike(path):

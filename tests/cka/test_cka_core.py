@@ -1,8 +1,10 @@
 """Unbiased minibatch CKA (suite.cka.core) against a plain float64 transcription of the paper.
 
 Tolerances: CKA of float32 features vs the float64 reference on the same values: 1e-6
-(measured ~3e-9); identities that hold exactly in float64 (CKA(X, X) = 1, merge = single
-pass): 1e-12.
+(measured ~3e-9). Two float64 routes to one number (CKA(X, X) = 1, merge = single pass,
+Eq. 3 vs U-centring): 1e-12, from the worst-case error of a float64 sum of N terms in any
+order, N u sum|terms| (u = 2^-53 = 1.1e-16); for CKA, sum|K~ L~| <= |K~| |L~| (Cauchy-Schwarz),
+so two orders of the n² HSIC terms move CKA by <= n² u: 2.6e-13 at n = 48, the largest here.
 """
 
 import itertools
@@ -89,6 +91,7 @@ def test_u_centred_hsic_equals_eq3_of_the_paper():
     X, Y = torch.randn(12, 5, generator=g, dtype=F64), torch.randn(12, 7, generator=g, dtype=F64)
     K, L = X @ X.T, Y @ Y.T
     fast = (core.u_centre(K) * core.u_centre(L)).sum() / (12 * 9)
+    # n = 12: Eq. 3's terms sum to 22 in absolute value (HSIC 2.4): <= n² u 22 = 3.5e-13 apart, any BLAS
     assert float(fast) == pytest.approx(hsic1_reference(K, L), abs=1e-12, rel=1e-12)
 
 
@@ -96,6 +99,7 @@ def test_eq3_ignores_a_mean_shift():
     g = torch.Generator().manual_seed(2)
     X, Y = torch.randn(12, 5, generator=g, dtype=F64), torch.randn(12, 7, generator=g, dtype=F64)
     Xs = X + torch.randn(1, 5, generator=g, dtype=F64)  # the same shift for every sample
+    # float64: Eq. 3's n² = 144 terms sum to 25 in absolute value (HSIC 0.70), <= 144 u 25 / 0.7 = 6e-13 relative
     assert hsic1_reference(Xs @ Xs.T, Y @ Y.T) == pytest.approx(hsic1_reference(X @ X.T, Y @ Y.T), rel=1e-10)
 
 
@@ -126,6 +130,7 @@ def test_float32_grams_after_centring_match_float64_grams():
 
 def test_cka_of_a_layer_with_itself_is_one():
     feats = degenerate_layers()
+    # HSIC(K, K) as a matmul and as a sum of squares, n² = 2304 positive terms: <= n² u = 2.6e-13 from 1
     assert torch.allclose(cka_matrix(feats).diagonal(), torch.ones(6, dtype=F64), atol=1e-12, rtol=0)
 
 
@@ -150,7 +155,7 @@ def test_self_comparison_computes_each_gram_once(monkeypatch):
     assert len(calls) == 6
     apart = cka_matrix(feats, [f.clone() for f in feats])
     assert len(calls) == 6 + 12
-    assert torch.allclose(same, apart, atol=1e-12, rtol=0)
+    assert torch.allclose(same, apart, atol=1e-12, rtol=0)  # same Grams, HSIC sums maybe reordered: <= n² u = 2.6e-13
 
 
 # ------------------------------------------------------------------ minibatches
@@ -188,6 +193,7 @@ def test_merge_equals_single_pass_accumulation():
         (first if i < 2 else second).update(fa, fb)
     merged = first.merge(second)
     assert merged.n_samples == whole.n_samples and merged.n_batches == whole.n_batches
+    # 4 float64 batch HSICs (|h_ab| < 33) added in two orders: <= 3 u sum|h| = 4.4e-14; CKA moves by <= ~4 u
     assert torch.allclose(merged.sum_ab, whole.sum_ab, atol=1e-12, rtol=1e-12)
     assert torch.allclose(merged.compute(), whole.compute(), atol=1e-12, rtol=0)
 
@@ -211,6 +217,7 @@ def test_bootstrap_interval_contains_the_point_estimate():
     point = acc.compute()
     lo, hi = acc.bootstrap_ci(n_boot=500, level=0.95, seed=0)
     assert lo.shape == hi.shape == (2, 2)
+    # slack for a quantile equal to the point: 20 batch HSICs summed two ways, <= 20 u = 2e-15 in CKA
     assert bool((lo <= point + 1e-12).all() and (point <= hi + 1e-12).all())
     assert bool((hi - lo > 0).all())
 
@@ -269,6 +276,7 @@ def test_rbf_cka_of_a_layer_with_itself_is_one_and_matches_reference():
     X = torch.randn(30, 6, generator=g)
     Y = torch.sin(X @ torch.randn(6, 9, generator=g))
     got = rbf_cka_matrix([X, Y], [X, Y], sigma_frac=0.5)
+    # n² = 900 float64 terms in two orders: <= 900 u = 1e-13 from 1; a wrong kernel is off by > 1e-3
     assert got.diagonal().sub(1).abs().max() < 1e-9
     assert float(got[0, 1]) == pytest.approx(rbf_cka_reference(X, Y), abs=1e-6)
 
@@ -291,6 +299,7 @@ def test_rbf_cka_defaults_to_half_the_median_distance_and_compares_two_models():
     # the value depends on the bandwidth, so 0.5 is what the default means
     assert abs(rbf_cka_reference(X, Z, sigma_frac=0.5) - rbf_cka_reference(X, Z, sigma_frac=1.5)) > 1e-3
     # feats_b omitted: a self-comparison, the same as passing feats_a again
+    # the same Grams; HSIC sums maybe reordered: <= n² u = 4.4e-14 (n = 20)
     assert torch.allclose(rbf_cka_matrix([X, Y]), rbf_cka_matrix([X, Y], [X.clone(), Y.clone()]), atol=1e-12, rtol=0)
 
 
@@ -325,7 +334,7 @@ def test_merge_keeps_both_accumulators_batches_for_the_bootstrap():
     merged = first.merge(second)
     assert len(merged.batches) == 4
     for got, want in zip(merged.bootstrap_ci(n_boot=50), whole.bootstrap_ci(n_boot=50)):
-        assert torch.allclose(got, want, atol=1e-12, rtol=0)
+        assert torch.allclose(got, want, atol=1e-12, rtol=0)  # the same batches in the same order: equal sums
 
 
 def test_merge_refuses_other_layer_sets():
@@ -341,7 +350,9 @@ def test_state_dict_keeps_the_layer_names():
 
 
 def test_rbf_gram_is_exp_of_distances_over_half_the_median_by_default():
-    X = small_pair(seed=11)[0].double()  # float64 features: float64 Grams, so 1e-12 holds (2e-16 measured)
+    # float64 features: squared distances K_ii + K_jj - 2 K_ij (|K| < 14, d = 5) vs cdist's differences are each
+    # within (d + 3) u 4 max K_ii = 5e-14, and the kernel's slope is <= 1/(2 sigma²) = 0.21: entries <= 1e-14 apart
+    X = small_pair(seed=11)[0].double()
     d = torch.cdist(X, X)
     sigma = 0.5 * d[~torch.eye(20, dtype=torch.bool)].median()
     expected = torch.exp(-(d**2) / (2 * sigma**2))
@@ -370,6 +381,7 @@ def test_u_centre_of_one_matrix_and_of_a_stack_follow_the_formula():
     got = core.u_centre(stack)
     assert got.shape == (2, 6, 6)
     for b in range(2):
+        # n = 6, |K| < 4: sums of <= 36 float64 terms in two orders, <= 36 u 36 4 / 20 = 3e-14 an entry
         assert torch.allclose(got[b], u_centre_by_loops(stack[b]), atol=1e-12, rtol=0)
         assert torch.allclose(core.u_centre(stack[b]), u_centre_by_loops(stack[b]), atol=1e-12, rtol=0)
 
@@ -383,7 +395,8 @@ def test_four_samples_are_enough():
 def test_cka_from_hsic_is_nan_where_a_self_hsic_is_not_positive():
     got = core.cka_from_hsic(torch.tensor([[0.5, 0.5], [0.3, 0.3]], dtype=F64),
                              torch.tensor([-1.0, 4.0], dtype=F64), torch.tensor([1.0, 0.0], dtype=F64))
-    # only (1, 0) has both self-HSICs positive: 0.3 / sqrt(4 * 1) = 0.15
+    # only (1, 0) has both self-HSICs positive: 0.3 / sqrt(4 * 1) = 0.15 (sqrt(4) = 2 and halving are
+    # exact in binary, so got is the double nearest 0.15: 1e-15 is no rounding allowance)
     assert torch.isnan(got[0]).all() and torch.isnan(got[1, 1]) and float(got[1, 0]) == pytest.approx(0.15, abs=1e-15)
 
 
@@ -397,6 +410,7 @@ def test_cka_from_hsic_broadcasts_stacks_row_by_column():
     want = torch.empty_like(ab)
     for l, i, j in itertools.product(range(2), range(3), range(3)):
         want[l, i, j] = ab[l, i, j] / math.sqrt(aa[l, i] * bb[l, j])
+    # product, sqrt, division: correctly rounded IEEE ops on both sides (<= 2.5 u each of |want| < 0.71: 4e-16)
     assert torch.allclose(core.cka_from_hsic(ab, aa, bb), want, atol=1e-15, rtol=0)
 
 
@@ -407,6 +421,7 @@ def test_rbf_bandwidth_is_the_fraction_of_the_median_distance_asked_for():
     d = torch.cdist(X, X)
     median = d[~torch.eye(20, dtype=torch.bool)].median()
     for frac, got in ((0.8, core.rbf_gram(X, sigma_frac=0.8)), (0.5, core.rbf_from_gram(X @ X.T))):
+        # as in test_rbf_gram_is_exp_of_distances_over_half_the_median_by_default: <= 1e-14 an entry
         assert torch.allclose(got, torch.exp(-(d**2) / (2 * (frac * median) ** 2)), atol=1e-12, rtol=0)
 
 
@@ -475,6 +490,7 @@ def test_bootstrap_is_seeded_and_matches_a_loop_over_replicates():
         aa, bb = sum(acc.batches[j][1] for j in row), sum(acc.batches[j][2] for j in row)
         reps.append((ab / torch.sqrt(aa[:, None] * bb[None, :])).numpy())
     reps = np.stack(reps)
+    # 5 HSICs a replicate summed in two orders (counts matmul vs loop): <= 5 u in CKA; quantiles interpolate in a few u
     assert np.allclose(lo.numpy(), np.nanquantile(reps, 0.1, axis=0), atol=1e-12, rtol=0)
     assert np.allclose(hi.numpy(), np.nanquantile(reps, 0.9, axis=0), atol=1e-12, rtol=0)
     # the levels' quantiles differ from nearby ones here, so the 0.1 / 0.9 above are pinned

@@ -2,6 +2,10 @@
 all-reduced (MinibatchCKA.all_reduce), and rank 0 alone writes the result, which equals a
 single-process run's to 1e-9: the same sums added in another order (measured: CKA 3e-16,
 HSIC 3e-14 on values up to 2e3; bootstrap intervals identical, the batches gathered in order).
+Bound: 5 batch values summed in two orders, <= 4 u sum|h| = 4 u 5 2e3 = 4.4e-12 for HSIC
+(u = 2^-53), less for CKA. It presumes each batch's float32 forward pass gives the same bits in
+a 1-thread rank as in this process (true of the CPU kernels measured here); a kernel that split
+its sums over threads would show as ~1e-7, float32's rounding.
 
 The two-process test starts `python -m torch.distributed.run --nproc_per_node 2 -m suite cka`
 (gloo on 127.0.0.1, a free port) once per module; the single-process reference runs here.

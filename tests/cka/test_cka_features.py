@@ -1,7 +1,9 @@
 """Feature capture (hooks, layer names, SNN time reductions), comparisons and CKA result files.
 
 Tolerances: CKA of a layer with itself is 1 to 1e-9; the same computation reached by two
-code paths (paired loader vs one pass) agrees to 1e-12.
+code paths (paired loader vs one pass) agrees to 1e-12. Both sides of each comparison use the
+same float32 Grams; only float64 HSIC sums of n² = 64 terms (n = B = 8) may run in another
+order, which moves a CKA value by <= n² u = 7e-15 (u = 2^-53, Cauchy-Schwarz), on any BLAS.
 """
 
 import h5py
@@ -219,8 +221,10 @@ def test_model_against_itself_has_unit_diagonal_and_one_forward_pass():
     model.register_forward_pre_hook(lambda m, i: calls.append(1))
     result = compare_models(model, model, loader(), stream=Options(progress=ticks.append))
     assert result.layers_a == result.layers_b == ["0", "2", "4"]
-    assert torch.allclose(result.matrix.diagonal(), torch.ones(3, dtype=torch.float64), atol=1e-9)
-    assert torch.allclose(result.matrix, result.matrix.T, atol=1e-12)
+    # <= n² u = 7e-15 from 1 and from symmetric (module docstring); a mis-paired entry is off by > 1e-3
+    # (rtol=0: torch.allclose's default rtol 1e-5 would make these 1e-5 checks)
+    assert torch.allclose(result.matrix.diagonal(), torch.ones(3, dtype=torch.float64), atol=1e-9, rtol=0)
+    assert torch.allclose(result.matrix, result.matrix.T, atol=1e-12, rtol=0)
     assert result.n_samples == 24 and len(calls) == 3 and ticks == [1, 1, 1]
     assert model.training  # mode restored
 
@@ -230,7 +234,7 @@ def test_snn_against_ann_and_paired_loader_agree():
     one = compare_models(snn, ann, loader(), layers_a=["lif1", "lif2"], time="each")
     assert one.matrix.shape == (2 * T, 3) and one.layers_a[:2] == ["lif1@t0", "lif1@t1"]
     paired = compare_models(snn, ann, loader(), layers_a=["lif1", "lif2"], time="each", loader_b=loader())
-    assert torch.allclose(one.matrix, paired.matrix, atol=1e-12, rtol=0)
+    assert torch.allclose(one.matrix, paired.matrix, atol=1e-12, rtol=0)  # the same batches and Grams: <= n² u
 
 
 def test_paired_loaders_of_different_length_are_an_error():
@@ -252,8 +256,11 @@ def test_small_batch_before_the_last_is_an_error():
 def test_compare_time_gives_layer_by_time_matrices():
     result = compare_time(TinySNN(), loader(), layers=["fc1", "lif1", "lif2"], stream=Options(n_boot=50))
     assert result.matrix.shape == (3, T, T) and result.hsic_aa.shape == (3, T)
-    assert torch.allclose(result.matrix.diagonal(dim1=1, dim2=2), torch.ones(3, T, dtype=torch.float64), atol=1e-9)
-    assert torch.allclose(result.matrix[0], torch.ones(T, T, dtype=torch.float64), atol=1e-9)  # static input
+    # diagonal: <= n² u = 7e-15 from 1; fc1's steps are equal inputs (static), so even if the float32 matmul
+    # rounded rows differently (~1e-7) CKA, a cosine, would move by its square: far below 1e-9
+    assert torch.allclose(result.matrix.diagonal(dim1=1, dim2=2), torch.ones(3, T, dtype=torch.float64), atol=1e-9,
+                          rtol=0)
+    assert torch.allclose(result.matrix[0], torch.ones(T, T, dtype=torch.float64), atol=1e-9, rtol=0)  # static input
     assert result.matrix[2, 0, 2] < 0.9999  # integration makes time steps differ
     assert result.ci_lo.shape == (3, T, T)
 

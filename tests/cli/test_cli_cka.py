@@ -49,6 +49,7 @@ def test_time_comparison_has_leading_layer_axis(runner, tmp_path, ckpts):
     assert code == 0, out
     result = CKAResult.load(tmp_path / "reports" / "cka-time-snn.h5")
     assert result.matrix.shape == (2, 2, 2)
+    # the same Grams on both sides, float64 HSIC sums of n² = 256 terms (batches of 16): <= n² u = 3e-14 from 1
     torch.testing.assert_close(result.matrix[:, 0, 0], torch.ones(2, dtype=torch.float64), atol=1e-9, rtol=0)
 
 
@@ -56,6 +57,7 @@ def test_layers_comparison_diagonal_is_one(runner, tmp_path, ckpts):
     code, out = run_cka(runner, tmp_path, "--compare", "layers", "--model", ckpts["ann"])
     assert code == 0, out
     m = CKAResult.load(tmp_path / "reports" / "cka-layers-ann.h5").matrix
+    # <= n² u = 3e-14 from 1 (as above); a mis-paired layer is off by > 1e-3
     torch.testing.assert_close(m.diagonal(), torch.ones(m.shape[0], dtype=torch.float64), atol=1e-9, rtol=0)
 
 

@@ -80,6 +80,7 @@ def test_verdict_follows_the_interval_over_seeds(tmp_path, ds, expected):
     # the interval by its rule, worked here from the results' own per-batch numbers
     d = [float(results[s].matrix[2, 0, 1] - results[s].matrix[1, 0, 1]) for s in range(3)]
     (est,) = finding.estimates
+    # 1e-12: float64 means of 2 to 8 values of O(1) and a difference, a few u = 1e-15 apart whatever the order
     assert est["interval"]["per_seed"] == pytest.approx(d, abs=1e-12)
     assert est["interval"]["mean"] == pytest.approx(np.mean(d), abs=1e-12)
     half = est["interval"]["hi"] - est["interval"]["mean"]
@@ -100,7 +101,7 @@ def test_seeds_that_agree_by_chance_keep_the_width_their_minibatches_allow(tmp_p
         results[s] = time_result(first, last)
     finding = run_finding(tmp_path, recipe("temporal", [0, 1, 2], "time-first-vs-last"), lambda c, p: results[c.a.optim.seed])
     iv = finding.estimates[0]["interval"]
-    assert iv["per_seed"] == pytest.approx([-0.2] * 3, abs=1e-12)
+    assert iv["per_seed"] == pytest.approx([-0.2] * 3, abs=1e-12)  # -0.2 up to 8-term float64 means: ~8 u = 1e-15
     assert iv["hi"] - iv["lo"] > 0.01
 
 

@@ -6,7 +6,8 @@ the C kernel (lif_kernel.c, CPU float32) and the PyTorch-ops path, must give bit
 spikes and the same input gradients for every surrogate, both reset settings, T = 1..4, and
 leaks / thresholds that round in float32. Gradient tolerance: 1e-6 relative, plus 1e-6 of the
 largest gradient absolute (the kernel's expf can differ from PyTorch's exp by an ulp, and the
-reset-in-graph term G - beta u g cancels).
+reset-in-graph term G - beta u g cancels); through a whole model, 2e-5 of the largest, float32's
+own error there (test_model_matches_reference_lif_end_to_end).
 """
 
 from __future__ import annotations
@@ -219,11 +220,14 @@ def test_model_matches_reference_lif_end_to_end(surrogate, tiny_cfg, monkeypatch
     out_ref, gx_ref, gp_ref = run()
     assert torch.equal(x, x_before)
     torch.testing.assert_close(out_new, out_ref, rtol=1e-6, atol=1e-6)
-    # input gradients here reach ~1e5 (sigmoid: slope 25 per layer); float32 itself is ~3e-6
-    # (norm-wise) away from a float64 run, the kernel ~2e-7 from the reference
-    assert_grad_close(gx_new, gx_ref)
-    for a, b in zip(gp_new, gp_ref):
-        assert_grad_close(a, b)
+    # Input gradients here reach ~2e4 (sigmoid: slope 25 per layer), and float32's own error on them
+    # (against a float64 run of the same weights) is up to 1.1e-5 of the largest entry, 6e-6
+    # norm-wise: ~180 float32 ulps of amplification. The kernel and the reference are two float32
+    # routes (expf vs torch's exp), each that far from the exact gradient at worst: 2e-5 of the
+    # largest entry of each tensor (measured apart: 6e-7 to 1.2e-6, MKL_ENABLE_INSTRUCTIONS=AVX2
+    # the larger). A wrong rule in the kernel is off by O(1); the per-neuron tests above hold 1e-6.
+    for a, b in zip([gx_new, *gp_new], [gx_ref, *gp_ref]):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-5 * b.abs().max().item())
 
 
 @pytest.mark.parametrize("detach_reset", [True, False])
@@ -414,7 +418,7 @@ def test_firing_rate_is_the_fraction_of_spikes():
     x = torch.tensor([0.6, 0.7]).repeat(2 * 3, 1)  # [T*B, 2] with B=3
     rates = FiringRates(model)
     model(x)
-    assert rates.take() == {"1": pytest.approx(0.25, abs=1e-12)}
+    assert rates.take() == {"1": pytest.approx(0.25, abs=1e-12)}  # spike counts over 12 and 2: dyadic, exact
     model(torch.full((4, 2), 1.2))  # u0 = 1.2 spikes; u1 = 0.6 (reset) * 0 + 1.2 spikes: rate 1
     model(torch.full((4, 2), 0.1))  # never: rate 0; the two calls average to 0.5
     assert rates.take() == {"1": pytest.approx(0.5, abs=1e-12)}

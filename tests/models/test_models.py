@@ -119,7 +119,10 @@ def test_global_pool_is_adaptive_average_pooling_without_its_cuda_backward():
     """(Moved from tests/train/test_device_paths.py.) The twins pool with a mean, whose CUDA
     backward is deterministic, not nn.AdaptiveAvgPool2d, whose CUDA backward is not."""
     x = torch.randn(3, 4, 5, 6, dtype=torch.float64)
-    assert torch.allclose(GlobalAvgPool()(x), nn.AdaptiveAvgPool2d(1)(x), atol=1e-15)
+    # two float64 means of H W = 30 terms, summed in any order: each within 29 u max|x| = 1.6e-14 (|x| < 5,
+    # u = 2^-53) of the exact mean, so <= 3.2e-14 apart; a sum for a mean, the wrong axes or a float32 pass
+    # (~1e-8, which torch.allclose's default rtol of 1e-5 let through) fail it
+    assert torch.allclose(GlobalAvgPool()(x), nn.AdaptiveAvgPool2d(1)(x), atol=1e-13, rtol=0)
     for arch in ("resnet20", "vgg11"):
         model = build_model(ModelConfig(spec=ModelSpec(arch=arch, kind="ann", width=0.25), in_channels=1,
                                         input_size=8))

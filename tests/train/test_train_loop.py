@@ -144,9 +144,13 @@ def test_each_epoch_draws_the_documented_order_and_its_row_sums_its_steps(tmp_pa
         mine = steps[e * STEPS:(e + 1) * STEPS]
         seen = sum(s["n"] for s in mine)
         assert row["epoch"] == e + 1 and row["samples"] == seen == STEPS * BATCH and row["processes"] == 1
+        # 2 steps of 16 samples: loss * 16 is exact in float32, and both sides add the same two float64
+        # numbers, so at most the final division rounds (u); another batch size would make the library's
+        # float32 product round (6e-8 relative) and this tolerance would have to follow
         assert row["train_loss"] == pytest.approx(sum(s["loss"] * s["n"] for s in mine) / seen, rel=1e-12)
         assert row["train_acc"] == pytest.approx(sum(s["correct"] for s in mine) / seen, rel=1e-12)
         # cosine schedule over 2 epochs, after e + 1 of them: 0.05 (1 + cos(pi (e + 1) / 2)) / 2
+        # a few float64 roundings of values <= 0.05 on either side (torch's recursive form or this one): < 1e-16
         assert row["lr"] == pytest.approx(0.05 * (1 + math.cos(math.pi * (e + 1) / 2)) / 2, abs=1e-12)
     assert 0 < result.seconds
 
@@ -155,6 +159,7 @@ def test_each_epoch_draws_the_documented_order_and_its_row_sums_its_steps(tmp_pa
     test = sets["test"]
     with torch.no_grad():
         pred = model.eval()(test.x).mean(0).argmax(1)  # [T, B, C] -> time-averaged logits
+    # a count over 24 divided once on both sides: the same correctly rounded quotient
     assert metrics[-1]["test_acc"] == pytest.approx((pred == test.y).double().mean().item(), abs=1e-12)
     # SGD with the run's momentum and weight decay, a momentum buffer per parameter
     group = ckpt.state["optimizer"]["param_groups"][0]
