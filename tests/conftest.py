@@ -12,7 +12,18 @@ import pytest
 import torch
 
 # One thread: on a shared 2-core machine this is much faster for the tiny tensors in tests.
-torch.set_num_threads(1)
+# SUITE_TEST_THREADS=N runs them on N threads instead (another machine's summation order).
+torch.set_num_threads(int(os.environ.get("SUITE_TEST_THREADS", "1")))
+# SUITE_TEST_TORCH: torch's switches that other machines or users turn on, comma-separated:
+# "deterministic" (torch.use_deterministic_algorithms), "matmul=high" or "matmul=medium"
+# (torch.set_float32_matmul_precision: TF32, or bf16 through oneDNN on a CPU that has it).
+for _switch in filter(None, os.environ.get("SUITE_TEST_TORCH", "").split(",")):
+    if _switch == "deterministic":
+        torch.use_deterministic_algorithms(True)
+    elif _switch.startswith("matmul="):
+        torch.set_float32_matmul_precision(_switch.split("=", 1)[1])
+    else:
+        raise ValueError(f"SUITE_TEST_TORCH: unknown switch {_switch!r}")
 
 
 @pytest.fixture
