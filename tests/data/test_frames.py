@@ -156,7 +156,7 @@ def test_unwritable_cache_file_is_an_error_naming_it(tmp_path):
     from suite.data.frames import EventFrames
     (tmp_path / "class0" / "rec0.npy").mkdir(parents=True)  # a folder where the file should go
     data = EventFrames(OneRecording(), FrameConfig(timesteps=1, size=4), cache_dir=tmp_path)
-    with pytest.raises(SuiteError, match=r"cannot write frame cache file \S+rec0\.npy: Is a directory$"):
+    with pytest.raises(SuiteError, match=r"cannot write \S+rec0\.npy: it is a folder$"):
         data[0]
 
 
@@ -223,7 +223,7 @@ def test_unusable_cache_folder_is_one_error_in_words(tmp_path):
     record = frame_cache_dir(tmp_path, "sim", cfg, {}) / "config.json"
     record.unlink()
     record.mkdir()  # a folder where the cache's record should be
-    with pytest.raises(SuiteError, match=r"^cannot use frame cache folder \S+: Is a directory$"):
+    with pytest.raises(SuiteError, match=r"^cannot write \S+config\.json: it is a folder$"):
         frame_cache_dir(tmp_path, "sim", cfg, {})
 
 
