@@ -106,7 +106,7 @@ def _raw_files(folder: str, pattern: str, read: Callable[[Path], object]):
 
 
 def _frames(spec: DataSpec, root: Path, source, augment: bool, params: dict) -> EventFrames:
-    config = FrameConfig(timesteps=spec.timesteps, size=spec.size)
+    config = FrameConfig.of(spec.timesteps, spec.size, spec.frames)
     return EventFrames(source, config, frame_cache_dir(root, spec.name, config, params), augment)
 
 

@@ -7,6 +7,12 @@ Rule (FRAMES_VERSION 1), for a recording on a W x H sensor:
 2. the counts are resized to S x S by area averaging (`F.interpolate(mode="area")`), so a value
    is a mean count per sensor pixel whatever the sensor size or S;
 3. x = min(count, clip) / clip with a fixed clip (COUNT_CLIP = 4 events per pixel and bin).
+Variants (`FRAME_RULES`, named by a DataSpec's `frames`, for models trained on other frames: a
+model file states which): "count-..." bins by event count instead of time, as spikingjelly's
+`split_by="number"` does (`cal_fixed_frames_number_segment_index`: T bins of N // T events in
+time order, the last one taking the remainder; Tonic's n_event_bins drops the remainder, so it
+is not used); "...-binary" takes 1 where a pixel saw an event in the bin, 0 elsewhere, before the
+resize (spikingjelly's binary frames, as PDSG-SDA reads CIFAR10-DVS). The default is "time-clip".
 A fixed clip, not a per-sample maximum, keeps the scale the same across samples: an attack
 budget eps on event frames always means eps * clip events per pixel and bin, and one hot pixel
 cannot dim a whole sample. Clipping at 4 loses little (most active pixels see 0-3 events per
@@ -41,19 +47,57 @@ COUNT_CLIP = 4.0
 CACHE_FOLDER = "cache"
 
 
+# frames name (DataSpec.frames) -> the rule's description in FrameConfig (part of the cache key;
+# the default's is the text every cache before the variants was keyed with)
+FRAME_RULES = {
+    "time-clip": "tonic-toframe-time-bins/area-mean-count/clip",
+    "time-binary": "tonic-toframe-time-bins/binary/area-mean",
+    "count-clip": "event-count-bins-last-takes-rest/area-mean-count/clip",
+    "count-binary": "event-count-bins-last-takes-rest/binary/area-mean",
+}
+DEFAULT_FRAMES = "time-clip"
+
+
 @dataclass(frozen=True)
 class FrameConfig:
-    """What decides a sample's frames: T time bins, side S, count clip, rule version."""
+    """What decides a sample's frames: T time bins, side S, count clip, rule version and rule."""
 
     timesteps: int
     size: int
     clip: float = COUNT_CLIP
     version: int = FRAMES_VERSION
-    rule: str = "tonic-toframe-time-bins/area-mean-count/clip"
+    rule: str = FRAME_RULES[DEFAULT_FRAMES]
 
     def __post_init__(self):
         if self.timesteps < 1 or self.size < 1 or self.clip <= 0:
             raise SuiteError(f"frames need timesteps >= 1, size >= 1 and clip > 0, got {self}")
+        if self.rule not in FRAME_RULES.values():
+            raise SuiteError(f"unknown frame rule {self.rule!r}")
+
+    @classmethod
+    def of(cls, timesteps: int, size: int, frames: str | None = None) -> "FrameConfig":
+        """The config of frames named `frames` (FRAME_RULES; None: the default)."""
+        return cls(timesteps=timesteps, size=size, rule=FRAME_RULES[frames or DEFAULT_FRAMES])
+
+    @property
+    def by_count(self) -> bool:
+        return self.rule.startswith("event-count")
+
+    @property
+    def binary(self) -> bool:
+        return "/binary/" in self.rule
+
+
+def count_bins(events: np.ndarray, sensor: tuple[int, int], timesteps: int) -> np.ndarray:
+    """Counts [T, 2, H, W] with T bins of equal event count in time order, the last one taking
+    the remainder (spikingjelly's split_by="number")."""
+    width, height = sensor
+    counts = np.zeros((timesteps, 2, height, width), np.float32)
+    n = len(events)
+    step = n // timesteps
+    bins = np.minimum(np.arange(n) // max(step, 1), timesteps - 1) if step else np.full(n, timesteps - 1)
+    np.add.at(counts, (bins, events["p"].astype(int), events["y"].astype(int), events["x"].astype(int)), 1)
+    return counts
 
 
 def events_to_frames(events: np.ndarray, sensor: tuple[int, int], config: FrameConfig) -> np.ndarray:
@@ -63,14 +107,20 @@ def events_to_frames(events: np.ndarray, sensor: tuple[int, int], config: FrameC
     width, height = sensor
     if len(events) and np.any(np.diff(events["t"]) < 0):
         events = events[np.argsort(events["t"], kind="stable")]
-    to_frame = ToFrame(sensor_size=(width, height, 2), n_time_bins=config.timesteps)
-    if len(events):
+    if config.by_count:
+        counts = count_bins(events, sensor, config.timesteps)
+    elif len(events):
+        to_frame = ToFrame(sensor_size=(width, height, 2), n_time_bins=config.timesteps)
         counts = to_frame(events).astype(np.float32)  # [T, 2, H, W]
     else:
         counts = np.zeros((config.timesteps, 2, height, width), np.float32)
     x = torch.from_numpy(counts)
+    if config.binary:
+        x = (x > 0).to(torch.float32)
     if (height, width) != (config.size, config.size):
         x = F.interpolate(x, size=(config.size, config.size), mode="area")  # [T, 2, S, S]
+    if config.binary:
+        return x.numpy()
     return (x.clamp_(max=config.clip) / config.clip).numpy()
 
 

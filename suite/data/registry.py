@@ -15,7 +15,8 @@ from typing import Callable
 from torch.utils.data import Dataset
 
 from suite.errors import SuiteError
-from suite.values import MAX_TIMESTEPS, check_whole
+from suite.data.frames import DEFAULT_FRAMES, FRAME_RULES
+from suite.values import MAX_TIMESTEPS, check_choice, check_whole
 
 Reader = Callable[[Path], object]
 # What the model does to its [0, 1] input, (mean, std) per channel, inside the model so that
@@ -46,6 +47,7 @@ class DataSpec:
     channels: int | None = None
     timesteps: int | None = None
     seed: int = 0
+    frames: str | None = None  # event data: how events become frames (suite.data.frames.FRAME_RULES)
 
     def __post_init__(self) -> None:
         info = get_dataset_info(self.name)  # an unknown name lists the known ones
@@ -58,17 +60,23 @@ class DataSpec:
         object.__setattr__(self, "channels", self.channels or info.channels)
         event = info.kind == "event"
         object.__setattr__(self, "timesteps", (self.timesteps or info.default_timesteps) if event else None)
+        if self.frames is not None and not event:
+            raise SuiteError(f"frames = {self.frames!r} applies to event data; {self.name} is static")
+        if event:
+            check_choice(self.frames or DEFAULT_FRAMES, "frames", FRAME_RULES)
+            object.__setattr__(self, "frames", self.frames or DEFAULT_FRAMES)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "size": self.size, "channels": self.channels,
-                "timesteps": self.timesteps, "seed": self.seed}
+                "timesteps": self.timesteps, "seed": self.seed, "frames": self.frames}
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataSpec":
         """A stored spec (checkpoints, results), its values checked like the options'."""
         if d.get("timesteps") is not None:
             check_whole(d["timesteps"], "stored frame bins (timesteps)", 1, MAX_TIMESTEPS)
-        return cls(**{k: d.get(k) for k in ("name", "size", "channels", "timesteps")}, seed=d.get("seed", 0))
+        return cls(**{k: d.get(k) for k in ("name", "size", "channels", "timesteps", "frames")},
+                   seed=d.get("seed", 0))
 
 
 @dataclass(frozen=True)
