@@ -75,7 +75,8 @@ def quote_note(config: dict[str, Any]) -> str | None:
         return None
     quote = QUOTABLE[kind]
     eps = ",".join(format_eps(e) for e in attack.get("eps", []) if e > 0) or "8/255"
-    what = "a transfer attack" if transfer else ", ".join(methods) + " alone"
+    named = [f"{m} at --budget {budgets[m]['budget']}" if m == "ensemble" and not standard[m] else m for m in methods]
+    what = "a transfer attack" if transfer else ", ".join(named) + " alone"
     return (f"upper bound: {what} finds some of the model's weaknesses, not all; for a robust accuracy "
             f"to quote run suite attack --model {config.get('checkpoint', 'MODEL')} --method {quote} --eps {eps}"
             + (" (its standard budget)" if quote == "ensemble" else ""))
