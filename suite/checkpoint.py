@@ -9,9 +9,6 @@ written before it existed load with an empty one.
 
 from __future__ import annotations
 
-import pickle
-import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +19,13 @@ from suite.data.registry import DataSpec
 from suite.errors import SuiteError
 from suite.models import ModelConfig, TwinNet, build_model
 from suite.files import atomic_path
+from suite.weights import read_weights_only
 
 FORMAT = "suite-checkpoint"
 VERSION = 1
 # The fields of a checkpoint file and their types (written by `save_checkpoint`).
 FIELDS = {"model_config": dict, "data_spec": dict, "train_config": dict, "epoch": int, "metrics": list,
           "state": dict}
-UNREADABLE = "corrupt, truncated, or not written by torch.save"
 
 
 @dataclass
@@ -87,7 +84,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     p = Path(path)
     if not p.is_file():
         raise SuiteError(f"checkpoint not found: {p}")
-    payload = _read_weights_only(p)
+    payload = read_weights_only(p)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SuiteError(f"{p} is not a suite checkpoint (no '{FORMAT}' marker)")
     if payload.get("version") != VERSION:
@@ -112,26 +109,6 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     )
 
 
-# What unpickling errors say when a file asks for Python objects beyond tensors and plain
-# containers: building those is how a pickle runs code, so weights-only loading refuses them.
-_OBJECT_REFUSED = re.compile(r"GLOBAL|call reduce|new object|Can only build|persistent_load")
-
-
-def _read_weights_only(p: Path) -> Any:
-    """torch.load with weights_only=True (never runs code from the file), errors as SuiteError."""
-    try:
-        with warnings.catch_warnings():  # torch's remarks on a foreign pickle; the outcome is reported below
-            warnings.simplefilter("ignore")
-            return torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if _OBJECT_REFUSED.search(str(exc)):
-            raise SuiteError(f"{p} is not a plain-weights checkpoint (it holds pickled Python objects, "
-                             "which could run code); not loaded") from None
-        raise SuiteError(f"{p} is not a readable suite checkpoint ({UNREADABLE})") from None
-    except Exception:  # arbitrary bytes fail inside torch.load in many ways (KeyError, struct.error, ...)
-        raise SuiteError(f"{p} is not a readable suite checkpoint ({UNREADABLE})") from None
-
-
 def _config(cls: type, values: dict, p: Path):
     """`cls.from_dict(values)`: the stored values checked as the options they were (a config
     checks its values when built); every problem names the file."""
@@ -143,7 +120,13 @@ def _config(cls: type, values: dict, p: Path):
         raise SuiteError(f"{p}: the stored {cls.__name__} holds values of the wrong type ({exc})") from None
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[TwinNet, Checkpoint]:
-    """Model in eval mode with the checkpoint's weights, and the checkpoint itself."""
+def load_model(path: str | Path, device: torch.device | str = "cpu"):
+    """The one door to a model: from a checkpoint (.pt) or a model file (.toml, a network built
+    elsewhere: suite.modelfile), in eval mode on `device`, with what was read (a Checkpoint, or
+    a ModelFile that answers the same questions: model_config, data_spec, data_spec_for, path)."""
+    from suite.modelfile import is_model_file, load_model_file
+
+    if is_model_file(path):
+        return load_model_file(path, device)
     ckpt = load_checkpoint(path)
     return ckpt.build(device), ckpt

@@ -35,6 +35,7 @@ from torch.nn import functional as F
 
 from suite.attacks.spike_grads import (ASSG, ASSG_A, HART_GAMMA, HARTLIF, RGALIF, RateLIF, SurrogateLIF,
                                        parse_shape, pdsg_surrogate, shape_surrogate)
+from suite.attacks.foreign_grads import AttackerSpike, replace_foreign
 from suite.errors import SuiteError
 from suite.models import LIF, MeanLogits, mean_logits, set_surrogate
 
@@ -88,6 +89,8 @@ def reset_attack_state(attacker: nn.Module) -> None:
     for m in attacker.modules():
         if isinstance(m, SurrogateLIF) and isinstance(m.grad, ASSG):
             m.grad.reset()
+        elif isinstance(m, AttackerSpike):
+            m.reset_attack()
 
 
 def is_snn(model: nn.Module) -> bool:
@@ -129,9 +132,11 @@ def attack_model(model: nn.Module, grad: str = "bptt", attack_surrogate: str | N
     if is_snn(twin):
         shape = attack_surrogate is not None and parse_shape(attack_surrogate) is not None
         # transfer crafts on the source by bptt: _stand_in treats it as bptt (a shape, or the LIF itself)
-        if _replace_lifs(twin, grad, attack_surrogate, options) == 0 and grad in SPIKING_MODES:
-            raise SuiteError(f"{grad} needs LIF layers, and this SNN has none")
-        if attack_surrogate is not None and not shape:
+        own = _replace_lifs(twin, grad, attack_surrogate, options)
+        foreign = replace_foreign(twin, grad, attack_surrogate, options.hart_gamma, options.assg_sharpness)
+        if own + foreign == 0 and grad in SPIKING_MODES:
+            raise SuiteError(f"{grad} needs spiking neurons, and this SNN has none the suite recognises")
+        if attack_surrogate is not None and not shape and own:
             set_surrogate(twin, attack_surrogate)
     return MeanLogits(twin)
 
@@ -148,8 +153,8 @@ def describe_gradient(model: nn.Module, grad: str, attack_surrogate: str | None 
         how, surrogate = grad, "-"
     else:
         how = "bptt"
-        cfg = getattr(crafted_on, "cfg", None)
-        surrogate = attack_surrogate or (cfg.spec.surrogate if cfg is not None else "?")
+        own = getattr(crafted_on, "surrogate_words", None)
+        surrogate = attack_surrogate or (own() if callable(own) else "?")
     if grad == "transfer":
         how = f"transfer from {getattr(crafted_on, 'kind', '?')} ({how})"
     elif how == "exact":

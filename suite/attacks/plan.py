@@ -10,7 +10,7 @@ from its name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
@@ -19,6 +19,7 @@ from suite.attacks.composite import Member, composite_members
 from suite.attacks.gradients import attack_model, describe_gradient, is_snn
 from suite.attacks.methods import METHODS
 from suite.attacks.settings import AttackConfig
+from suite.errors import SuiteError
 from suite.models import MeanLogits
 
 GRADIENT_FREE = {"grad": "none (gradient-free)", "surrogate": "-"}
@@ -34,6 +35,8 @@ class Attack:
     grad: str | None = None
     surrogate: str | None = None
     members: tuple[Member, ...] = ()
+
+    dropped: tuple[tuple[str, str], ...] = ()  # members the model cannot run: (label, why)
 
     @property
     def gradient_free(self) -> bool:
@@ -68,9 +71,25 @@ class Attackers:
         self.model, self.config, self.source, self.device = model, config, source, device
         self._built: dict[Any, nn.Module] = {}
         self.judge = MeanLogits(model)
-        for attack in plan_attacks(config, self.snn):  # build all now: a bad mode or source fails before any work
-            for member in attack.members or (Member(attack.name, attack.method, attack.grad, attack.surrogate),):
+        self.attacks = [self._build(a) for a in plan_attacks(config, self.snn)]
+
+    def _build(self, attack: Attack) -> Attack:
+        """Every model `attack` uses, built now (a bad mode or source fails before any work). An
+        ensemble member whose gradient mode the model cannot run (a whole-sequence rule on a model
+        that loops over T itself) is dropped, with the reason; any other refusal stands."""
+        if not attack.members:
+            self.get(attack.method, attack.grad, attack.surrogate)
+            return attack
+        kept, dropped = [], []
+        for member in attack.members:
+            try:
                 self.get(member.method, member.grad, member.surrogate)
+                kept.append(member)
+            except SuiteError as exc:
+                if not METHODS[attack.method].own_gradients:
+                    raise
+                dropped.append((member.label, str(exc)))
+        return replace(attack, members=tuple(kept), dropped=tuple(dropped))
 
     @property
     def snn(self) -> bool:
@@ -104,9 +123,11 @@ def describe_attack(attack: Attack, model: nn.Module, config: AttackConfig,
     if METHODS[attack.method].own_gradients:  # the ensemble: members of --budget, or transferred
         how = (describe_gradient(model, "transfer", None, source)["grad"] if config.grad == "transfer"
                else "each member its own gradient")  # transfer: every member crafted on the source
+        cannot = f"; without {', '.join(label for label, _ in attack.dropped)}, which this model cannot run" \
+            if attack.dropped else ""
         return {"name": attack.name, "method": attack.method, "gradient_free": False, "mode": "ensemble",
-                "attack_surrogate": None, "grad": f"ensemble of {len(attack.members)} ({config.budget}), {how}",
-                "surrogate": "-", **members}
+                "attack_surrogate": None, "grad": f"ensemble of {len(attack.members)} ({config.budget}{cannot}), {how}",
+                "surrogate": "-", **members, **({"dropped": dict(attack.dropped)} if attack.dropped else {})}
     words = describe_gradient(model, config.grad, attack.surrogate, source)
     differentiated = words["surrogate"] if words["surrogate"] not in ("-", "rate (IF)") else None
     return {"name": attack.name, "method": attack.method, "gradient_free": False, "mode": config.grad,

@@ -27,7 +27,7 @@ from suite import distributed
 from suite.attacks.gradients import check_source, describe_gradient, is_snn
 from suite.attacks.composite import craft_composite, member_budget, member_seed
 from suite.attacks.methods import Budget, batch_seed, budgets, check_classes, craft
-from suite.attacks.plan import Attack, Attackers, describe_attack, plan_attacks
+from suite.attacks.plan import Attack, Attackers, describe_attack
 from suite.attacks.resume import Partial, PartialRun
 from suite.attacks.settings import AttackConfig
 from suite.attacks.worst import worst_case
@@ -196,7 +196,7 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
     n_classes = _num_classes(model, dataset)
     check_classes(config.methods, n_classes)
     attackers = Attackers(model, config, source, device)
-    attacks = plan_attacks(config, attackers.snn)
+    attacks = attackers.attacks
     runs = [(a, e) for a in attacks for e in config.eps]
     store_config = _store_config(model, source, config, attacks, n, n_classes, device, meta)
     saved = None

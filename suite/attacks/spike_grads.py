@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -128,34 +129,56 @@ class _ExactLIF(nn.Module):
         raise NotImplementedError
 
 
+InputGrad = Callable[[Tensor], Tensor]  # G = dL/ds [T, B, ...] -> dL/dx [T, B, ...]
+
+
+def bptr_grad(spikes: Tensor, threshold: float) -> InputGrad:
+    """bptr: dL/dx_t = 1[r > 0] / (theta T) * sum_t' G_t' (module docstring); spikes [T, B, ...]."""
+    T = spikes.shape[0]
+    fires = (spikes.sum(0, keepdim=True) > 0).to(spikes.dtype)  # 1[r > 0], [1, B, ...]
+    scale = fires / (threshold * T)
+    return lambda G: (G.sum(0, keepdim=True) * scale).expand_as(G)
+
+
+def rga_grad(xs: Tensor, leak: float, threshold: float, input_scale: float = 1.0) -> InputGrad:
+    """rga: dL/dx_t = G_t r'(x_bar) (module docstring), xs [T, B, ...]. A neuron that charges by
+    `input_scale` x_t (spikingjelly's decay_input: x_t / tau) has the current input_scale x_t,
+    so its slope is input_scale r'(input_scale x_bar)."""
+    slope = rga_slope(input_scale * xs.mean(0, keepdim=True), leak, threshold)  # [1, B, ...]
+    if input_scale != 1.0:
+        slope = slope * input_scale
+    return lambda G: G * slope
+
+
+def hart_grad(v: Tensor, gamma: float = HART_GAMMA) -> InputGrad:
+    """hart: dL/dx_t = mean_t' G_t' g_gamma(v_t') at every t (module docstring), v [T, B, ...]."""
+    g = (gamma - v.abs()).clamp_(min=0) / gamma ** 2  # [T, B, ...]
+    return lambda G: (G * g).mean(0, keepdim=True).expand_as(G)
+
+
 class RateLIF(_ExactLIF):
-    """bptr: dL/dx_t = 1[r > 0] / (theta T) * sum_t' G_t' (module docstring)."""
+    """bptr on a LIF layer (`bptr_grad`)."""
 
     def input_grad(self, xs: Tensor, v: Tensor):
-        T = xs.shape[0]
-        fires = ((v > 0).to(xs.dtype).sum(0, keepdim=True) > 0).to(xs.dtype)  # 1[r > 0], [1, B, ...]
-        scale = fires / (self.lif.threshold * T)
-        return lambda G: (G.sum(0, keepdim=True) * scale).expand_as(G)
+        return bptr_grad((v > 0).to(xs.dtype), self.lif.threshold)
 
 
 class RGALIF(_ExactLIF):
-    """rga: dL/dx_t = G_t r'(x_bar) (module docstring)."""
+    """rga on a LIF layer (`rga_grad`)."""
 
     def input_grad(self, xs: Tensor, v: Tensor):
-        slope = rga_slope(xs.mean(0, keepdim=True), self.lif.beta, self.lif.threshold)  # [1, B, ...]
-        return lambda G: G * slope
+        return rga_grad(xs, self.lif.beta, self.lif.threshold)
 
 
 class HARTLIF(_ExactLIF):
-    """hart: dL/dx_t = mean_t' G_t' g_gamma(v_t') at every t (module docstring)."""
+    """hart on a LIF layer (`hart_grad`)."""
 
     def __init__(self, lif: LIF, gamma: float = HART_GAMMA):
         super().__init__(lif)
         self.gamma = gamma
 
     def input_grad(self, xs: Tensor, v: Tensor):
-        g = (self.gamma - v.abs()).clamp_(min=0) / self.gamma ** 2  # [T, B, ...]
-        return lambda G: (G * g).mean(0, keepdim=True).expand_as(G)
+        return hart_grad(v, self.gamma)
 
 
 class _SurrogateScan(torch.autograd.Function):
@@ -216,10 +239,14 @@ def pdsg_sigma(v: Tensor) -> Tensor:
     return sigma.reshape(T, 1, C, *([1] * (v.dim() - 3)))
 
 
+def pdsg_density(v: Tensor, sigma: Tensor) -> Tensor:
+    """PDSG's f'(v): the Gaussian of width sigma centred at sigma / 2 (module docstring)."""
+    return torch.exp(-((v - sigma / 2) ** 2) / (2 * sigma ** 2)) / (math.sqrt(2 * math.pi) * sigma)
+
+
 def pdsg_surrogate(v: Tensor, G: Tensor, out: Tensor, buf: Tensor) -> None:
-    """out = f'(v) G with PDSG's Gaussian of width sigma centred at sigma / 2 (module docstring)."""
-    sigma = pdsg_sigma(v)
-    out.copy_(G * torch.exp(-((v - sigma / 2) ** 2) / (2 * sigma ** 2)) / (math.sqrt(2 * math.pi) * sigma))
+    """out = f'(v) G with PDSG's width per step and channel, v and G [T, B, C, ...]."""
+    out.copy_(G * pdsg_density(v, pdsg_sigma(v)))
 
 
 class ASSG:

@@ -7,7 +7,9 @@ shell-style patterns ("layer*.conv2"), or a callable `(name, module) -> bool`, p
 SNN convention: a suite SNN has `model.kind == "snn"` and `model.timesteps = T`; inside it
 every module runs on the merged batch, so its output is [T*B, ...] in T-major order and
 `out.view(T, B, *rest)` recovers [T, B, ...]. A module that is called once per time step
-instead (T calls with [B, ...]) is stacked back to the same [T*B, ...]. Time reductions:
+instead (T calls with [B, ...]) is stacked back to the same [T*B, ...]. A model from elsewhere
+says how each module holds time (`time_layout`: [T, B, ...] and [B, T, ...] are merged the same
+way; a module that runs once on [B, ...] has no time axis). Time reductions:
 
     time="mean"    firing rate over T            -> [B, D]
     time="concat"  time steps side by side       -> [B, T*D]
@@ -147,6 +149,41 @@ def capture(model: nn.Module, names: Sequence[str]) -> Iterator[dict[str, list[T
             h.remove()
 
 
+def time_layout(model: nn.Module, name: str) -> str | None:
+    """How module `name`'s output holds time, where the model says (a model from elsewhere:
+    suite.models.adapter records it): "merged", "TB", "BT", "steps", "once" or "?"; None for a
+    suite twin (merged, or T calls of [B, ...], told apart by the row count)."""
+    layouts = getattr(model, "time_layouts", None)
+    return layouts.get(name) if isinstance(layouts, dict) else None
+
+
+def layer_time(model: nn.Module, names: Sequence[str], time: str) -> int | None:
+    """T for the named layers of `model` (None: no time axis), refusing a layer whose output
+    holds no time the suite can read: "once" (it runs once on [B, ...], e.g. after the model has
+    averaged over time) with a --time other than mean, or "?" (an unknown layout)."""
+    T = timesteps(model)
+    if T is None:
+        return None
+    for name in names:
+        layout = time_layout(model, name)
+        if layout == "?":
+            raise SuiteError(f"layer {name}'s output holds time in no layout the suite reads ([T*B, ...], "
+                             f"[T, B, ...], [B, T, ...], or one call per time step); choose another layer")
+        if layout == "once" and time != "mean":
+            raise SuiteError(f"layer {name} runs once on [B, ...], with no time axis; --time {time} needs a "
+                             f"layer inside the model's time steps (or use --time mean)")
+    return T
+
+
+def merged(y: Tensor, layout: str | None) -> Tensor:
+    """One output in the twins' layout: [T, B, ...] and [B, T, ...] become [T*B, ...] (T-major)."""
+    if layout == "TB":
+        return y.flatten(0, 1)
+    if layout == "BT":
+        return y.transpose(0, 1).flatten(0, 1)
+    return y
+
+
 def check_time_mode(time: str) -> None:
     """The one check of a time reduction name (`--time`)."""
     if time not in TIME_MODES:
@@ -182,10 +219,11 @@ def reduce_time(name: str, calls: list[Tensor], T: int | None, time: str = "mean
 @torch.no_grad()
 def extract_entries(model: nn.Module, x, names: Sequence[str], time: str = "mean") -> dict[str, list[Tensor]]:
     """Run `model(x)` once: name -> its CKA entries, each [B, D] (T of them for time="each")."""
-    T = timesteps(model)
+    T = layer_time(model, names, time)
     with capture(model, names) as outputs:
         model(x)
-    return {name: reduce_time(name, outputs[name], T, time) for name in names}
+    return {name: reduce_time(name, [merged(y, time_layout(model, name)) for y in outputs[name]],
+                              None if time_layout(model, name) == "once" else T, time) for name in names}
 
 
 def extract_features(model: nn.Module, x, names: Sequence[str], time: str = "mean") -> list[Tensor]:

@@ -25,8 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from suite.cka.core import gram, gram_dtype, u_centre
-from suite.cka.features import (_first_tensor, check_time_mode, layer_names, reduce_time, resolve_layers,
-                                timesteps)
+from suite.cka.features import (_first_tensor, check_time_mode, layer_names, layer_time, merged, reduce_time,
+                                resolve_layers, time_layout)
 from suite.errors import SuiteError
 
 
@@ -64,7 +64,8 @@ class LayerGrams:
         self.keep_centred = keep_centred  # also keep each entry's Gram before U-centring (other measures)
         self.centred: Tensor | None = None  # [E, n, n] float64 of the last run, when kept
         self.eps = 0.0  # unit roundoff of the coarsest Gram of the last run (core.gram_dtype)
-        self.T = timesteps(model)
+        self.T = layer_time(model, self.names, time)
+        self._layouts = {name: time_layout(model, name) for name in self.names}
         self.entries = layer_names(self.names, self.T, time)
         self._per = self.T if (time == "each" and self.T is not None) else 1  # entries per layer
         self._row0 = {name: i * self._per for i, name in enumerate(self.names)}
@@ -121,7 +122,10 @@ class LayerGrams:
 
     def _take(self, name: str, y: Tensor) -> None:
         """One call of a module: form the Grams it completes, keep only what a later step needs."""
-        calls, n, T, row = self._calls[name], self._n, self.T, self._row0[name]
+        layout = self._layouts[name]
+        calls, n, row = self._calls[name], self._n, self._row0[name]
+        T = None if layout == "once" else self.T
+        y = merged(y, layout)
         calls.count += 1
         rows = y.shape[0]
         if T is None or rows == T * n:  # the ANN's output, or the SNN's merged batch [T*n, ...]

@@ -84,6 +84,16 @@ def _check_targets(*paths: Path) -> None:
         check_target(path)
 
 
+def _check_same_data(a, b, inputs: CKAInputs) -> None:
+    """Both models of a comparison read the same data (a model file and a checkpoint may not)."""
+    keys = ("name", "size", "channels", "timesteps", "frames")
+    da, db = a.to_dict(), b.to_dict()
+    diffs = [f"{k} {da[k]} vs {db[k]}" for k in keys if da[k] != db[k]]
+    if diffs:
+        raise SuiteError(f"{inputs.model} and {inputs.model2} read different data ({', '.join(diffs)}); "
+                         f"compare models on the same inputs (--compare static event pairs static and event data)")
+
+
 def run_cka(config: CKAConfig, inputs: CKAInputs, where: Where, name: str | None = None) -> CKARun:
     """Run `models`, `layers`, `time` or `static-event` CKA for checkpoints; save the HDF5 result
     to WHERE.out/NAME.h5 (NAME from the models by default).
@@ -117,6 +127,8 @@ def run_cka(config: CKAConfig, inputs: CKAInputs, where: Where, name: str | None
             stored.update(info)
         else:
             spec = ckpt_a.data_spec_for(inputs.dataset)
+            if two:
+                _check_same_data(spec, ckpt_b.data_spec_for(inputs.dataset), inputs)
             loader = eval_loader(spec, where.data_root, config.split, config.samples, config.batch_size,
                                  config.seed, pin_memory=dev.type == "cuda")
             stored.update(data_spec=spec.to_dict())

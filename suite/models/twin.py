@@ -74,6 +74,10 @@ class TwinNet(nn.Module):
         self.timesteps = cfg.spec.timesteps if self.kind == "snn" else None
         self.norm = Normalize(cfg.mean, cfg.std, cfg.in_channels)
 
+    def surrogate_words(self) -> str:
+        """The training surrogate of its LIF layers (an ANN: "-")."""
+        return self.cfg.spec.surrogate if self.kind == "snn" else "-"
+
     def body(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N, classes]
         raise NotImplementedError
 

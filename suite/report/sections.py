@@ -85,6 +85,9 @@ def describe_model(cfg: dict[str, Any] | None) -> str:
     if not cfg:
         return "?"
     kind = str(cfg.get("kind", "?"))
+    if "factory" in cfg:  # a model file's network (suite.modelfile): its framework and factory
+        extra = [f"T={cfg.get('timesteps')}"] if kind == "snn" else []
+        return f"{kind.upper()} {cfg.get('framework', '?')} {cfg['factory']}" + (f" ({', '.join(extra)})" if extra else "")
     extra = [f"T={cfg.get('timesteps')}"] if kind == "snn" else []
     extra.append(f"width {cfg.get('width', '?'):g}" if isinstance(cfg.get("width"), (int, float)) else "width ?")
     if cfg.get("residual") is False:

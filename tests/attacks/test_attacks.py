@@ -417,7 +417,7 @@ def test_bptr_refuses_a_surrogate_and_an_snn_without_lifs_and_attack_model_freez
     snn = tiny_model("snn")
     with pytest.raises(SuiteError, match="^--attack-surrogate applies to bptt"):
         AttackConfig(grad="bptr", attack_surrogates=("atan",))
-    with pytest.raises(SuiteError, match="^bptr needs LIF layers, and this SNN has none$"):
+    with pytest.raises(SuiteError, match="^bptr needs spiking neurons, and this SNN has none the suite recognises$"):
         attack_model(_BareSNN(), "bptr")
     for grad in ("bptt", "bptr"):
         attacker = attack_model(snn, grad)
