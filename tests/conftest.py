@@ -165,3 +165,13 @@ def _no_network_attempt(network_guard):
     del network_guard.attempts[before:]
     if tried:
         pytest.fail(f"the test tried to reach the network: {'; '.join(tried)}")
+
+
+@pytest.fixture
+def deterministic_off():
+    """Deterministic algorithms off for a test that checks how the suite scopes them (the run
+    may have switched them on: SUITE_TEST_TORCH=deterministic); restored after."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)
+    yield
+    torch.use_deterministic_algorithms(before)

@@ -88,7 +88,7 @@ def test_fp16_step_goes_through_the_gradient_scaler():
     assert same_update(change16, change32)
 
 
-def test_deterministic_mode_is_scoped_and_changes_no_cpu_result():
+def test_deterministic_mode_is_scoped_and_changes_no_cpu_result(deterministic_off):
     assert not torch.are_deterministic_algorithms_enabled()
     loss_free, change_free = step(tiny("snn"))
     with deterministic_algorithms(True, CPU):
@@ -105,7 +105,7 @@ def test_tensorboard_missing_is_one_error_line(runner, tmp_path, monkeypatch):
     assert not (tmp_path / "tb").exists() and not list(tmp_path.glob("*.pt"))
 
 
-def test_training_flags_are_recorded_in_the_checkpoint(runner, tmp_path):
+def test_training_flags_are_recorded_in_the_checkpoint(runner, tmp_path, deterministic_off):
     code, out = cli(runner, "train", *FAST, "--epochs", "1", "--out", tmp_path, "--name", "m", "--no-amp",
                     "--deterministic", "--sync-bn", "--device", "cpu")
     assert code == 0, out

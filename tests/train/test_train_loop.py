@@ -259,7 +259,7 @@ def test_epoch_totals_are_float64_and_the_running_text_comes_every_nth_step(monk
     assert texts[10] == f"loss {(6 * 1e8 + 5) / 11:.3f} acc 0.250"  # after 11 steps
 
 
-def test_deterministic_mode_is_on_for_the_steps_only(tmp_path, data, steps):
+def test_deterministic_mode_is_on_for_the_steps_only(tmp_path, data, steps, deterministic_off):
     train(config(epochs=1, deterministic=True), tmp_path / "m.pt", show_progress=False)
     assert [s["deterministic"] for s in steps] == [True] * STEPS
     assert not torch.are_deterministic_algorithms_enabled()
