@@ -175,3 +175,13 @@ def deterministic_off():
     torch.use_deterministic_algorithms(False)
     yield
     torch.use_deterministic_algorithms(before)
+
+
+@pytest.fixture
+def matmul_highest():
+    """Full-precision float32 matmuls for a test about them, or one whose other half runs in a
+    process that does not see the run's SUITE_TEST_TORCH (torchrun workers); restored after."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    yield
+    torch.set_float32_matmul_precision(before)

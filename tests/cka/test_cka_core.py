@@ -440,7 +440,7 @@ def test_cka_matrix_names_the_bad_layer_of_model_b():
         cka_matrix([x], [x, x.clone().fill_(float("nan"))], names_b=["lif1", "lif2"])
 
 
-def test_float32_matmul_is_exact_except_cuda_with_tf32():
+def test_float32_matmul_is_exact_except_cuda_with_tf32(matmul_highest):
     matmul = torch.backends.cuda.matmul  # a flag object, not a plain attribute: set and restore by hand
     before = matmul.allow_tf32
     try:

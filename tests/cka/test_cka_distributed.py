@@ -68,7 +68,7 @@ def two_processes(tmp_path_factory):
     return folder, snn, ann, out, proc.stdout
 
 
-def test_two_processes_equal_one_process(two_processes):
+def test_two_processes_equal_one_process(two_processes, matmul_highest):
     folder, snn, ann, out, _ = two_processes
     got = CKAResult.load(out / "r.h5")
     config = CKAConfig(compare="models", samples=42, batch_size=8, time="each", bootstrap=40, seed=3)

@@ -170,7 +170,7 @@ def test_procrustes_of_rank_deficient_float64_grams_matches_the_svd_of_the_featu
 
 
 @pytest.mark.parametrize("n, d_a, d_b", [(64, 10, 200), (256, 10, 4096)])
-def test_procrustes_of_float32_grams_of_a_narrow_layer_matches_the_svd_of_the_features(n, d_a, d_b):
+def test_procrustes_of_float32_grams_of_a_narrow_layer_matches_the_svd_of_the_features(n, d_a, d_b, matmul_highest):
     """The CKA engine forms Grams of float32 features in float32 (core.gram): noise eigenvalues
     of ~ n eps32 λ_max, whose square roots put 5e-5 to 1e-4 into the measure before the rank
     threshold. The reference: the float64 SVD of the same float32 features. Tolerance 1e-5:
