@@ -20,7 +20,7 @@ from suite.data.events import make_events
 from suite.data.frames import EventFrames
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
-from tests.event_files import write_aedat4, write_atis_bin  # noqa: E402  (test helpers: the suite only reads events)
+from tests.support.event_files import write_aedat4, write_atis_bin  # noqa: E402  (test helpers: the suite only reads events)
 
 
 def _events(n: int, sensor: tuple[int, int], seed: int, duration_us: int) -> np.ndarray:

@@ -20,8 +20,9 @@ so a layer is named as in the network's own `named_modules()` ("layer1.0.sn1") a
 - the output: "TB", "BT" or "B" (already over time: it becomes [1, B, classes], whose mean
   over time is itself), the logits being item `output_index` of a tuple;
 - its neurons' state, reset before and after every forward pass (this model's only);
-- its neurons kept in training mode whatever the model's mode (suite.models.foreign), so that
-  an attacker in eval mode (BatchNorm and Dropout frozen) still differentiates through them.
+- its neurons in training mode whenever a gradient is wanted, whatever the model's mode
+  (suite.models.foreign), so that an attacker in eval mode (BatchNorm and Dropout frozen) still
+  differentiates through them; without gradients they follow the model's mode.
 
 At construction one forward pass on a blank batch (the probe) checks the output (a floating
 tensor of the declared layout, batch, T and classes) and records how each module's output holds
@@ -138,8 +139,6 @@ class ExternalModel(nn.Module):
     def train(self, mode: bool = True) -> "ExternalModel":
         super().train(mode)
         self.net.training = mode
-        for v in find_neurons(self, self.cfg.neurons):
-            v.keep_differentiable()  # spikingjelly 0.0.0.0.14 fires graph-free when not training
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -147,17 +146,23 @@ class ExternalModel(nn.Module):
             raise SuiteError(f"input has {x.shape[-3]} channels; the model expects {self.cfg.in_channels}")
         batch = x.shape[0]
         x = self._encode(x)
-        self.reset_state()
+        views = find_neurons(self, self.cfg.neurons)
+        # where a gradient is wanted the neurons run in training mode whatever the model's mode
+        # (spikingjelly 0.0.0.0.14 fires graph-free in eval); elsewhere they follow the model,
+        # whose eval path gives the same spikes faster
+        for v in views:
+            v.module.train(self.training or torch.is_grad_enabled())
+        self.reset_state(views)
         try:
             out = self.net(x)
         finally:
-            self.reset_state()
+            self.reset_state(views)
         return self._logits(out, batch)
 
-    def reset_state(self) -> None:
+    def reset_state(self, views: list[NeuronView] | None = None) -> None:
         """Clear every neuron's state (this model's only), and restart the per-step bookkeeping of
         an attacker's stand-ins (modules with `begin_forward`)."""
-        for v in find_neurons(self, self.cfg.neurons):
+        for v in views if views is not None else find_neurons(self, self.cfg.neurons):
             v.reset()
         for m in self.modules():
             if m is not self and callable(getattr(m, "begin_forward", None)):
