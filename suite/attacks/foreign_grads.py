@@ -28,7 +28,7 @@ from suite.attacks.spike_grads import (ASSG, ASSG_A, HART_GAMMA, SurrogateGrad, 
                                        hart_grad, parse_shape, pdsg_density, pdsg_sigma, rga_grad,
                                        shape_surrogate)
 from suite.errors import SuiteError
-from suite.models.foreign import NeuronView, heaviside
+from suite.models.foreign import NeuronView, heaviside, swap
 from suite.models.neurons import autograd_surrogate_grad, get_surrogate, surrogate_grad
 
 SEQUENCE_MODES = ("bptr", "rga", "hart")  # rules over the whole sequence
@@ -103,13 +103,6 @@ class _Recorder(nn.Module):
         return heaviside(v.detach(), self.at_zero)
 
 
-def swap(module: nn.Module, attribute: str, value) -> None:
-    """Set `module.attribute` whether it holds a child module or a plain function."""
-    if attribute in module._modules:
-        del module._modules[attribute]
-    setattr(module, attribute, value)
-
-
 class SequenceRule(nn.Module):
     """A multi-step foreign neuron under a whole-sequence rule (bptr, rga or hart): its own forward
     on x [T, B, ...], spike for spike, and the rule's gradient to x (module docstring)."""
@@ -181,12 +174,12 @@ def foreign_stand_in(view: NeuronView, grad: str, surrogate: str | None, hart_ga
 
 def replace_foreign(model: nn.Module, grad: str, surrogate: str | None, hart_gamma: float,
                     assg_sharpness: float) -> int:
-    """Every foreign neuron of `model` (an attacker's private copy) made differentiable on its torch
-    path and given mode `grad`'s stand-in, in place; returns how many neurons."""
+    """Every foreign neuron of `model` (an attacker's private copy) put on its torch backend and
+    given mode `grad`'s stand-in, in place; returns how many neurons."""
     views = model.neuron_views() if callable(getattr(model, "neuron_views", None)) else []
     plans = [(v, foreign_stand_in(v, grad, surrogate, hart_gamma, assg_sharpness)) for v in views]  # refuse first
     for view, plan in plans:
-        view.keep_differentiable(torch_backend=True)
+        view.use_torch_backend()
         if plan is None:
             continue
         where, module = plan

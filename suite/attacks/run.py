@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from suite import distributed
 from suite.attacks.gradients import check_source, describe_gradient, is_snn
 from suite.attacks.composite import craft_composite, member_budget, member_seed
-from suite.attacks.methods import Budget, batch_seed, budgets, check_classes, craft
+from suite.attacks.methods import METHODS, Budget, batch_seed, budgets, check_classes, craft
 from suite.attacks.plan import Attack, Attackers, describe_attack
 from suite.attacks.resume import Partial, PartialRun
 from suite.attacks.settings import AttackConfig
@@ -156,7 +156,11 @@ def _store_config(model: nn.Module, source: nn.Module | None, config: AttackConf
                   n: int, n_classes: int, device: torch.device, meta: dict[str, Any] | None) -> dict[str, Any]:
     """The store's JSON config: attack settings and budgets, model(s), each attack's gradient in
     words, provenance."""
-    gradient_attack = next((a for a in attacks if not a.gradient_free), None)
+    # the run's gradient, from the first attack that takes it; an ensemble's members bring their own
+    gradient_attack = next((a for a in attacks if not a.gradient_free and not METHODS[a.method].own_gradients), None)
+    own = any(METHODS[a.method].own_gradients for a in attacks) and config.grad != "transfer"
+    gradient = ({"grad": "each ensemble member its own", "surrogate": "-"} if own and gradient_attack is None else
+                describe_gradient(model, config.grad, gradient_attack.surrogate if gradient_attack else None, source))
     return {
         "attack": config.to_dict(),
         "budgets": budgets(config, n_classes),
@@ -166,8 +170,7 @@ def _store_config(model: nn.Module, source: nn.Module | None, config: AttackConf
         "model_digest": weights_digest(model),
         "source_model": source.cfg.to_dict() if source is not None and hasattr(source, "cfg") else None,
         "source_digest": weights_digest(source) if source is not None else None,
-        "gradient": describe_gradient(model, config.grad, gradient_attack.surrogate if gradient_attack else None,
-                                      source),
+        "gradient": gradient,
         "split": config.split, "n_samples": n, "device": str(device), "processes": distributed.world_size(),
         **(meta or {}),
     }

@@ -18,16 +18,17 @@ Recognised from the class hierarchy, without importing the framework:
 The traps each view handles (issue 29; each has a test that fails without its handling):
 - spikingjelly 0.0.0.0.14's IFNode and LIFNode fire through TorchScript `jit_eval_*` paths when
   not training, which build no graph: an attack in eval mode sees no input gradient and robustness
-  looks perfect. `keep_differentiable` keeps the neurons (only they) in training mode; their
-  forward is the same there, and they hold no running statistics.
+  looks perfect. The adapter (suite.models.adapter) puts the neurons, and only them, in training
+  mode for every pass that wants a gradient; their forward is the same there, and they hold no
+  running statistics.
 - State between forward passes: spikingjelly keeps memories until `reset()`; snntorch keeps
   `mem` (and `syn`, `spk`) on the module. `reset` clears this neuron only. snntorch's own
   `utils.reset` acts on every live instance in the process and only on top-level children
   (snntorch issue #438, PR #414), so it is not used.
 - CUDA backends that ignore a Python surrogate: spikingjelly 0.0.0.0.14's cupy backend generates
-  its backward from the surrogate's class. `keep_differentiable(torch_backend=True)` sets the
-  backend to "torch" in an attacker's copy. (2.x has no backend switch: an attacker's own
-  surrogate module sends it to its reference path, which calls the module.)
+  its backward from the surrogate's class. `use_torch_backend` sets the backend to "torch" in an
+  attacker's copy. (2.x has no backend switch: an attacker's own surrogate module sends it to its
+  reference path, which calls the module.)
 - Learnable neuron parameters (ParametricLIF's `w`, KLIF's `k`, snntorch's `learn_beta`,
   `learn_threshold`): `parameters` lists them; an attacker's copy freezes every parameter.
 - snntorch surrogates are closures whose width cannot be read back: `surrogate_words` says what
@@ -164,19 +165,24 @@ class NeuronView:
         """Put `fn` where its spike function is (an attacker's surrogate). snntorch calls its spike
         function a second time per step, for the next step's reset (`mem_reset`, detached): that
         call keeps the Heaviside, so `fn` sees each step's v once, as in spikingjelly."""
-        m, attribute = self.module, self.spike_attribute
-        if attribute in m._modules:
-            del m._modules[attribute]
-        setattr(m, attribute, fn)
+        m = self.module
+        swap(m, self.spike_attribute, fn)
         if self.framework == "snntorch":
             m.mem_reset = _HeavisideReset(m)
 
-    def keep_differentiable(self, torch_backend: bool = False) -> None:
-        """Training mode for the neuron alone (spikingjelly 0.0.0.0.14 fires through a graph-free
-        path otherwise); with `torch_backend`, its backward from its Python surrogate."""
-        self.module.train(True)
-        if torch_backend and getattr(self.module, "backend", "torch") != "torch":
+    def use_torch_backend(self) -> None:
+        """Its backward from its Python surrogate: spikingjelly 0.0.0.0.14's cupy backend builds
+        its own from the surrogate's class."""
+        if getattr(self.module, "backend", "torch") != "torch":
             self.module.backend = "torch"
+
+
+def swap(module: nn.Module, attribute: str, value) -> None:
+    """Set `module.attribute` whether it holds a child module (spikingjelly's surrogate) or a
+    plain function (snntorch's), and whatever `value` is."""
+    if attribute in module._modules:
+        del module._modules[attribute]
+    setattr(module, attribute, value)
 
 
 class _HeavisideReset:

@@ -78,6 +78,10 @@ def test_ensemble_budget_is_stored_as_used():
     assert record["members"] == ["sa-pgd", "apgd-ce", "apgd-t", "square"]  # the ANN's: one exact gradient
     # in words for the tables: one description, no surrogate beside it
     assert (record["grad"], record["surrogate"]) == ("ensemble of 4 (quick), each member its own gradient", "-")
+    # the store's gradient (the HTML page's "what was attacked") is not the run's unused --grad
+    assert store.config["gradient"] == {"grad": "each ensemble member its own", "surrogate": "-"}
+    pgd_too = run(model, self_labelled(model, 4), methods=("ensemble", "pgd"), steps=2)
+    assert pgd_too.config["gradient"] == {"grad": "exact (ann)", "surrogate": "-"}  # PGD's, the run's --grad
 
 
 def test_sapgd_runs_with_every_gradient_mode_and_stays_in_the_ball():
