@@ -35,19 +35,6 @@ SEQUENCE_MODES = ("bptr", "rga", "hart")  # rules over the whole sequence
 SPIKE_MODES = ("pdsg", "assg")  # rules on each step's v, through the spike function
 
 
-class _StepSpike(torch.autograd.Function):
-    """Spikes forward; `grad(G)` (the attacker's f'(v) G) backward to v."""
-
-    @staticmethod
-    def forward(ctx, v, spikes, grad):
-        ctx.grad = grad
-        return spikes
-
-    @staticmethod
-    def backward(ctx, G):
-        return ctx.grad(G), None, None
-
-
 class AttackerSpike(nn.Module):
     """A foreign neuron's spike function under an attacker's surrogate (module docstring).
 
@@ -77,7 +64,7 @@ class AttackerSpike(nn.Module):
         if not (torch.is_grad_enabled() and v.requires_grad):
             return spikes
         # this pass's history goes with the step: backward comes after the model's next begin_forward
-        return _StepSpike.apply(v, spikes, partial(self._input_grad, t, v.detach(), self.history))
+        return _SpikesWithGrad.apply(v, spikes, partial(self._input_grad, t, v.detach(), self.history))
 
     def _input_grad(self, t: int, v: Tensor, history: list[Tensor], G: Tensor) -> Tensor:
         if self.rule == "pdsg":  # sigma over steps 0..t of this forward pass, per channel (dim 1)

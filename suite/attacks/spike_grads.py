@@ -95,7 +95,8 @@ def rga_slope(x_bar: Tensor, leak: float, threshold: float) -> Tensor:
 
 
 class _SpikesWithGrad(torch.autograd.Function):
-    """Spikes `s` forward; backward `grad(G)` for the input current (a mode's rule)."""
+    """Spikes `s` forward; backward `grad(G)` to x: the input current (a mode's rule), or v for a
+    foreign neuron's spike function (suite.attacks.foreign_grads)."""
 
     @staticmethod
     def forward(ctx, x, s, grad):
