@@ -166,3 +166,18 @@ def test_an_output_that_is_not_logits_is_refused(runner, tmp_path, files):
                                                       "size": 8, "kind": "ann"})
     code, text = cli(runner, "attack", "--model", bad, "--samples", 4, "--out", tmp_path / "attacks")
     assert_one_line_error(code, text, "the model's output is a torch.int64 tensor, not logits (a floating tensor)")
+
+
+def test_report_reads_a_model_file_as_it_reads_a_checkpoint(runner, tmp_path, files):
+    """Named to `suite report`, a model file is read (its [model] table), never built."""
+    code, text = cli(runner, "report", files["snntorch"], files["snn"], "--html", tmp_path / "page.html")
+    assert code == 0, text
+    words = " ".join(text.split())
+    assert "model files" in words and "training runs" in words and "snntorch.toml" in words
+    page = (tmp_path / "page.html").read_text()  # the page does not fold long names
+    for cell in ("snntorch.toml", "tests.support.foreign_twins:snntorch_resnet20", "digits; T=2, input B, output TB",
+                 str(tmp_path / "snntorch.pt")):
+        assert f"<td>{cell}</td>" in page, cell
+    (tmp_path / "gone.toml").write_text(files["snntorch"].read_text().replace("snntorch.pt", "gone.pt"))
+    code, text = cli(runner, "report", tmp_path / "gone.toml")
+    assert code == 0 and "gone.pt(missing)" in "".join(text.split())

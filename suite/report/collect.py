@@ -18,6 +18,7 @@ from typing import Iterable
 import h5py
 
 from suite.checkpoint import Checkpoint, load_checkpoint
+from suite.modelfile import is_model_file, read_table
 from suite.errors import SuiteError
 from suite.results.attacks import KIND as ATTACK_KIND
 from suite.results.attacks import StoreSummary, read_summary
@@ -37,10 +38,12 @@ class Collection:
     attacks: list[StoreSummary] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
     experiments: list[Experiment] = field(default_factory=list)
+    model_files: list[tuple[Path, dict]] = field(default_factory=list)  # (file, its [model] table)
     problems: list[tuple[Path, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.cka) + len(self.attacks) + len(self.checkpoints) + len(self.experiments)
+        return (len(self.cka) + len(self.attacks) + len(self.checkpoints) + len(self.experiments)
+                + len(self.model_files))
 
 
 def result_files(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -87,8 +90,11 @@ def read_one(path: Path, into: Collection) -> None:
         into.checkpoints.append(load_checkpoint(path))
     elif suffix == ".json":
         into.experiments.append(read_experiment(path))
+    elif is_model_file(path):  # named on the command line, as a checkpoint may be: read, not built
+        into.model_files.append((path, read_table(path)))
     else:
-        raise SuiteError(f"{path} is not a result file (reports read {', '.join(RESULT_SUFFIXES)})")
+        raise SuiteError(f"{path} is not a result file (reports read {', '.join(RESULT_SUFFIXES)}, "
+                         f"and model files .toml)")
 
 
 def collect(paths: Iterable[str | os.PathLike] | None = None) -> Collection:

@@ -8,6 +8,8 @@ the same sections, so both say the same thing. Every number comes from the files
 
 from __future__ import annotations
 
+import os
+
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -331,6 +333,22 @@ def training_section(checkpoints: list[Checkpoint]) -> Section:
     return section
 
 
+def model_files_section(files: list[tuple[Path, dict]]) -> Section:
+    """Model files named to the report (suite.modelfile), as their [model] tables say: read, never
+    built (a report computes nothing)."""
+    section = Section(title="model files", kind="training", facts=[("files", ", ".join(str(p) for p, _ in files))])
+    rows = []
+    for path, t in files:
+        weights = Path(os.path.normpath(path.parent / str(t.get("weights", ""))))
+        time = "TB" if t.get("timesteps") else "B"
+        how = f"T={t['timesteps']}, " if t.get("timesteps") else ""
+        rows.append([path.name, str(t.get("factory", "?")),
+                     f"{t.get('dataset', '?')}; {how}input {t.get('input', time)}, output {t.get('output', time)}",
+                     str(weights) + ("" if weights.is_file() else " (missing)")])
+    section.tables.append(Table("model files", ["file", "factory", "data and time layout", "weights"], rows))
+    return section
+
+
 def _pct(v: Any) -> str:
     return f"{v:.1%}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
 
@@ -372,6 +390,8 @@ def build_sections(collection: Collection) -> list[Section]:
     sections = [experiment_section(e, drawn) for e in collection.experiments]
     if collection.checkpoints:
         sections.append(training_section(collection.checkpoints))
+    if collection.model_files:
+        sections.append(model_files_section(collection.model_files))
     sections.extend(robustness_sections(collection.attacks))
     sections.extend(cka_section(p, r) for p, r in plain)
     sections.extend(clean_adv_section(g) for g in clean_adv_groups(
