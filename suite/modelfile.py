@@ -1,6 +1,6 @@
 """Model files: a TOML file that names a network built elsewhere for the command line, read into
 a suite model (suite.models.adapter) through the same door as a checkpoint (suite.checkpoint.
-load_model). The format (docs/formats.md has every key):
+load_model). The format (docs/model-files.md has every key):
 
     [model]
     factory = "sew.py:build"        # package.module:function, or file.py:function beside this file
@@ -211,7 +211,9 @@ def load_model_file(path: str | Path, device: torch.device | str = "cpu") -> tup
         raise SuiteError(f"{path}: args must be a table of keyword arguments, got {args!r}")
     factory = load_factory(table["factory"], base, path)
     try:
-        net = factory(**args)
+        with warnings.catch_warnings():  # a framework's deprecation notes when the factory imports it
+            warnings.simplefilter("ignore", FutureWarning)
+            net = factory(**args)
     except Exception as exc:
         raise SuiteError(f"{path}: factory {table['factory']}(**args) failed: {type(exc).__name__}: "
                          f"{_first_line(exc)}") from None
