@@ -186,13 +186,24 @@ def attack_cmd(
     model: Path = typer.Option(..., "--model", help="Checkpoint of the model to attack."),
     method: Optional[str] = typer.Option(None, help="One or more of fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, sa-pgd, "
                                          "square (gradient-free), autoattack, ensemble (SNN surrogate ensemble, see "
-                                         "--budget); e.g. pgd,square. Several methods add a worst-case row. Default: "
+                                         "--budget); under --threat events: event-pgd, event-sparse (the default there), "
+                                         "event-retime, event-random, event-random-retime. e.g. pgd,square. Several "
+                                         "methods add a worst-case row. Default: "
                                          f"{D.ATTACK_DEFAULT['snn'][0]} through {D.ATTACK_DEFAULT['snn'][1]} for an SNN, "
                                          f"{D.ATTACK_DEFAULT['ann'][0]} for an ANN (strong single attacks, an upper bound "
                                          "on robustness: quote ensemble for an SNN, autoattack for an ANN)."),
-    eps: str = typer.Option(D.EPS, help="Budget(s) in units of the [0, 1] input range: 8/255, 0.03, "
-                            "or a list 0,2/255,8/255 for a robustness curve (0 = clean pass). For event "
-                            "frames, 1 is the full frame range (4 events per pixel and bin)."),
+    eps: Optional[str] = typer.Option(None, help="--threat frames: budget(s) in units of the [0, 1] input range: "
+                                      "8/255 (the default), 0.03, or a list 0,2/255,8/255 for a robustness curve (0 = "
+                                      "clean pass). For event frames, 1 is the full frame range (4 events per pixel "
+                                      "and bin): a frame-space perturbation, not realisable as events."),
+    threat: str = typer.Option(D.THREAT, "--threat", help="frames: L-inf on the model's input; events (event data): "
+                               "adversarial event streams, events added to or removed from each recording (or moved "
+                               "between time bins), seen through the same frame pipeline."),
+    events: Optional[str] = typer.Option(None, "--events", help="--threat events: budget(s) in events per sample, added "
+                                         "plus removed (moved, for the retiming attacks), e.g. 0,10,50,200 (the "
+                                         "default)."),
+    max_shift: Optional[int] = typer.Option(None, "--max-shift", help="event-retime and event-random-retime: the largest "
+                                            "shift of an event, in time bins (default: any)."),
     alpha: str = typer.Option(D.ALPHA, help="PGD step size, same units as --eps."),
     steps: int = typer.Option(D.STEPS, help="PGD steps."),
     iterations: int = typer.Option(D.ITERATIONS, help="APGD-CE/DLR/T and FAB-T iterations (AutoAttack standard: 100)."),
@@ -238,7 +249,8 @@ def attack_cmd(
     from suite.report.show import show_attack_run
 
     config = AttackConfig(methods=parse_list(method, "--method") if method is not None else (),
-                          eps=parse_fractions(eps, "--eps"),
+                          eps=parse_fractions(eps, "--eps") if eps is not None else None, threat=threat,
+                          events=parse_ints(events, "--events") if events is not None else (), max_shift=max_shift,
                           alpha=parse_fraction(alpha, "--alpha"), steps=steps, iterations=iterations,
                           queries=queries, random_start=random_start, grad=grad,
                           attack_surrogates=parse_list(attack_surrogate, "--attack-surrogate") if attack_surrogate else (),

@@ -37,6 +37,7 @@ from torch.utils.data import TensorDataset
 from suite.attacks.settings import AttackConfig
 from suite.attacks.methods import AUTOATTACK, METHODS
 from suite.attacks.run import run_attacks
+from suite.attacks.event_checks import RANDOM_FLOORS, event_checks
 from suite.attacks.worst import WORST
 from suite.errors import SuiteError
 from suite.results.attacks import SAME, AttackEntry, AttackStore, format_eps, verify_bounds
@@ -56,7 +57,8 @@ SQUARE_MARGIN = 0.002
 # that random starts move on small runs
 SURROGATE_MARGIN = 0.05
 SURROGATE_MIN_SAMPLES = 3
-MASKING_CHECKS = ("square_vs_whitebox", "autoattack_square", "ensemble_square", "surrogates", "large_eps")
+MASKING_CHECKS = ("square_vs_whitebox", "autoattack_square", "ensemble_square", "surrogates", "large_eps",
+                  "beats_random", "greedy_vs_pgd")
 
 
 @dataclass(frozen=True)
@@ -80,17 +82,21 @@ def store_checks(store: AttackStore) -> list[Check]:
     checks = [_bounds(store)]
     n = store.n_samples
     correct = lambda e: round(e.robust_acc * n)  # noqa: E731
+    threat = store.threat
+    what = "the budget" if threat == "events" else "eps"
     for method in store.methods:
         entries = store.for_method(method)
         rises = [(a, b) for a, b in zip(entries, entries[1:]) if correct(b) > correct(a)]
-        if len(entries) > 1:
+        if len(entries) > 1 and method not in RANDOM_FLOORS:
             checks.append(Check("monotone", not rises, (
-                f"{method}: robust accuracy rises with eps: " + "; ".join(
-                    f"{a.robust_acc:.1%} at {format_eps(a.eps)} -> {b.robust_acc:.1%} at {format_eps(b.eps)} "
-                    f"(+{correct(b) - correct(a)} of {n} samples)" for a, b in rises)
+                f"{method}: robust accuracy rises with {what}: " + "; ".join(
+                    f"{a.robust_acc:.1%} at {format_eps(a.eps, threat)} -> {b.robust_acc:.1%} at "
+                    f"{format_eps(b.eps, threat)} (+{correct(b) - correct(a)} of {n} samples)" for a, b in rises)
                 + ". A larger budget contains the smaller one, so this means the attack did not find "
                   "the optimum (one sample can be random-start noise on small runs)"
-            ) if rises else f"{method}: robust accuracy does not rise with eps", of=method))
+            ) if rises else f"{method}: robust accuracy does not rise with {what}", of=method))
+    if threat == "events":
+        return checks + [Check(*c) for c in event_checks(store)]
     if {"pgd", "fgsm"} <= set(store.methods):
         checks.extend(_pgd_vs_fgsm(store, correct))
     checks.extend(_large_eps_stored(store))
@@ -300,7 +306,8 @@ def masking_verdict(checks: list[Check], transfer: bool = False) -> Check:
         return Check("masking verdict", True, "no sign of gradient masking in: "
                      + ", ".join(c.name for c in relevant))
     return Check("masking verdict", None, "not tested: add square (or autoattack) beside a white-box method, "
-                 "several --attack-surrogate, or --check")
+                 "several --attack-surrogate, or --check; under --threat events add a random floor "
+                 "(event-random, event-random-retime) beside the attack")
 
 
 # ----------------------------------------------------------------------------- large eps
@@ -344,6 +351,9 @@ def _bounds(store: AttackStore) -> Check:
         verify_bounds(store)
     except SuiteError as exc:
         return Check("bounds", False, str(exc))
+    if store.threat == "events":
+        return Check("bounds", True, "every adversarial example is a recording changed within its budget in events, "
+                                     "its frames in [0, 1]")
     return Check("bounds", True, "every perturbation is within eps and every input in [0, 1]")
 
 

@@ -163,6 +163,7 @@ class Method:
     min_classes: int = 2
     components: tuple[str, ...] = ()
     own_gradients: bool = False
+    threat: str = "frames"  # what it perturbs: the model's input, or event streams (suite.attacks.event_methods)
 
     @property
     def takes_surrogates(self) -> bool:
@@ -205,6 +206,24 @@ METHODS: dict[str, Method] = {
         "target_classes": _targets(n, BUDGETS[cfg.budget].target_classes)},
         min_classes=4, components=("sa-pgd", "apgd-ce", "apgd-t", "square"), own_gradients=True),
 }
+
+
+def _events_budget(*keys: str):
+    def budget(cfg, n_classes):
+        values = {"steps": cfg.steps, "max_shift": cfg.max_shift}
+        return {"events": list(cfg.events), "unit": "events moved" if "max_shift" in keys else "events added or removed",
+                **{k: values[k] for k in keys}}
+    return budget
+
+
+# The event threat model's attacks (suite.attacks.event_methods runs them, not torchattacks)
+METHODS.update({
+    "event-pgd": Method(None, _events_budget("steps"), threat="events"),
+    "event-sparse": Method(None, _events_budget(), threat="events"),
+    "event-retime": Method(None, _events_budget("max_shift"), threat="events"),
+    "event-random": Method(None, _events_budget(), gradient_free=True, threat="events"),
+    "event-random-retime": Method(None, _events_budget("max_shift"), gradient_free=True, threat="events"),
+})
 
 
 def budgets(config: Any, n_classes: int) -> dict[str, dict[str, Any]]:

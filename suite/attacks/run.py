@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from suite import distributed
 from suite.attacks.gradients import check_source, describe_gradient, is_snn
 from suite.attacks.composite import craft_composite, member_budget, member_seed
+from suite.attacks.event_run import recordings as event_recordings
 from suite.attacks.methods import METHODS, Budget, batch_seed, budgets, check_classes, craft
 from suite.attacks.plan import Attack, Attackers, describe_attack
 from suite.attacks.resume import Partial, PartialRun
@@ -53,23 +54,38 @@ class BatchResult:
     clean: Tensor | None  # [b, ...] float32, or None when not kept
     adv: dict[tuple[str, float], Tensor] = field(default_factory=dict)  # [b, ...]
     pred: dict[tuple[str, float], Tensor] = field(default_factory=dict)  # [b]
-    linf: dict[tuple[str, float], Tensor] = field(default_factory=dict)  # [b]
+    linf: dict[tuple[str, float], Tensor] = field(default_factory=dict)  # [b]; events changed (--threat events)
     broken_by: dict[tuple[str, float], list[str]] = field(default_factory=dict)
+    recordings: list | None = None  # --threat events: the batch's clean recordings (EVENT_DTYPE arrays)
+    sensors: list | None = None  # their sensors (width, height)
+    changes: dict[tuple[str, float], list] = field(default_factory=dict)  # --threat events: a Change per sample
 
     def to_dict(self) -> dict[str, Any]:
         """Plain tensors, lists and strings (what `torch.load(weights_only=True)` reads back)."""
+        from suite.attacks.event_run import change_dict, events_tensor
+
         return {"labels": self.labels, "clean_pred": self.clean_pred, "clean": self.clean,
+                "recordings": None if self.recordings is None else [events_tensor(r) for r in self.recordings],
+                "sensors": self.sensors,
                 "runs": [{"name": k[0], "eps": k[1], "adv": self.adv[k], "pred": self.pred[k],
-                          "linf": self.linf[k], "broken_by": self.broken_by.get(k)} for k in self.adv]}
+                          "linf": self.linf[k], "broken_by": self.broken_by.get(k),
+                          "changes": [change_dict(c) for c in self.changes[k]] if k in self.changes else None}
+                         for k in self.adv]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "BatchResult":
-        b = cls(labels=d["labels"], clean_pred=d["clean_pred"], clean=d["clean"])
+        from suite.attacks.event_run import change_of, events_array
+
+        b = cls(labels=d["labels"], clean_pred=d["clean_pred"], clean=d["clean"],
+                recordings=None if d.get("recordings") is None else [events_array(r) for r in d["recordings"]],
+                sensors=d.get("sensors"))
         for r in d["runs"]:
             key = (r["name"], float(r["eps"]))
             b.adv[key], b.pred[key], b.linf[key] = r["adv"], r["pred"], r["linf"]
             if r["broken_by"] is not None:
                 b.broken_by[key] = list(r["broken_by"])
+            if r.get("changes") is not None:
+                b.changes[key] = [change_of(c) for c in r["changes"]]
         return b
 
 
@@ -107,12 +123,19 @@ def _num_classes(model: nn.Module, dataset: Dataset) -> int:
 
 
 def _attack_batch(attackers: Attackers, x: Tensor, y: Tensor, start: int, runs: list[Run],
-                  n_classes: int, step: Callable[[Run], None]) -> BatchResult:
+                  n_classes: int, step: Callable[[Run], None], recs: list | None = None) -> BatchResult:
     """Every run on one batch x [b, ...] (on the device), y [b]; results on the CPU.
-    `step(run)` is called before each run (progress)."""
+    `step(run)` is called before each run (progress). Under --threat events `recs` are the batch's
+    clean recordings (suite.attacks.event_run)."""
     model, config = attackers.model, attackers.config
     result = BatchResult(labels=y.cpu(), clean_pred=predict(model, x).cpu(),
                          clean=x.cpu() if config.keep_clean else None)
+    if recs is not None:
+        from suite.attacks.event_run import attack_events
+
+        result.recordings, result.sensors = [r.events for r in recs], [list(r.sensor) for r in recs]
+        attack_events(attackers, recs, y, start, runs, step, result)
+        return result
     budget = Budget.of(config)
     for run in runs:
         attack, eps = run
@@ -144,12 +167,16 @@ def _assemble(batches: list[BatchResult], runs: list[Run], n: int, config: dict[
         entries.append(AttackEntry(
             method=attack.name, eps=eps, adv=torch.cat([b.adv[key] for b in batches]), pred=pred,
             linf=torch.cat([b.linf[key] for b in batches]), robust_acc=float((pred == labels).double().mean()),
-            broken_by=[s for b in batches for s in b.broken_by[key]] if composite else None))
+            broken_by=[s for b in batches for s in b.broken_by[key]] if composite else None,
+            changes=[c for b in batches for c in b.changes[key]] if key in batches[0].changes else None))
     if len({attack.name for attack, _ in runs}) > 1:
         entries += worst_case(entries, labels, clean_pred)
+    events = batches[0].recordings is not None
     return AttackStore(indices=torch.arange(n, dtype=torch.int64), labels=labels, clean_pred=clean_pred,
                        entries=entries, config=config,
-                       clean=torch.cat([b.clean for b in batches]) if keep_clean else None)
+                       clean=torch.cat([b.clean for b in batches]) if keep_clean else None,
+                       clean_events=[r for b in batches for r in b.recordings] if events else None,
+                       sensors=torch.tensor([s for b in batches for s in b.sensors]) if events else None)
 
 
 def _store_config(model: nn.Module, source: nn.Module | None, config: AttackConfig, attacks: list[Attack],
@@ -200,7 +227,7 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
     check_classes(config.methods, n_classes)
     attackers = Attackers(model, config, source, device)
     attacks = attackers.attacks
-    runs = [(a, e) for a in attacks for e in config.eps]
+    runs = [(a, e) for a in attacks for e in config.budgets]
     store_config = _store_config(model, source, config, attacks, n, n_classes, device, meta)
     saved = None
     if partial is not None:  # where and how a run is spread does not change its batches
@@ -217,15 +244,19 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
             task = bar.add_task("attack", total=len(starts) * len(runs), info="")
 
             def step(run: Run) -> None:  # before each run: show it; count the run before it as done
-                bar.update(task, advance=0 if run == runs[0] else 1, info=f"{run[0].name} eps={format_eps(run[1])}")
+                what = f"events={run[1]:g}" if config.threat == "events" else f"eps={format_eps(run[1])}"
+                bar.update(task, advance=0 if run == runs[0] else 1, info=f"{run[0].name} {what}")
 
             for start in starts:
                 done = saved.load(start) if saved is not None else None
                 if done is not None:
                     batches.append(BatchResult.from_dict(done))
                 else:
-                    x, y = _batch(dataset, range(start, min(start + config.batch_size, n)))
-                    batches.append(_attack_batch(attackers, x.to(device), y.to(device), start, runs, n_classes, step))
+                    rows = range(start, min(start + config.batch_size, n))
+                    x, y = _batch(dataset, rows)
+                    recs = event_recordings(dataset, rows) if config.threat == "events" else None
+                    batches.append(_attack_batch(attackers, x.to(device), y.to(device), start, runs, n_classes, step,
+                                                 recs))
                     if saved is not None:
                         saved.save(start, batches[-1].to_dict())
                 bar.advance(task, 1 if done is None else len(runs))

@@ -30,8 +30,9 @@ def worst_case(entries: list[AttackEntry], labels: Tensor, clean_pred: Tensor) -
         broken_by = [_breaker(group[int(k)], i, bool(r), bool(clean_pred[i] != labels[i]))
                      for i, (k, r) in enumerate(zip(first, robust))]
         pred = pick("pred")
+        changes = [group[int(k)].changes[i] for i, k in enumerate(first)] if group[0].changes is not None else None
         out.append(AttackEntry(method=WORST, eps=eps, adv=pick("adv"), pred=pred, linf=pick("linf"),
-                               robust_acc=float(robust.double().mean()), broken_by=broken_by))
+                               robust_acc=float(robust.double().mean()), broken_by=broken_by, changes=changes))
     return out
 
 

@@ -55,7 +55,7 @@ def clean_vs_adv(model: nn.Module, store: AttackStore, method: str | None = None
     for entry in store.for_method(method):
         result = relabel(compare_models(model, model, loader(clean), layers, layers, time=time,
                                         loader_b=loader(entry.adv), stream=stream), "clean-adv")
-        result.config.update(method=method, eps=entry.eps, eps_label=format_eps(entry.eps),
+        result.config.update(method=method, eps=entry.eps, eps_label=format_eps(entry.eps, store.threat),
                              robust_acc=entry.robust_acc)
         results[entry.eps] = result
     return results

@@ -153,7 +153,7 @@ def run_clean_adv(config: CKAConfig, inputs: CKAInputs, where: Where, name: str 
     the store's (`config.samples` and `config.seed` do not apply).
     """
     from suite.cka.clean_adv import choose_method, clean_vs_adv
-    from suite.results.attacks import check_data, check_model, check_weights, format_eps, read_store, rebuild_clean
+    from suite.results.attacks import budget_stem, check_data, check_model, check_weights, read_store, rebuild_clean
 
     inputs.check("clean-adv")
     check_file_name(name)
@@ -162,7 +162,7 @@ def run_clean_adv(config: CKAConfig, inputs: CKAInputs, where: Where, name: str 
     method = choose_method(store, inputs.method)
     label = model.stem
     base = name or f"cka-clean-adv-{Path(inputs.attack).stem}" + (f"-on-{label}" if inputs.other_model else "")
-    paths = {e.eps: where.out / f"{base}-{method}-eps{format_eps(e.eps).replace('/', '_')}.h5"
+    paths = {e.eps: where.out / f"{base}-{method}-{budget_stem(e.eps, store.threat)}.h5"
              for e in store.for_method(method)}
     _check_targets(*paths.values(), where.out / f"{base}-{method}.png")  # suite.report.show draws one figure
     ensure_out_dir(where.out)

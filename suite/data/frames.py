@@ -114,14 +114,21 @@ def events_to_frames(events: np.ndarray, sensor: tuple[int, int], config: FrameC
         counts = to_frame(events).astype(np.float32)  # [T, 2, H, W]
     else:
         counts = np.zeros((config.timesteps, 2, height, width), np.float32)
-    x = torch.from_numpy(counts)
-    if config.binary:
-        x = (x > 0).to(torch.float32)
+    return counts_to_frames(torch.from_numpy(counts), config).numpy()
+
+
+def counts_to_frames(counts: torch.Tensor, config: FrameConfig) -> torch.Tensor:
+    """Steps 2-3 of the rule: float32 counts [..., T, 2, H, W] -> frames [..., T, 2, S, S]. The one
+    implementation, for the pipeline and for attacks on event counts (differentiable in the
+    counts except through the binary rule's step)."""
+    x = (counts > 0).to(torch.float32) if config.binary else counts
+    lead, (height, width) = x.shape[:-3], x.shape[-2:]
     if (height, width) != (config.size, config.size):
-        x = F.interpolate(x, size=(config.size, config.size), mode="area")  # [T, 2, S, S]
+        x = F.interpolate(x.reshape(-1, 2, height, width), size=(config.size, config.size), mode="area")
+        x = x.reshape(*lead, 2, config.size, config.size)  # [..., T, 2, S, S]
     if config.binary:
-        return x.numpy()
-    return (x.clamp_(max=config.clip) / config.clip).numpy()
+        return x
+    return x.clamp(max=config.clip) / config.clip
 
 
 class EventSource(Protocol):

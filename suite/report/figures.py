@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D
 from suite.errors import SuiteError
 from suite.values import parse_list
 from suite.files import atomic_path
+from suite.results.attacks import at_budget
 from suite.results.cka import CKAResult
 
 FORMATS = ("png", "pdf", "svg")
@@ -63,7 +64,7 @@ def _axis_names(result: CKAResult) -> tuple[str, str]:
     a, b = _stem(cfg.get("model")), _stem(cfg.get("model2") or cfg.get("model"))
     if result.compare == "clean-adv":
         eps = cfg.get("eps_label", "?")
-        return f"{a}, clean", f"{a}, adversarial ({cfg.get('method', '?')} eps {eps})"
+        return f"{a}, clean", f"{a}, adversarial ({cfg.get('method', '?')} {at_budget(eps)})"
     if result.compare == "static-event":
         return f"{a}, static images", f"{b}, events"
     return a, b
@@ -204,7 +205,7 @@ def clean_adv_lines(results: Sequence[CKAResult], title: str = "clean vs adversa
     """CKA of each layer on clean vs adversarial inputs, one line per eps, by increasing eps
     (1 = the attack left the layer's geometry unchanged)."""
     ordered = sorted(results, key=lambda r: float(r.config.get("eps", 0.0)))
-    series = [(f"eps {r.config.get('eps_label', '?')}", r) for r in ordered]
+    series = [(at_budget(r.config.get("eps_label", "?")), r) for r in ordered]
     return diagonal_figure(series, title, ylabel="CKA(clean, adversarial)")
 
 
@@ -229,17 +230,24 @@ def robustness_curves(curves: Sequence[tuple[str, list[dict]]], title: str = "ro
     colours = mpl.colormaps["tab10"].colors
     methods = list(dict.fromkeys(r["method"] for _, rows in curves for r in rows))
     ticks: dict[float, str] = {}
+    events = any(r.get("threat") == "events" for _, rows in curves for r in rows)
+    scale = 1 if events else 255  # x: events, or eps in 255ths
     for k, (label, rows) in enumerate(curves):
         for method in dict.fromkeys(r["method"] for r in rows):
             pts = sorted((r for r in rows if r["method"] == method), key=lambda r: r["eps"])
             style, marker = _method_style(method, methods.index(method))
-            ax.plot([r["eps"] * 255 for r in pts], [r["robust_acc"] for r in pts], marker=marker, markersize=4,
+            ax.plot([r["eps"] * scale for r in pts], [r["robust_acc"] for r in pts], marker=marker, markersize=4,
                     linestyle=style, color=colours[k % len(colours)], label=f"{label} {method}")
-            ticks.update({r["eps"] * 255: r["eps_label"] for r in pts})
+            ticks.update({r["eps"] * scale: r["eps_label"].removesuffix(" events") for r in pts})
+    if events:  # budgets like 0, 10, 50, 200: linear near 0, logarithmic beyond
+        ax.set_xscale("symlog", linthresh=10)
     ax.set_xticks(sorted(ticks), [ticks[t] for t in sorted(ticks)], fontsize=7)
+    ax.minorticks_off()
     top = max(ticks) if ticks else 1.0
-    ax.set_xlim(-0.04 * max(top, 1.0), top + 0.04 * max(top, 1.0))
-    ax.set_xlabel("eps (L-inf budget, fraction of the input range)", fontsize=8)
+    if not events:
+        ax.set_xlim(-0.04 * max(top, 1.0), top + 0.04 * max(top, 1.0))
+    ax.set_xlabel("events changed per sample (added plus removed; moved, for retiming)" if events else
+                  "eps (L-inf budget, fraction of the input range)", fontsize=8)
     ax.set_ylabel("accuracy", fontsize=8)
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
@@ -248,7 +256,8 @@ def robustness_curves(curves: Sequence[tuple[str, list[dict]]], title: str = "ro
     return fig
 
 
-_STYLES = {"pgd": ("-", "o"), "fgsm": ("--", "o"), "worst": ("-", "X")}
+_STYLES = {"pgd": ("-", "o"), "fgsm": ("--", "o"), "worst": ("-", "X"), "event-random": ("--", "."),
+           "event-random-retime": ((0, (2, 2)), ".")}
 _OTHER_STYLES = [(":", "s"), ("-.", "^"), ((0, (5, 1, 1, 1)), "D"), ((0, (1, 1)), "v"), ((0, (8, 2)), "P")]
 
 

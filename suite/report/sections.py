@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from suite.checkpoint import Checkpoint
 from suite.report import figures as F
 from suite.report.collect import Collection
-from suite.results.attacks import StoreSummary, format_eps, quote_note
+from suite.results.attacks import StoreSummary, at_budget, clean_adv_stem, robustness_notes
 from suite.results.cka import CKAResult
 from suite.results.experiment import Experiment
 
@@ -236,23 +236,23 @@ def clean_adv_section(group: list[tuple[Path, CKAResult]]) -> Section:
         facts=[("files", ", ".join(str(p) for p, _ in group)), ("compared", COMPARED["clean-adv"]),
                ("model", f"{_stem(cfg.get('model'))}: {describe_model(cfg.get('model_config'))}"),
                ("attack store", str(cfg.get("attack", "?"))),
-               ("attack", f"{cfg.get('method', '?')}, eps {', '.join(eps_labels)}"),
-               ("robust accuracy", ", ".join(f"eps {r.config.get('eps_label', '?')}: {r.config['robust_acc']:.1%}"
+               ("attack", f"{cfg.get('method', '?')}, {at_budget(', '.join(eps_labels))}"),
+               ("robust accuracy", ", ".join(f"{at_budget(r.config.get('eps_label', '?'))}: {r.config['robust_acc']:.1%}"
                                              for _, r in group if "robust_acc" in r.config)),
                ("samples", str(first.n_samples))],
         sources=[(p, dict(r.provenance)) for p, r in group])
     diags = [dict(r.diagonal()) for _, r in group]
     layers = [n for n in first.layers_a if n in first.layers_b]
     section.tables.append(Table("CKA(clean, adversarial), same layer",
-                                ["layer", *[f"eps {e}" for e in eps_labels]],
+                                ["layer", *[at_budget(e) for e in eps_labels]],
                                 [[n, *[d.get(n, float("nan")) for d in diags]] for n in layers]))
     top = max(group, key=lambda t: float(t[1].config.get("eps", 0.0)))[1]
     finite = [(n, v) for n, v in top.diagonal() if math.isfinite(v)]
     if finite and float(top.config.get("eps", 0.0)) > 0:
         lo, hi = min(finite, key=lambda t: t[1]), max(finite, key=lambda t: t[1])
-        section.notes.append(f"at eps {top.config.get('eps_label', '?')} the attack moves {lo[0]} most "
+        section.notes.append(f"at {at_budget(top.config.get('eps_label', '?'))} the attack moves {lo[0]} most "
                              f"(CKA {lo[1]:.2f}) and {hi[0]} least ({hi[1]:.2f})")
-    stem = group[0][0].stem.rsplit("-eps", 1)[0]
+    stem = clean_adv_stem(group[0][0])
     results = [r for _, r in group]
     section.figures.append(FigureSpec(stem, section.title, lambda: F.clean_adv_lines(results, section.title)))
     return section
@@ -269,27 +269,32 @@ def _model_label(summary: StoreSummary) -> str:
 def robustness_sections(stores: list[StoreSummary]) -> list[Section]:
     """Attack stores grouped by the data they attacked: one section per group, every model's
     robustness curve on one axes."""
-    groups: dict[str, list[StoreSummary]] = {}
-    for s in stores:
-        groups.setdefault(describe_data(s.config.get("data"), s.config.get("split")), []).append(s)
+    groups: dict[tuple[str, str], list[StoreSummary]] = {}
+    for s in stores:  # one axes per data and threat: L-inf budgets and budgets in events do not share one
+        key = (describe_data(s.config.get("data"), s.config.get("split")),
+               s.config.get("attack", {}).get("threat", "frames"))
+        groups.setdefault(key, []).append(s)
     sections = []
-    for data, group in groups.items():
-        section = Section(title=f"robustness: {data}", kind="robustness", facts=[("data", data)],
+    for (data, threat), group in groups.items():
+        title = f"robustness{' under event attacks' if threat == 'events' else ''}: {data}"
+        section = Section(title=title, kind="robustness", facts=[("data", data)],
                           sources=[(s.path, dict(s.provenance)) for s in group])
         section.facts.append(("files", ", ".join(str(s.path) for s in group)))
         section.tables.append(Table("what was attacked", ["model", "gradient", "eps", "samples"], [
             [describe_model(s.config.get("model")), _gradient(s),
              ", ".join(dict.fromkeys(r["eps_label"] for r in s.rows)), str(s.n_samples)] for s in group]))
-        section.tables.append(Table("accuracy under attack", ["model", "method", "eps", "clean", "robust", "max L-inf"], [
+        events = any(r.get("threat") == "events" for s in group for r in s.rows)
+        section.tables.append(Table("accuracy under attack", ["model", "method", "budget" if events else "eps", "clean",
+                                                              "robust", "max events" if events else "max L-inf"], [
             [_model_label(s), r["method"], r["eps_label"], f"{r['clean_acc']:.1%}", f"{r['robust_acc']:.1%}",
-             f"{r['linf_max']:.4f}"] for s in group for r in s.rows]))
+             f"{r['linf_max']:.0f}" if r.get("threat") == "events" else f"{r['linf_max']:.4f}"]
+            for s in group for r in s.rows]))
         for s in group:
             section.notes.extend(_robustness_notes(s))
-            note = quote_note(s.config)
-            if note:
-                section.notes.append(f"{_model_label(s)}: {note}")
+            section.notes.extend(f"{_model_label(s)}: {note}" for note in robustness_notes(s.config))
         curves = [(_model_label(s), s.rows) for s in group]
-        name = "robustness-" + "-".join(str(s.config.get("data", {}).get("name", "data")) for s in group[:1])
+        name = ("robustness-" + "-".join(str(s.config.get("data", {}).get("name", "data")) for s in group[:1])
+                + ("-events" if threat == "events" else ""))
         section.figures.append(FigureSpec(name, section.title, lambda c=curves, t=section.title: F.robustness_curves(c, t)))
         sections.append(section)
     return sections
@@ -311,7 +316,7 @@ def _robustness_notes(s: StoreSummary) -> list[str]:
         top = rows[-1]
         if top["eps"] > 0:
             notes.append(f"{_model_label(s)}, {method}: accuracy {top['clean_acc']:.1%} clean -> "
-                         f"{top['robust_acc']:.1%} at eps {format_eps(top['eps'])}")
+                         f"{top['robust_acc']:.1%} at {'' if top.get('threat') == 'events' else 'eps '}{top['eps_label']}")
     return notes
 
 

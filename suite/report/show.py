@@ -14,7 +14,7 @@ from suite.report.layout import print_line, print_table
 from suite.report.terminal import print_report
 from suite.report.tables import (budgets_table, check_table, checks_table, cka_tables, clean_adv_tables, datasets_table,
                                  demo_table, robustness_table, training_table)
-from suite.results.attacks import quote_note
+from suite.results.attacks import clean_adv_stem, robustness_notes
 from suite.results.cka import CKAResult
 
 
@@ -30,7 +30,7 @@ def show_clean_adv(runs, title: str, console: Console = CONSOLE) -> Path:
     results (their common name without the -eps part, .png)."""
     for table in clean_adv_tables(runs, title, width=console.width):
         print_table(console, table)
-    path = runs[0].path.with_name(runs[0].path.stem.rsplit("-eps", 1)[0] + ".png")
+    path = runs[0].path.with_name(clean_adv_stem(runs[0].path) + ".png")
     return save_figure(clean_adv_lines([r.result for r in runs], title), path)[0]
 
 
@@ -58,7 +58,7 @@ def show_attack(run, label: str, console: Console = CONSOLE) -> Path:
     if free:
         print_line(console, f"{', '.join(free)}: gradient-free, queries the target itself; --grad and "
                             f"--attack-surrogate do not apply to it")
-    print_table(console, robustness_table(rows, f"robustness: {label}", quote_note(config)))
+    print_table(console, robustness_table(rows, f"robustness: {label}", " ".join(robustness_notes(config)) or None))
     print_table(console, checks_table(run.checks, f"sanity checks: {label}"))
     return save_figure(robustness_curves([(label, rows)], f"robustness: {label}"), run.path.with_suffix(".png"))[0]
 

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from suite.results.attacks import format_eps
+from suite.results.attacks import at_budget, format_eps
 from suite.report.layout import TEXT, VALUE, column_blocks
 from suite.results.cka import CKAResult
 
@@ -93,8 +93,10 @@ def time_summary(result: CKAResult, title: str) -> Table:
 
 
 def robustness_table(rows: list[dict], title: str = "robustness", caption: str | None = None) -> Table:
-    """Clean and robust accuracy per (method, eps), with the measured perturbation size;
-    `caption` under it (what the numbers are: suite.results.attacks.quote_note)."""
+    """Clean and robust accuracy per (method, eps), with the measured perturbation size (L-inf, or
+    events changed under --threat events); `caption` under it (what the numbers are:
+    suite.results.attacks.robustness_notes)."""
+    events = bool(rows) and rows[0].get("threat") == "events"
     # no vertical rules and one space between columns, so that attack names like
     # autoattack@fast_sigmoid fit 80 columns: names and numbers are never cut, the gradient
     # description (last) folds instead
@@ -104,7 +106,8 @@ def robustness_table(rows: list[dict], title: str = "robustness", caption: str |
                   caption=escape(caption) if caption else None, caption_justify="left",
                   min_width=max(map(len, caption.split())) if caption else None)  # its file name on one line
     table.add_column("method", no_wrap=True, min_width=max([len(r["method"]) for r in rows] + [6]))
-    for col in ("eps", "clean\nacc", "robust\nacc", "mean\nL-inf", "max\nL-inf"):
+    size = ("mean\nevents", "max\nevents") if events else ("mean\nL-inf", "max\nL-inf")
+    for col in ("budget" if events else "eps", "clean\nacc", "robust\nacc", *size):
         table.add_column(col, justify="right", no_wrap=True, min_width=5 if col == "eps" else 6)
     grads = []
     for r in rows:
@@ -113,8 +116,9 @@ def robustness_table(rows: list[dict], title: str = "robustness", caption: str |
         grads.append(r["grad"] + (f" ({surrogate})" if surrogate not in (None, "?", "", "-") and not named else ""))
     table.add_column("grad", overflow="fold", min_width=max([len(w) for g in grads for w in g.split()] + [4]))
     for r, grad in zip(rows, grads):
-        table.add_row(r["method"], r["eps_label"], f"{r['clean_acc']:.1%}", f"{r['robust_acc']:.1%}",
-                      f"{r['linf_mean']:.4f}", f"{r['linf_max']:.4f}", grad)
+        size = (f"{r['linf_mean']:.1f}", f"{r['linf_max']:.0f}") if events else \
+            (f"{r['linf_mean']:.4f}", f"{r['linf_max']:.4f}")
+        table.add_row(r["method"], r["eps_label"], f"{r['clean_acc']:.1%}", f"{r['robust_acc']:.1%}", *size, grad)
     return table
 
 
@@ -163,7 +167,7 @@ def clean_adv_tables(runs, title: str = "clean vs adversarial CKA (same layer)",
     per_eps = [dict(run.result.diagonal()) for run in runs]
     layers = runs[0].result.layers_a
     cells = [[cka_cell(d.get(name, float("nan"))) for d in per_eps] for name in layers]
-    headers = [f"eps {run.result.config.get('eps_label', '?')}" for run in runs]
+    headers = [at_budget(run.result.config.get("eps_label", "?")) for run in runs]
     return column_blocks(title, "layer", list(layers), headers, cells, width)
 
 

@@ -29,6 +29,7 @@ Bounds (every |adv - clean| <= eps, every value in [0, 1]) are verified on write
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,26 @@ ON_GRID = 1e-6  # eps * 255 this close to an integer k is k/255 (8/255 is not ex
 SAME = 1e-9  # stored float64 values (eps, accuracies) that differ by less are equal: rounding only
 
 
-def format_eps(eps: float) -> str:
-    """8/255 for multiples of 1/255, else the decimal ("0.03")."""
+def at_budget(label: str) -> str:
+    """A budget's label in a phrase: "eps 8/255", or "50 events" as it is."""
+    return label if label.endswith(" events") else f"eps {label}"
+
+
+def budget_stem(eps: float, threat: str = "frames") -> str:
+    """A budget in a file name: eps8_255, or events50."""
+    return f"events{eps:g}" if threat == "events" else "eps" + format_eps(eps).replace("/", "_")
+
+
+def clean_adv_stem(path: Path) -> str:
+    """The common name of one clean-vs-adversarial run's result files: without -epsE or -eventsK."""
+    return re.sub(r"-(eps[^-]*|events[0-9.]+)$", "", Path(path).stem)
+
+
+def format_eps(eps: float, threat: str = "frames") -> str:
+    """8/255 for multiples of 1/255, else the decimal ("0.03"); a budget of --threat events in
+    events ("50 events")."""
+    if threat == "events":
+        return f"{eps:g} events"
     k = eps * 255
     return f"{round(k)}/255" if eps > 0 and abs(k - round(k)) < ON_GRID else f"{eps:g}"
 
@@ -68,6 +87,8 @@ def quote_note(config: dict[str, Any]) -> str | None:
     kind = config.get("kind") or (config.get("model") or {}).get("kind") or "snn"
     methods = [m for m in attack.get("methods", []) if m != "worst"]
     transfer = attack.get("grad") == "transfer"
+    if attack.get("threat") == "events":
+        return _events_note(config, methods, transfer)
     standard = {"ensemble": budgets.get("ensemble", {}).get("budget") == "standard",
                 "autoattack": bool(budgets.get("autoattack", {}).get("standard"))}
     quotable = [m for m in methods if standard.get(m) and (m == QUOTABLE[kind] or kind == "ann")]
@@ -82,6 +103,58 @@ def quote_note(config: dict[str, Any]) -> str | None:
             + (" (its standard budget)" if quote == "ensemble" else ""))
 
 
+# The worst case over these is the strongest number the event threat model has (benchmarks/README.md)
+EVENT_QUOTABLE = ("event-pgd", "event-sparse")
+
+
+def _events_note(config: dict[str, Any], methods: list[str], transfer: bool) -> str | None:
+    """quote_note under --threat events: None when the store's worst case covers EVENT_QUOTABLE."""
+    if set(EVENT_QUOTABLE) <= set(methods) and not transfer:
+        return None
+    events = ",".join(str(k) for k in config.get("attack", {}).get("events", [])) or "0,10,50,200"
+    what = "a transfer attack" if transfer else ", ".join(methods) + " alone"
+    return (f"upper bound: {what} finds some of the recordings' weaknesses, not all; for a robust accuracy to "
+            f"quote run suite attack --model {config.get('checkpoint', 'MODEL')} --threat events --method "
+            f"{','.join(EVENT_QUOTABLE)} --events {events} (the worst case of both)")
+
+
+def robustness_notes(config: dict[str, Any]) -> list[str]:
+    """What a reader must know under a store's robustness table: its unit under --threat events,
+    that frame-space perturbations of event data are not event streams, and `quote_note`."""
+    attack, data = config.get("attack", {}), config.get("data") or {}
+    notes = []
+    if attack.get("threat") == "events":
+        notes.append("budgets in events per sample: added plus removed (moved, for the retiming attacks); "
+                     "every adversarial example is a recording, its frames made by the clean frames' pipeline")
+    elif data.get("frames"):
+        notes.append("frame-space perturbations of event frames: not realisable as events "
+                     "(--threat events attacks the recordings)")
+    quote = quote_note(config)
+    return notes + ([quote] if quote else [])
+
+
+@dataclass
+class EventChange:
+    """What an event attack did to one recording (suite.attacks.event_threat): the indices of the
+    events it removed (sorted) and the events it added; a move removes an event and adds it back
+    retimed (`moved` counts them)."""
+
+    removed: np.ndarray  # int64 indices into the clean recording
+    added: np.ndarray  # the event dtype (suite.data.events.EVENT_DTYPE)
+    moved: int = 0
+
+    @property
+    def changed(self) -> int:
+        """What a budget counts: events added plus removed, or moved for retiming."""
+        return self.moved if self.moved else len(self.added) + len(self.removed)
+
+    def apply(self, clean: np.ndarray) -> np.ndarray:
+        """The adversarial recording: `clean` without the removed events, with the added ones,
+        sorted by time (stably: the clean order kept, added events after)."""
+        out = np.concatenate([np.delete(clean, self.removed), self.added])
+        return out[np.argsort(out["t"], kind="stable")]
+
+
 @dataclass
 class AttackEntry:
     """One (method, eps) of a run: adversarial inputs and what the target made of them."""
@@ -90,13 +163,19 @@ class AttackEntry:
     eps: float
     adv: Tensor  # [N, ...] float32 in [0, 1]
     pred: Tensor  # [N] int64
-    linf: Tensor  # [N] float32, measured max |adv - clean|
+    linf: Tensor  # [N] float32, measured max |adv - clean|; --threat events: events changed
     robust_acc: float
     broken_by: list[str] | None = None  # [N] which attack fooled the model (composite, worst case)
+    changes: list[EventChange] | None = None  # [N] --threat events: the change to each recording
+
+    @property
+    def threat(self) -> str:
+        return "events" if self.changes is not None else "frames"
 
     @property
     def label(self) -> str:
-        return f"{self.method} eps={format_eps(self.eps)}"
+        return f"{self.method} at {format_eps(self.eps, self.threat)}" if self.changes is not None \
+            else f"{self.method} eps={format_eps(self.eps)}"
 
 
 @dataclass(frozen=True)
@@ -135,6 +214,21 @@ class AttackStore:
     config: dict[str, Any] = field(default_factory=dict)
     clean: Tensor | None = None  # [N, ...] float32, or None when not kept
     path: Path | None = None
+    clean_events: list[np.ndarray] | None = None  # --threat events: each clean recording (EVENT_DTYPE)
+    sensors: Tensor | None = None  # [N, 2] int64: each recording's sensor (width, height)
+
+    @property
+    def threat(self) -> str:
+        """"frames" (L-inf budgets eps) or "events" (budgets in events: an entry's eps holds one)."""
+        return self.config.get("attack", {}).get("threat", "frames")
+
+    def recordings(self, method: str, budget: float) -> list[np.ndarray]:
+        """The adversarial recordings of one (method, budget) of an event store, as Tonic reads
+        events (structured arrays x, y, t, p); budget 0 gives the clean ones."""
+        entry = self.entry(method, budget)
+        if self.clean_events is None or entry.changes is None:
+            raise SuiteError("the store holds no event recordings (it was not made under --threat events)")
+        return [c.apply(r) for c, r in zip(entry.changes, self.clean_events)]
 
     @property
     def n_samples(self) -> int:
@@ -166,7 +260,7 @@ class AttackStore:
             if e.method == method and abs(e.eps - eps) < SAME:
                 return e
         have = ", ".join(e.label for e in self.entries)
-        raise SuiteError(f"the store has no {method} eps={format_eps(eps)}; it holds: {have}")
+        raise SuiteError(f"the store has no {method} at {format_eps(eps, self.threat)}; it holds: {have}")
 
     def summary(self) -> list[dict[str, Any]]:
         """The robustness curve: one row per (method, eps), in run order."""
@@ -182,8 +276,9 @@ def _summary_rows(config: dict[str, Any], clean_acc: float, n_samples: int,
     attacks = {a["name"]: a for a in config.get("attacks", [])}
     worst = {"grad": f"worst case over {len(attacks)} attacks", "surrogate": "-"}
     grad = lambda method: worst if method == "worst" else attacks.get(method, gradient)  # noqa: E731
+    threat = config.get("attack", {}).get("threat", "frames")
     return [{
-        "method": method, "eps": eps, "eps_label": format_eps(eps),
+        "method": method, "eps": eps, "eps_label": format_eps(eps, threat), "threat": threat,
         "grad": grad(method).get("grad", config.get("attack", {}).get("grad", "?")),
         "attack_surrogate": grad(method).get("surrogate", "?"),
         "clean_acc": clean_acc, "robust_acc": robust_acc, "linf_mean": linf_mean, "linf_max": linf_max,
@@ -218,6 +313,9 @@ def verify_bounds(store: AttackStore, where: str = "attack store") -> None:
         lo, hi = float(e.adv.min()), float(e.adv.max())
         if lo < 0.0 or hi > 1.0:
             raise SuiteError(f"{where}: {e.label} has inputs outside [0, 1] (min {lo:g}, max {hi:g})")
+        if store.threat == "events":
+            _verify_events(store, e, where)
+            continue
         worst = float(e.linf.max())
         if worst > e.eps + TOLERANCE:
             raise SuiteError(f"{where}: {e.label} exceeds its budget: max L-inf {worst:.7f} > eps {e.eps:.7f}")
@@ -225,6 +323,32 @@ def verify_bounds(store: AttackStore, where: str = "attack store") -> None:
             measured = (e.adv - store.clean).abs().flatten(1).amax(1)
             if not torch.allclose(measured, e.linf, atol=TOLERANCE, rtol=0):
                 raise SuiteError(f"{where}: {e.label} stored L-inf norms do not match the inputs")
+
+
+def _verify_events(store: AttackStore, e: AttackEntry, where: str) -> None:
+    """An event entry: a change per sample, each within the budget in events and within its
+    recording (removed events are the recording's own)."""
+    if e.changes is None or store.clean_events is None or len(e.changes) != store.n_samples:
+        raise SuiteError(f"{where}: {e.label} holds no change to each recording")
+    for c, clean, n in zip(e.changes, store.clean_events, e.linf.tolist()):
+        if c.changed != n or n > e.eps:
+            raise SuiteError(f"{where}: {e.label} changes {c.changed} events where {n:g} are recorded, "
+                             f"budget {e.eps:g}")
+        if len(c.removed) and (c.removed.min() < 0 or c.removed.max() >= len(clean)
+                               or len(np.unique(c.removed)) != len(c.removed)):
+            raise SuiteError(f"{where}: {e.label} removes events its recording does not have")
+
+
+def _write_events(group: h5py.Group, name: str, arrays: list[np.ndarray]) -> None:
+    """Ragged arrays as one concatenated dataset and offsets [n + 1]."""
+    g = group.create_group(name)
+    g.create_dataset("data", data=np.concatenate(arrays) if arrays else np.zeros(0), compression="gzip")
+    g.create_dataset("offsets", data=np.cumsum([0, *(len(a) for a in arrays)]).astype(np.int64))
+
+
+def _read_events(group: h5py.Group, name: str) -> list[np.ndarray]:
+    data, offsets = group[name]["data"][()], group[name]["offsets"][()]
+    return [data[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
 
 
 def write_store(path: str | os.PathLike, store: AttackStore, command: str | None = None,
@@ -239,6 +363,9 @@ def write_store(path: str | os.PathLike, store: AttackStore, command: str | None
         f.create_dataset("clean_pred", data=store.clean_pred.numpy().astype(np.int64))
         if store.clean is not None:
             f.create_dataset("clean", data=_f32(store.clean))
+        if store.clean_events is not None:
+            _write_events(f, "recordings", store.clean_events)
+            f.create_dataset("sensors", data=store.sensors.numpy().astype(np.int64))
         f.attrs["clean_acc"] = store.clean_acc
         f.attrs["n_samples"] = store.n_samples
         group = f.create_group("attacks")
@@ -249,6 +376,10 @@ def write_store(path: str | os.PathLike, store: AttackStore, command: str | None
             g.create_dataset("linf", data=_f32(e.linf))
             if e.broken_by is not None:
                 write_strings(g, "broken_by", e.broken_by)
+            if e.changes is not None:
+                _write_events(g, "removed", [c.removed for c in e.changes])
+                _write_events(g, "added", [c.added for c in e.changes])
+                g.create_dataset("moved", data=np.array([c.moved for c in e.changes], dtype=np.int64))
             g.attrs.update(method=e.method, eps=float(e.eps), robust_acc=float(e.robust_acc),
                            linf_mean=float(e.linf.mean()) if e.linf.numel() else 0.0,
                            linf_max=float(e.linf.max()) if e.linf.numel() else 0.0)
@@ -268,17 +399,23 @@ def read_store(path: str | os.PathLike) -> AttackStore:
             entries = []
             for k in sorted(f["attacks"], key=int):
                 g = f["attacks"][k]
+                changes = None
+                if "removed" in g:
+                    changes = [EventChange(r.astype(np.int64), a, int(m)) for r, a, m in
+                               zip(_read_events(g, "removed"), _read_events(g, "added"), g["moved"][()])]
                 entries.append(AttackEntry(
                     method=str(g.attrs["method"]), eps=float(g.attrs["eps"]),
                     adv=torch.from_numpy(g["adv"][()]), pred=torch.from_numpy(g["pred"][()]),
                     linf=torch.from_numpy(g["linf"][()]), robust_acc=float(g.attrs["robust_acc"]),
-                    broken_by=read_strings(g, "broken_by") if "broken_by" in g else None,
+                    broken_by=read_strings(g, "broken_by") if "broken_by" in g else None, changes=changes,
                 ))
             store = AttackStore(
                 indices=torch.from_numpy(f["indices"][()]), labels=labels,
                 clean_pred=torch.from_numpy(f["clean_pred"][()]), entries=entries,
                 config=read_config(f), clean=torch.from_numpy(f["clean"][()]) if "clean" in f else None,
                 path=Path(path),
+                clean_events=_read_events(f, "recordings") if "recordings" in f else None,
+                sensors=torch.from_numpy(f["sensors"][()]) if "sensors" in f else None,
             )
     except (KeyError, OSError, ValueError, TypeError) as exc:
         raise SuiteError(f"{path} is not a complete attack store ({exc})") from None
@@ -306,8 +443,9 @@ def read_summary(path: str | os.PathLike) -> StoreSummary:
                 pred = torch.from_numpy(g["pred"][()])
                 robust_acc = float(g.attrs["robust_acc"])
                 if pred.shape != labels.shape or abs(_accuracy(pred, labels) - robust_acc) > SAME:
-                    raise SuiteError(f"{path}: stored robust accuracy of {g.attrs['method']} "
-                                     f"eps={format_eps(float(g.attrs['eps']))} does not match its predictions")
+                    raise SuiteError(f"{path}: stored robust accuracy of {g.attrs['method']} at "
+                                     f"{format_eps(float(g.attrs['eps']), 'events' if 'removed' in g else 'frames')} "
+                                     f"does not match its predictions")
                 entries.append((str(g.attrs["method"]), float(g.attrs["eps"]), robust_acc,
                                 float(g.attrs["linf_mean"]), float(g.attrs["linf_max"])))
             config, origin = read_config(f), read_provenance(f)
