@@ -16,8 +16,10 @@ per budget and sample, the change to realise: counts (added and removed events) 
                          `utils/attack.py` `SDA`): on the margin loss z_y - max_{j != y} z_j,
                          iteration n changes the SPARSE_INIT (n + 1) cells of largest |gradient|
                          whose sign says which way (add where it is negative, remove where
-                         positive and an event can go), each cell once by one event, until the
-                         label flips or the budget is spent; then it reverts the longest prefix of
+                         positive and an event can go), one event per cell and iteration, a cell
+                         changed again in a later one only the same way (counts are integers:
+                         SDA's binary frames change a cell once), until the label flips or the
+                         budget is spent; then it reverts the longest prefix of
                          the changes (least gradient first) that keeps the label flipped (binary
                          search, as SDA's), and then every single change whose removal keeps it
                          flipped, until none does (SDA's finite differences per candidate are not
@@ -203,7 +205,7 @@ def event_sparse(obj: Objective, counts: Counts, budget: int) -> list[list[tuple
     grown up to `budget` events."""
     C0 = counts.clean
     B = C0.shape[0]
-    touched = torch.zeros_like(C0, dtype=torch.bool).view(B, -1)
+    way = torch.zeros_like(C0).view(B, -1)  # +1 added to, -1 removed from, 0 untouched: a cell changes one way
     grown = Grown([[] for _ in range(B)], [[] for _ in range(B)])
     active = torch.ones(B, dtype=torch.bool, device=C0.device)
     low, high = counts.low.view(B, -1), counts.high.view(B, -1)
@@ -217,9 +219,9 @@ def event_sparse(obj: Objective, counts: Counts, budget: int) -> list[list[tuple
         if not bool(active.any()):
             break
         g, flat = g.view(B, -1), C.view(B, -1)
-        add = (g < 0) & (flat + 1 <= high)
-        rm = (g > 0) & (flat - 1 >= low)
-        score = torch.where((add | rm) & ~touched, g.abs(), torch.zeros_like(g))
+        add = (g < 0) & (flat + 1 <= high) & (way >= 0)
+        rm = (g > 0) & (flat - 1 >= low) & (way <= 0)
+        score = torch.where(add | rm, g.abs(), torch.zeros_like(g))
         want = torch.clamp(room, max=SPARSE_INIT * (it + 1))
         top = score.topk(int(want.max()), dim=1)
         for i in range(B):
@@ -228,9 +230,10 @@ def event_sparse(obj: Objective, counts: Counts, budget: int) -> list[list[tuple
             for v, c in zip(top.values[i, : int(want[i])].tolist(), top.indices[i, : int(want[i])].tolist()):
                 if v <= 0:
                     break
-                grown.changes[i].append((c, 1 if bool(add[i, c]) else -1))
+                sign = 1 if bool(add[i, c]) else -1
+                grown.changes[i].append((c, sign))
                 grown.scores[i].append(v)
-                touched[i, c] = True
+                way[i, c] = sign
         if not any(bool(active[i]) and grown.changes[i] for i in range(B)):
             break
         it += 1
