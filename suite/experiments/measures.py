@@ -32,7 +32,7 @@ import numpy as np
 from torch import Tensor
 
 from suite.errors import SuiteError
-from suite.results.attacks import format_eps
+from suite.results.attacks import at_budget, format_eps
 from suite.results.cka import CKAResult
 
 Get = Callable[[str], Tensor]  # role -> the matrix of that role's result (point estimate or replicate)
@@ -173,7 +173,7 @@ def adv_snn_vs_ann(get: Get, srcs: dict[str, Source]) -> Values:
     """At the largest eps: mean clean-vs-adversarial CKA of SNN and ANN (robust accuracies as
     the results recorded them)."""
     s, a = mean_diagonal(get("snn"), srcs["snn"]), mean_diagonal(get("ann"), srcs["ann"])
-    return {"eps": float(srcs["snn"].result.config["eps"]),
+    return {"eps": float(srcs["snn"].result.config["eps"]), "events": _events(srcs["snn"]),
             "snn_robust_acc": srcs["snn"].result.config.get("robust_acc"),
             "ann_robust_acc": srcs["ann"].result.config.get("robust_acc"),
             "snn_mean_cka": s, "ann_mean_cka": a, "d": _diff(s, a)}
@@ -181,12 +181,21 @@ def adv_snn_vs_ann(get: Get, srcs: dict[str, Source]) -> Values:
 
 def adv_first_vs_last(get: Get, srcs: dict[str, Source]) -> Values:
     """At the largest eps: clean-vs-adversarial CKA of the first and last block, SNN and ANN."""
-    out: Values = {"eps": float(srcs["snn"].result.config["eps"])}
+    out: Values = {"eps": float(srcs["snn"].result.config["eps"]), "events": _events(srcs["snn"])}
     for label in ("snn", "ann"):
         diag, blocks = _blocks_on_diagonal(get(label), srcs[label])
         out[f"{label}_first_block"], out[f"{label}_last_block"] = diag[blocks[0]], diag[blocks[-1]]
     out["d"] = _diff(out["snn_last_block"], out["snn_first_block"])
     return out
+
+
+def _events(src: Source) -> float:
+    """1.0 when the result's attack ran under --threat events (its eps is a budget in events)."""
+    return 1.0 if str(src.result.config.get("eps_label", "")).endswith(" events") else 0.0
+
+
+def _budget(v: Values) -> str:
+    return at_budget(format_eps(v["eps"], "events" if v.get("events") else "frames"))
 
 
 # ----------------------------------------------------------------------------- the registry
@@ -242,11 +251,11 @@ MEASURES: dict[str, Measure] = {
         f"{fmt(v['first_block'])}, last block {fmt(v['last_block'])}, mean {fmt(v['mean'])} "
         f"(d = last - first)")),
     "adv-snn-vs-ann": Measure(adv_snn_vs_ann, None, lambda v: (
-        f"at eps {format_eps(v['eps'])}: SNN robust accuracy {_pct(v['snn_robust_acc'])}, mean "
+        f"at {_budget(v)}: SNN robust accuracy {_pct(v['snn_robust_acc'])}, mean "
         f"clean-vs-adversarial CKA {fmt(v['snn_mean_cka'])}; ANN {_pct(v['ann_robust_acc'])}, "
         f"{fmt(v['ann_mean_cka'])} (d = SNN - ANN CKA)")),
     "adv-first-vs-last": Measure(adv_first_vs_last, None, lambda v: (
-        f"clean-vs-adversarial CKA at eps {format_eps(v['eps'])}, first vs last block: SNN "
+        f"clean-vs-adversarial CKA at {_budget(v)}, first vs last block: SNN "
         f"{fmt(v['snn_first_block'])} vs {fmt(v['snn_last_block'])} (d = last - first), ANN "
         f"{fmt(v['ann_first_block'])} vs {fmt(v['ann_last_block'])}")),
 }

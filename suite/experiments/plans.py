@@ -97,6 +97,8 @@ def width_depth(recipe: Recipe, spec: FindingSpec) -> list[FindingPlan]:
 
 def event(recipe: Recipe, spec: FindingSpec) -> list[FindingPlan]:
     static, ev = recipe.train.data.name, recipe.event_dataset
+    if spec.measure.startswith("adv-"):  # the twins on events, attacked under the recipe's threat model
+        return adversarial(recipe, spec, dataset=ev)
     if spec.measure == "event-vs-static":
         return [FindingPlan(spec, {"event": _twins(recipe, f"SNN vs ANN on {ev}", dataset=ev),
                                    "static": _twins(recipe, f"SNN vs ANN on {static}")})]
@@ -104,10 +106,14 @@ def event(recipe: Recipe, spec: FindingSpec) -> list[FindingPlan]:
                                                   title=f"static ({static}) vs event ({ev}), SNNs")})]
 
 
-def adversarial(recipe: Recipe, spec: FindingSpec) -> list[FindingPlan]:
+def adversarial(recipe: Recipe, spec: FindingSpec, **changes) -> list[FindingPlan]:
+    """SNN and ANN twins (trained on `changes`' dataset, if given) attacked as [attack] says."""
+    on = f" on {changes['dataset']}" if "dataset" in changes else ""
     return [FindingPlan(spec, {
-        "snn": Comparison("clean-adv", _snn(recipe), title="clean vs adversarial CKA: SNN", attack=recipe.attack),
-        "ann": Comparison("clean-adv", _ann(recipe), title="clean vs adversarial CKA: ANN", attack=recipe.attack)})]
+        "snn": Comparison("clean-adv", _snn(recipe, **changes), title=f"clean vs adversarial CKA: SNN{on}",
+                          attack=recipe.attack),
+        "ann": Comparison("clean-adv", _ann(recipe, **changes), title=f"clean vs adversarial CKA: ANN{on}",
+                          attack=recipe.attack)})]
 
 
 PLANS: dict[str, Callable[[Recipe, FindingSpec], list[FindingPlan]]] = {

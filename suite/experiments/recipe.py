@@ -52,7 +52,7 @@ MEASURES = {
     "width-depth": ("checkerboard", "diagonal-vs-depth", "diagonal-vs-width"),
     "residual": ("residual-ann-likeness", "periodic-pattern"),
     "temporal": ("time-first-vs-last",),
-    "event": ("event-vs-static", "static-vs-event"),
+    "event": ("event-vs-static", "static-vs-event", "adv-snn-vs-ann", "adv-first-vs-last"),
     "adversarial": ("adv-snn-vs-ann", "adv-first-vs-last"),
     "all": (),
 }
@@ -69,7 +69,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "train": ("arch", "width", "timesteps", "epochs", "batch_size", "lr", "surrogate", "tau", "threshold"),
     "cka": ("samples", "batch_size", "measures"),
     "grid": ("archs", "widths"),
-    "attack": ("methods", "grad", "eps", "alpha", "steps", "iterations", "samples", "batch_size"),
+    "attack": ("methods", "grad", "eps", "alpha", "steps", "iterations", "samples", "batch_size", "threat", "events",
+               "max_shift"),
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"dataset": "digits", "size": 16},
@@ -79,9 +80,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "attack": {"methods": ["sa-pgd"], "grad": "assg", "eps": ["0", "2/255", "4/255", "8/255"], "alpha": "1/255",
                "steps": 10, "iterations": 50, "samples": 256, "batch_size": 128},
 }
+# the event recipe's [attack]: the event threat model (suite.attacks.event_threat), its budgets in
+# events per sample, on fewer samples (the greedy attack's reductions cost forward passes)
+EVENT_ATTACK_DEFAULTS = {"threat": "events", "methods": ["event-pgd", "event-sparse", "event-random"],
+                         "grad": "assg", "events": [0, 10, 50], "steps": 10, "samples": 64, "batch_size": 64}
 # sections and keys only some kinds take
-_ONLY = {("grid", None): ("width-depth",), ("attack", None): ("adversarial",),
-         ("data", "event_dataset"): ("event",)}
+_ONLY = {("grid", None): ("width-depth",), ("attack", None): ("adversarial", "event"),
+         ("data", "event_dataset"): ("event",),
+         **{("attack", k): ("adversarial",) for k in ("eps", "alpha", "iterations")},
+         **{("attack", k): ("event",) for k in ("threat", "events", "max_shift")}}
 _MODEL_KEYS = ("arch", "width", "timesteps", "surrogate", "tau", "threshold")
 _OPTIM_KEYS = ("epochs", "batch_size", "lr")
 _FINDING_KEYS = ("key", "measure", "claim", "source", "rule", "margin")
@@ -311,7 +318,8 @@ def _sections(raw: dict[str, Any], kind: str, where: str) -> dict[str, dict[str,
                 raise SuiteError(f"{where}: [{section}] {key} does not apply to recipe {kind!r}")
             if key not in keys:
                 raise SuiteError(f"{where}: unknown key [{section}] {key} (known: {', '.join(known)})")
-        sections[section] = {**{k: v for k, v in DEFAULTS[section].items() if k in known}, **given}
+        defaults = EVENT_ATTACK_DEFAULTS if (section, kind) == ("attack", "event") else DEFAULTS[section]
+        sections[section] = {**{k: v for k, v in defaults.items() if k in known}, **given}
     if kind == "temporal":
         sections["train"].setdefault("timesteps", [2, 4, 8])
     return sections
@@ -362,7 +370,7 @@ def _parse_sections(sections: dict[str, dict[str, Any]], kind: str, seed: int) -
         _section("data", lambda: _event_data(base, out["event_dataset"]))
     if kind == "width-depth":
         out["grid"] = _section("grid", lambda: _grid(base, sections["grid"]))
-    if kind == "adversarial":
+    if kind in ("adversarial", "event"):
         out["attack"] = _section("attack", lambda: _attack(sections["attack"], base.optim.seed))
     if kind in ("residual", "width-depth"):
         archs = [base.model.arch, *(out["grid"].archs if "grid" in out else ())]
@@ -408,18 +416,19 @@ def _grid(base: TrainConfig, grid: dict[str, Any]) -> Grid:
 
 def _attack(attack: dict[str, Any], seed: int) -> AttackConfig:
     """An [attack] section: eps and alpha as numbers or as text like "8/255"; `grad` is the SNN's
-    (an ANN is attacked through its exact gradient)."""
+    (an ANN is attacked through its exact gradient); `events` the event recipe's budgets."""
     def fraction(value: Any, key: str) -> Any:
         return parse_fraction(value, key) if isinstance(value, str) else value
 
-    eps, methods = attack["eps"], attack["methods"]
-    for key, value in (("eps", eps), ("methods", methods)):
-        if not isinstance(value, list):
-            raise SuiteError(f"{key} = {value!r} should be a list")
-    return AttackConfig(methods=tuple(methods), eps=tuple(fraction(e, "eps") for e in eps),
-                        alpha=fraction(attack["alpha"], "alpha"), steps=attack["steps"],
-                        iterations=attack["iterations"], samples=attack["samples"],
-                        batch_size=attack["batch_size"], grad=attack["grad"], seed=seed)
+    for key in ("eps", "methods", "events"):
+        if key in attack and not isinstance(attack[key], list):
+            raise SuiteError(f"{key} = {attack[key]!r} should be a list")
+    values = {k: v for k, v in attack.items() if k not in ("eps", "alpha", "methods", "events")}
+    if "eps" in attack:
+        values["eps"] = tuple(fraction(e, "eps") for e in attack["eps"])
+    if "alpha" in attack:
+        values["alpha"] = fraction(attack["alpha"], "alpha")
+    return AttackConfig(methods=tuple(attack["methods"]), events=tuple(attack.get("events", ())), seed=seed, **values)
 
 
 def _finding(entry: Any, kind: str, where: str) -> FindingSpec:
