@@ -188,16 +188,35 @@ def reduce_changes(obj: Objective, C0: Tensor, grown: Grown, fooled: Tensor, kin
             if a < b:
                 lo[i], hi[i] = (mid[i], b) if bool(still[i]) else (a, mid[i] - 1)
     kept = [r[m:] if bool(f) else r for r, m, f in zip(ranked, lo, fooled)]
+    base = _apply(C0, kept, kind)
     changed = True
     while changed:  # single changes, until a whole pass removes none
         changed = False
-        for j in range(max((len(k) for k in kept), default=0)):
-            trial = [k[:j] + k[j + 1:] if bool(f) and j < len(k) else k for k, f in zip(kept, fooled)]
-            still = obj.fooled(_apply(C0, trial, kind))
-            for i, f in enumerate(fooled):
-                if bool(f) and j < len(kept[i]) and bool(still[i]):
-                    kept[i], changed = trial[i], True
+        at = [0 if bool(f) else len(k) for k, f in zip(kept, fooled)]  # each sample's next change to try
+        while any(a < len(k) for a, k in zip(at, kept)):
+            trial = base.clone()
+            trying = [i for i, (a, k) in enumerate(zip(at, kept)) if a < len(k)]
+            for i in trying:
+                _undo(trial[i].view(-1), kept[i][at[i]], kind)
+            still = obj.fooled(trial)
+            for i in trying:
+                if bool(still[i]):  # not needed: gone (the next change moves into its place)
+                    base[i] = trial[i]
+                    del kept[i][at[i]]
+                    changed = True
+                else:
+                    at[i] += 1
     return kept
+
+
+def _undo(flat: Tensor, change: tuple, kind: str) -> None:
+    """Revert one change in a sample's flat counts."""
+    a, b = change
+    if kind == "cells":
+        flat[a] -= b
+    else:
+        flat[a] += 1
+        flat[b] -= 1
 
 
 def event_sparse(obj: Objective, counts: Counts, budget: int) -> list[list[tuple]]:
