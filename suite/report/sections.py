@@ -280,14 +280,16 @@ def robustness_sections(stores: list[StoreSummary]) -> list[Section]:
         section = Section(title=title, kind="robustness", facts=[("data", data)],
                           sources=[(s.path, dict(s.provenance)) for s in group])
         section.facts.append(("files", ", ".join(str(s.path) for s in group)))
-        section.tables.append(Table("what was attacked", ["model", "gradient", "eps", "samples"], [
+        section.tables.append(Table("what was attacked", ["model", "gradient", "budgets" if threat == "events" else "eps",
+                                                          "samples"], [
             [describe_model(s.config.get("model")), _gradient(s),
              ", ".join(dict.fromkeys(r["eps_label"] for r in s.rows)), str(s.n_samples)] for s in group]))
         events = any(r.get("threat") == "events" for s in group for r in s.rows)
+        size = ["max events", "% of recording"] if events else ["max L-inf"]
         section.tables.append(Table("accuracy under attack", ["model", "method", "budget" if events else "eps", "clean",
-                                                              "robust", "max events" if events else "max L-inf"], [
+                                                              "robust", *size], [
             [_model_label(s), r["method"], r["eps_label"], f"{r['clean_acc']:.1%}", f"{r['robust_acc']:.1%}",
-             f"{r['linf_max']:.0f}" if r.get("threat") == "events" else f"{r['linf_max']:.4f}"]
+             *([f"{r['linf_max']:.0f}", _pct(r.get("fraction_mean"))] if events else [f"{r['linf_max']:.4f}"])]
             for s in group for r in s.rows]))
         for s in group:
             section.notes.extend(_robustness_notes(s))

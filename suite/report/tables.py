@@ -106,7 +106,8 @@ def robustness_table(rows: list[dict], title: str = "robustness", caption: str |
                   caption=escape(caption) if caption else None, caption_justify="left",
                   min_width=max(map(len, caption.split())) if caption else None)  # its file name on one line
     table.add_column("method", no_wrap=True, min_width=max([len(r["method"]) for r in rows] + [6]))
-    size = ("mean\nevents", "max\nevents") if events else ("mean\nL-inf", "max\nL-inf")
+    # events: also the mean share of each recording's events changed
+    size = ("mean\nevents", "max\nevents", "% of\nrec.") if events else ("mean\nL-inf", "max\nL-inf")
     for col in ("budget" if events else "eps", "clean\nacc", "robust\nacc", *size):
         table.add_column(col, justify="right", no_wrap=True, min_width=5 if col == "eps" else 6)
     grads = []
@@ -116,10 +117,15 @@ def robustness_table(rows: list[dict], title: str = "robustness", caption: str |
         grads.append(r["grad"] + (f" ({surrogate})" if surrogate not in (None, "?", "", "-") and not named else ""))
     table.add_column("grad", overflow="fold", min_width=max([len(w) for g in grads for w in g.split()] + [4]))
     for r, grad in zip(rows, grads):
-        size = (f"{r['linf_mean']:.1f}", f"{r['linf_max']:.0f}") if events else \
+        size = (f"{r['linf_mean']:.1f}", f"{r['linf_max']:.0f}", _share(r.get("fraction_mean"))) if events else \
             (f"{r['linf_mean']:.4f}", f"{r['linf_max']:.4f}")
         table.add_row(r["method"], r["eps_label"], f"{r['clean_acc']:.1%}", f"{r['robust_acc']:.1%}", *size, grad)
     return table
+
+
+def _share(fraction: float | None) -> str:
+    """A fraction of a recording's events as a percentage ("-" where a store does not record it)."""
+    return "-" if fraction is None else f"{fraction:.1%}"
 
 
 def checks_table(checks, title: str = "sanity checks") -> Table:

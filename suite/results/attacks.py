@@ -2,17 +2,29 @@
 written by suite.attacks, read by suite.cka (clean-vs-adversarial CKA) and suite.report.
 
 File layout (root of the HDF5 file, beside the provenance attributes of suite.results.h5):
+
     indices [N] int64        dataset indices of the attacked samples (in `config["split"]`)
     labels [N] int64         their labels
     clean_pred [N] int64     the target's predictions on the clean inputs
     clean [N, ...] float32   the clean inputs themselves (optional, see below)
+    recordings/data, /offsets  (--threat events) the clean recordings, ragged: one array of
+                             events (suite.data.events.EVENT_DTYPE: x, y, t, p) and offsets [N + 1]
+    sensors [N, 2] int64     (--threat events) each recording's sensor width and height
     attacks/<k>              one group per (method, eps), k = "00", "01", ... in run order:
-        adv [N, ...] float32     adversarial inputs, in [0, 1]
+        adv [N, ...] float32     adversarial inputs, in [0, 1] (event stores: their frames)
         pred [N] int64           the target's predictions on them
-        linf [N] float32         measured max |adv - clean| per sample (<= eps)
+        linf [N] float32         measured max |adv - clean| per sample (<= eps); event stores:
+                                 the events changed per sample (<= the budget, held in eps)
         broken_by [N] str        (composite and worst-case entries) the attack that fooled the
                                  model on each sample: "" robust, "clean" already wrong clean
-        attributes: method, eps, robust_acc, linf_mean, linf_max
+        removed/data, /offsets   (--threat events) per sample, the indices of the clean events
+                                 removed (ragged, as recordings)
+        added/data, /offsets     (--threat events) per sample, the events added (EVENT_DTYPE)
+        moved [N] int64          (--threat events) per sample, the events moved (retiming)
+        n_added, n_removed [N] int64  (--threat events) per sample, the events added and removed
+        fraction [N] float32     (--threat events) per sample, the events changed as a fraction
+                                 of the clean recording's events
+        attributes: method, eps, robust_acc, linf_mean, linf_max; event entries: fraction_mean
     attributes: clean_acc, n_samples; root config (JSON): attack config, budgets per method,
     the attacks (name, method, surrogate, gradient in words), model config(s), checkpoint
     path(s), data spec, split, gradient description, sanity checks and masking verdict.
@@ -23,7 +35,9 @@ They are also stored by default (`AttackStore.clean`), which makes a store self-
 `run_attacks(..., keep_clean=False)` leaves them out for large runs. float32 throughout:
 float16's spacing near 1 is 1/2048: rounding errors up to 1/4096 (6% of
 1/255) that can push |adv - clean| past eps.
-Bounds (every |adv - clean| <= eps, every value in [0, 1]) are verified on write and read.
+Bounds (every |adv - clean| <= eps, every value in [0, 1]; for event entries every change within
+its budget and its recording) are verified on write and read. `AttackStore.recordings(method,
+budget)` gives an event entry's adversarial recordings (suite.attacks.event_threat).
 """
 
 from __future__ import annotations
@@ -72,7 +86,7 @@ def format_eps(eps: float, threat: str = "frames") -> str:
     return f"{round(k)}/255" if eps > 0 and abs(k - round(k)) < ON_GRID else f"{eps:g}"
 
 
-# The robust accuracy to quote, per kind of the attacked model (README "Which method for which
+# The robust accuracy to quote, per kind of the attacked model (docs/guide/attacks.md "Which method for which
 # claim"): a composite that holds Square, at its standard budget. Any other store's numbers are
 # upper bounds on robustness.
 QUOTABLE = {"snn": "ensemble", "ann": "autoattack"}
@@ -262,16 +276,33 @@ class AttackStore:
         have = ", ".join(e.label for e in self.entries)
         raise SuiteError(f"the store has no {method} at {format_eps(eps, self.threat)}; it holds: {have}")
 
+    def change_counts(self, entry: AttackEntry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per sample of an event entry: the events added, the events removed, and the events
+        changed (the budget's count) as a fraction of the clean recording's events."""
+        added = np.array([len(c.added) for c in entry.changes], dtype=np.int64)
+        removed = np.array([len(c.removed) for c in entry.changes], dtype=np.int64)
+        changed = np.array([c.changed for c in entry.changes], dtype=np.float64)
+        sizes = np.array([max(len(r), 1) for r in self.clean_events], dtype=np.float64)
+        return added, removed, (changed / sizes).astype(np.float32)
+
     def summary(self) -> list[dict[str, Any]]:
         """The robustness curve: one row per (method, eps), in run order."""
         return _summary_rows(self.config, self.clean_acc, self.n_samples, [
             (e.method, e.eps, e.robust_acc, float(e.linf.mean()) if e.linf.numel() else 0.0,
-             float(e.linf.max()) if e.linf.numel() else 0.0) for e in self.entries])
+             float(e.linf.max()) if e.linf.numel() else 0.0,
+             _mean(self.change_counts(e)[2]) if e.changes is not None and self.clean_events is not None else None)
+            for e in self.entries])
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else 0.0
 
 
 def _summary_rows(config: dict[str, Any], clean_acc: float, n_samples: int,
-                  entries: list[tuple[str, float, float, float, float]]) -> list[dict[str, Any]]:
-    """Rows of `AttackStore.summary()` from (method, eps, robust_acc, linf_mean, linf_max)."""
+                  entries: list[tuple[str, float, float, float, float, float | None]]) -> list[dict[str, Any]]:
+    """Rows of `AttackStore.summary()` from (method, eps, robust_acc, linf_mean, linf_max,
+    fraction_mean): the last is the mean fraction of each recording changed (event entries;
+    None for frames)."""
     gradient = config.get("gradient", {})
     attacks = {a["name"]: a for a in config.get("attacks", [])}
     worst = {"grad": f"worst case over {len(attacks)} attacks", "surrogate": "-"}
@@ -282,8 +313,8 @@ def _summary_rows(config: dict[str, Any], clean_acc: float, n_samples: int,
         "grad": grad(method).get("grad", config.get("attack", {}).get("grad", "?")),
         "attack_surrogate": grad(method).get("surrogate", "?"),
         "clean_acc": clean_acc, "robust_acc": robust_acc, "linf_mean": linf_mean, "linf_max": linf_max,
-        "n_samples": n_samples,
-    } for method, eps, robust_acc, linf_mean, linf_max in entries]
+        "fraction_mean": fraction_mean, "n_samples": n_samples,
+    } for method, eps, robust_acc, linf_mean, linf_max, fraction_mean in entries]
 
 
 @dataclass
@@ -380,6 +411,11 @@ def write_store(path: str | os.PathLike, store: AttackStore, command: str | None
                 _write_events(g, "removed", [c.removed for c in e.changes])
                 _write_events(g, "added", [c.added for c in e.changes])
                 g.create_dataset("moved", data=np.array([c.moved for c in e.changes], dtype=np.int64))
+                added, removed, fraction = store.change_counts(e)
+                g.create_dataset("n_added", data=added)
+                g.create_dataset("n_removed", data=removed)
+                g.create_dataset("fraction", data=fraction)
+                g.attrs["fraction_mean"] = _mean(fraction)
             g.attrs.update(method=e.method, eps=float(e.eps), robust_acc=float(e.robust_acc),
                            linf_mean=float(e.linf.mean()) if e.linf.numel() else 0.0,
                            linf_max=float(e.linf.max()) if e.linf.numel() else 0.0)
@@ -447,7 +483,8 @@ def read_summary(path: str | os.PathLike) -> StoreSummary:
                                      f"{format_eps(float(g.attrs['eps']), 'events' if 'removed' in g else 'frames')} "
                                      f"does not match its predictions")
                 entries.append((str(g.attrs["method"]), float(g.attrs["eps"]), robust_acc,
-                                float(g.attrs["linf_mean"]), float(g.attrs["linf_max"])))
+                                float(g.attrs["linf_mean"]), float(g.attrs["linf_max"]),
+                                float(g.attrs["fraction_mean"]) if "fraction_mean" in g.attrs else None))
             config, origin = read_config(f), read_provenance(f)
     except (KeyError, OSError, ValueError, TypeError) as exc:
         raise SuiteError(f"{path} is not a complete attack store ({exc})") from None

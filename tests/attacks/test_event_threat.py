@@ -168,6 +168,32 @@ def test_a_written_store_reads_back_its_recordings(tmp_path, dvs_store):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_store_records_events_added_and_removed_and_their_share_of_each_recording(tmp_path, dvs_store):
+    """n_added, n_removed and fraction, checked against the recordings themselves: the multiset
+    difference of adversarial and clean events (a bug counting moves twice, or dividing by the
+    adversarial recording's length, fails it)."""
+    import h5py
+    from collections import Counter
+
+    store, _ = dvs_store
+    path = write_store(tmp_path / "counts.h5", store)
+    with h5py.File(path, "r") as f:
+        for k in f["attacks"]:
+            g = f["attacks"][k]
+            method, budget = str(g.attrs["method"]), float(g.attrs["eps"])
+            recs, changes = store.recordings(method, budget), store.entry(method, budget).changes
+            for i, (rec, clean) in enumerate(zip(recs, store.clean_events)):
+                retime = changes[i].moved > 0  # the worst case mixes retiming and other attacks
+                adv_set, clean_set = Counter(map(tuple, rec.tolist())), Counter(map(tuple, clean.tolist()))
+                added, removed = sum((adv_set - clean_set).values()), sum((clean_set - adv_set).values())
+                assert (g["n_added"][i], g["n_removed"][i]) == (added, removed), (method, budget, i)
+                changed = added if retime else added + removed  # a move removes one event and adds it back
+                assert g["fraction"][i] == pytest.approx(changed / len(clean), rel=1e-6)  # float32
+            assert g.attrs["fraction_mean"] == pytest.approx(float(np.mean(g["fraction"][()])), rel=1e-6)
+    row = next(r for r in store.summary() if r["method"] == "event-random" and r["eps"] == 20)
+    assert row["fraction_mean"] > 0
+
+
 def test_the_greedy_reduction_leaves_no_change_the_flip_does_not_need():
     """A random linear model of the frames (many cells matter, changes interact), each sample
     labelled as the model sees it clean: every change event-sparse keeps is needed, checked by
