@@ -16,7 +16,7 @@ from pathlib import Path
 from suite.experiments.intervals import Interval, verdict
 from suite.experiments.measures import MEASURES, Values, fmt
 from suite.experiments.recipe import FindingSpec
-from suite.results.experiment import Finding
+from suite.results.experiment import Finding, bound
 
 DEFAULT = ("suite", "linear-cka")  # the protocol and measure a verdict rests on
 
@@ -60,17 +60,6 @@ def rule_text(spec: FindingSpec) -> str:
     return "always inconclusive (no verified direction to test)"
 
 
-def bound(x: float, margin: float) -> str:
-    """An interval bound with two decimals, or as many more as it takes to keep it on its own
-    side of +-margin: the verdict reads the unrounded bound, and -0.0496 printed as -0.05 beside
-    a margin of 0.05 would make "inconclusive" look like a misreading."""
-    for places in (2, 3, 4, 6):
-        text = f"{x:+.{places}f}"
-        if all((float(text) > m, float(text) < m) == (x > m, x < m) for m in (margin, -margin)):
-            break
-    return text
-
-
 def _d(e: Estimate, margin: float) -> str:
     iv = e.interval
     if iv.mean is None:
@@ -108,8 +97,8 @@ def make_finding(spec: FindingSpec, estimates: list[Estimate], seeds: tuple[int,
     and protocol, the claim, and the verdict with its flags."""
     main = next(e for e in estimates if (e.protocol, e.measure) == DEFAULT)
     per_seed = ", ".join(f"{fmt(d, True)}" for d in main.interval.per_seed)
-    head = (f"{words + ': ' if words else ''}{MEASURES[spec.measure].describe(main.values)}: "
-            f"{_d(main, spec.margin)} over seeds {', '.join(map(str, seeds))} "
+    what = f"{words + ': ' if words else ''}{MEASURES[spec.measure].describe(main.values)}"
+    head = (f"{what}: {_d(main, spec.margin)} over seeds {', '.join(map(str, seeds))} "
             f"(per seed {per_seed}; {main.interval.how}){_reference(main)}")
     same_protocol = [e for e in estimates if e.protocol == DEFAULT[0] and e is not main]
     others = [e for e in estimates if e.protocol != DEFAULT[0] and e.measure == DEFAULT[1]]
@@ -122,4 +111,5 @@ def make_finding(spec: FindingSpec, estimates: list[Estimate], seeds: tuple[int,
     mean_values = {**main.values, "d": main.interval.mean, "d_lo": main.interval.lo, "d_hi": main.interval.hi}
     return Finding(key=spec.key + label, sentence=sentence, measured=mean_values, claim=spec.claim,
                    source=spec.source, rule=f"{spec.rule}: {rule_text(spec)}", verdict=main.verdict,
-                   files=files, estimates=[e.to_dict() for e in estimates])
+                   files=files, estimates=[e.to_dict() for e in estimates], what=what,
+                   margin=spec.margin)

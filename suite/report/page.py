@@ -79,12 +79,15 @@ def _template() -> jinja2.Template:
 def render_page(sections: list[Section], problems: list[tuple[Path, str]], title: str = "suite report",
                 n_files: int | None = None) -> str:
     """The page as a string: every section with its figures drawn and embedded."""
+    def table(t):
+        return {"title": t.title, "columns": t.columns, "rows": [[_cell(c) for c in row] for row in t.rows]}
+
     view = []
     for s in sections:
         view.append({
-            "title": s.title, "kind": s.kind, "facts": s.facts, "notes": s.notes, "findings": s.findings,
-            "tables": [{"title": t.title, "columns": t.columns, "rows": [[_cell(c) for c in row] for row in t.rows]}
-                       for t in s.tables],
+            "title": s.title, "kind": s.kind, "facts": s.facts, "notes": s.notes,
+            "findings": [{**f, "table": table(f["table"]) if f.get("table") else None} for f in s.findings],
+            "tables": [table(t) for t in s.tables],
             "figures": [_Fig(f.title, figure_uri(f.figure())) for f in s.figures]
                        + [_Fig(p.name, png_uri(p)) for p in s.images],
             "sources": [(str(p), prov) for p, prov in s.sources],

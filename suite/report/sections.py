@@ -23,7 +23,7 @@ from suite.report import figures as F
 from suite.report.collect import Collection
 from suite.results.attacks import StoreSummary, at_budget, clean_adv_stem, robustness_notes
 from suite.results.cka import CKAResult
-from suite.results.experiment import Experiment
+from suite.results.experiment import Experiment, Finding, bound
 
 Cell = str | float | None  # str: shown as is; float: a CKA value (coloured); None: undefined
 
@@ -366,6 +366,50 @@ def _lead(sentence: str, verdict: str) -> str:
     return sentence[:-len(verdict)] if sentence.endswith(": " + verdict) else sentence + ": "
 
 
+MAIN_ESTIMATE = ("suite", "linear-cka")  # the protocol and measure a verdict rests on (suite.experiments)
+
+
+def _interval(e: dict, margin: float | None) -> tuple[str, str]:
+    """d's mean and its 95% interval as text, bounds kept on their side of the margin."""
+    iv = e.get("interval") or {}
+    if iv.get("mean") is None:
+        return "n/a", "-"
+    ci = f"[{bound(iv['lo'], margin)}, {bound(iv['hi'], margin)}]" if iv.get("lo") is not None else "none"
+    return bound(iv["mean"], margin), ci
+
+
+def _at_a_glance(f: Finding, seeds: Any) -> dict[str, Any]:
+    """A finding as the page leads with it: the claim, the verdict, d with its interval and seeds
+    (the default protocol and measure), what d is; then a table of d per measure and protocol with
+    the two-model reference points. The full sentence stays in the terminal and the JSON."""
+    if not f.estimates:
+        return {"claim": f"the paper ({f.source}) {f.claim}", "d": "", "what": "", "table": None}
+    main = next((e for e in f.estimates if (e.get("protocol"), e.get("measure")) == MAIN_ESTIMATE), f.estimates[0])
+    mean, ci = _interval(main, f.margin)
+    n = len((main.get("interval") or {}).get("per_seed") or [])
+    seeds_text = ", ".join(map(str, seeds)) if isinstance(seeds, list) and len(seeds) == n else str(n)
+    reference = any(e.get("headline") is not None or e.get("ceiling") or e.get("floor") is not None
+                    for e in f.estimates)
+    columns = ["measure", "protocol", "d", "95% interval", "verdict"]
+    columns += ["two-model similarity", "ceiling", "floor"] if reference else []
+    rows = []
+    for e in f.estimates:
+        m, c = _interval(e, f.margin)
+        row = [str(e.get("measure")), str(e.get("protocol")), m, c, str(e.get("verdict"))]
+        if reference:
+            ceiling = ", ".join(f"{k} {_num(v)}" for k, v in (e.get("ceiling") or {}).items()) or "-"
+            row += [_num(e.get("headline")), ceiling, _num(e.get("floor"))]
+        rows.append(row)
+    return {"claim": f"the paper ({f.source}) {f.claim}",
+            "d": f"d = {mean} {ci if ci != 'none' else '(no interval)'} over seeds {seeds_text}"
+                 f" ({main.get('measure')}, {main.get('protocol')} protocol)",
+            "what": f.what, "table": Table("d by measure and protocol", columns, rows)}
+
+
+def _num(v: Any) -> str:
+    return f"{v:.2f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
+
+
 def experiment_section(exp: Experiment, drawn: frozenset[Path] = frozenset()) -> Section:
     """An experiment's findings (sentence, verdict, the paper's section), with its provenance,
     and its own PNG figures except those in `drawn` (a heatmap beside a CKA result that this
@@ -377,7 +421,8 @@ def experiment_section(exp: Experiment, drawn: frozenset[Path] = frozenset()) ->
                       sources=[(exp.path, dict(exp.provenance))] if exp.path else [])
     for f in exp.findings:
         section.findings.append({"sentence": f.sentence, "lead": _lead(f.sentence, f.verdict), "verdict": f.verdict,
-                                 "source": f.source, "rule": f.rule, "files": [str(p) for p in f.files]})
+                                 "source": f.source, "rule": f.rule, "files": [str(p) for p in f.files],
+                                 **_at_a_glance(f, exp.config.get("seeds"))})
     for p in exp.files.get("figures", []):
         if p.suffix.lower() != ".png" or p.resolve() in drawn:
             continue

@@ -19,6 +19,9 @@ what an experiment found and where it came from:
         estimates   (optional) d per protocol and similarity measure: {protocol, measure,
                     interval {per_seed, mean, lo, hi, how}, verdict, values, headline,
                     ceiling {label: value}, floor} (suite.experiments.findings)
+        what        (optional) what d is, with the numbers it is the difference of
+                    ("T=2: time-step CKA ... in the first block 0.91 vs the last 0.72 (d = last - first)")
+        margin      (optional) the rule's margin (d's bounds are printed on its side of it)
     files           {"results": [...], "figures": [...], "checkpoints": [...]}
     provenance      {command, suite_version, torch_version, cuda_version, git_commit,
                      device, created}
@@ -66,6 +69,8 @@ class Finding:
     verdict: str
     files: list[Path] = field(default_factory=list)
     estimates: list[dict[str, Any]] = field(default_factory=list)
+    what: str = ""  # what d is, in words with its numbers (files before it existed: "")
+    margin: float | None = None  # the rule's margin (None: not recorded)
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -113,6 +118,7 @@ def write_experiment(folder: str | os.PathLike, experiment: Experiment) -> Path:
             "key": f.key, "sentence": f.sentence, "measured": f.measured, "claim": f.claim,
             "source": f.source, "rule": f.rule, "verdict": f.verdict,
             "files": [_relative(p, folder) for p in f.files], "estimates": _finite(f.estimates),
+            "what": f.what, "margin": f.margin,
         } for f in experiment.findings],
         "files": {g: [_relative(p, folder) for p in experiment.files.get(g, [])] for g in FILE_GROUPS},
         "provenance": experiment.provenance,
@@ -143,6 +149,26 @@ def _need(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
         raise SuiteError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
     return value
+
+
+def _margin(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SuiteError(f"{where}: 'margin' has the wrong type ({type(value).__name__})")
+    return float(value)
+
+
+def bound(x: float, margin: float | None) -> str:
+    """An interval bound of d with two decimals, or as many more as it takes to keep it on its
+    own side of +-margin: a verdict reads the unrounded bound, and -0.0496 printed as -0.05
+    beside a margin of 0.05 would make "inconclusive" look like a misreading."""
+    margins = () if margin is None else (margin, -margin)
+    for places in (2, 3, 4, 6):
+        text = f"{x:+.{places}f}"
+        if all((float(text) > m, float(text) < m) == (x > m, x < m) for m in margins):
+            break
+    return text
 
 
 def read_experiment(path: str | os.PathLike) -> Experiment:
@@ -188,7 +214,8 @@ def read_experiment(path: str | os.PathLike) -> Experiment:
                 measured=dict(measured), claim=_need(raw, "claim", str, at),
                 source=_need(raw, "source", str, at), rule=_need(raw, "rule", str, at),
                 verdict=_need(raw, "verdict", str, at), files=[folder / e for e in paths],
-                estimates=list(raw.get("estimates", []))))
+                estimates=list(raw.get("estimates", [])), what=str(raw.get("what", "")),
+                margin=_margin(raw.get("margin"), at)))
         except SuiteError as exc:
             raise SuiteError(f"{p}: {exc}") from None
     return Experiment(recipe=recipe, config=config, findings=findings, files=files,
