@@ -1,4 +1,5 @@
-"""Model registry: SNN/ANN twin architectures, built by name through `build_model`."""
+"""Model registry: SNN/ANN twin architectures, built by name through `build_model`; networks
+built elsewhere (spikingjelly, snntorch, plain PyTorch) enter through `adapt`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from functools import partial
 from typing import Callable
 
+from suite.models.adapter import ExternalModel, adapt
 from suite.models.neurons import LIF, SURROGATES, get_surrogate, set_surrogate
 from suite.models.archs import CONFIGS, DEPTHS
 from suite.models.resnet import PreActResNet
@@ -35,5 +37,5 @@ def build_model(cfg: ModelConfig) -> TwinNet:
     return ARCHS[cfg.spec.arch](cfg)
 
 
-__all__ = ["ARCHS", "LIF", "SURROGATES", "Block", "MeanLogits", "ModelConfig", "ModelSpec", "TwinNet",
-           "build_model", "get_surrogate", "list_archs", "mean_logits", "set_surrogate"]
+__all__ = ["ARCHS", "LIF", "SURROGATES", "Block", "ExternalModel", "MeanLogits", "ModelConfig", "ModelSpec",
+           "TwinNet", "adapt", "build_model", "get_surrogate", "list_archs", "mean_logits", "set_surrogate"]
