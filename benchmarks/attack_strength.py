@@ -82,9 +82,10 @@ def default_rows(sapgd_grad: str) -> list[str]:
             "square", "ensemble"]
 
 
-def checkpoint(kind: str, runs: Path, device: str) -> Path:
-    """The demo's checkpoint of `kind`: reused when finished, else trained with the demo's settings."""
-    config = DEMO.train.variant(kind=kind)
+def checkpoint(kind: str, runs: Path, device: str, dataset: str = "digits") -> Path:
+    """The demo's checkpoint of `kind` on `dataset`: reused when finished, else trained with the
+    demo's settings."""
+    config = DEMO.train.variant(kind=kind, dataset=dataset)
     path = runs / f"{config.run_name()}.pt"
     if path.is_file():
         try:

@@ -29,41 +29,18 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for benchmarks/
-from benchmarks.attack_strength import machine_options, start  # noqa: E402
+from benchmarks.attack_strength import checkpoint, machine_options, start  # noqa: E402
 from suite.attacks import AttackConfig, run_attacks  # noqa: E402
 from suite.attacks.event_methods import Counts, Objective, project_l0  # noqa: E402
 from suite.attacks.event_run import recordings  # noqa: E402
 from suite.attacks.gradients import attack_model  # noqa: E402
 from suite.checkpoint import load_model  # noqa: E402
 from suite.data import load_dataset  # noqa: E402
-from suite.demo import DEMO  # noqa: E402
-from suite.errors import SuiteError  # noqa: E402
-from suite.train import train_one  # noqa: E402
 from suite.values import parse_ints, parse_list  # noqa: E402
-from suite.where import Where  # noqa: E402
 
 ATTACKS = ("event-pgd", "event-sparse", "event-retime", "event-random", "event-random-retime")
 FLOOR = {"event-pgd": "event-random", "event-sparse": "event-random", "event-retime": "event-random-retime",
          "rounded continuous PGD": "event-random"}
-
-
-def checkpoint(kind: str, runs: Path, device: str) -> Path:
-    """The demo's twin of `kind` on digits-dvs: reused when finished, else trained."""
-    config = DEMO.train.variant(kind=kind, dataset="digits-dvs")
-    path = runs / f"{config.run_name()}.pt"
-    if path.is_file():
-        try:
-            _, ckpt = load_model(path, "cpu")
-            if ckpt.epoch >= config.optim.epochs:
-                print(f"{kind}: reusing {path} (test accuracy {ckpt.metrics[-1].get('test_acc', float('nan')):.1%})")
-                return path
-        except SuiteError:
-            pass
-    t0 = time.perf_counter()
-    result = train_one(config, Where(out=runs, device=device, show_progress=False))
-    print(f"{kind}: trained {result.checkpoint} in {time.perf_counter() - t0:.0f} s "
-          f"(test accuracy {result.test_accuracy:.1%})", flush=True)
-    return result.checkpoint
 
 
 def continuous_pgd(model, data, n: int, budgets: list[int], steps: int, grad: str, batch: int) -> dict[int, float]:
@@ -101,7 +78,7 @@ def main() -> None:
     device = start(args)
     budgets = parse_ints(args.events, "--events")
     for kind in parse_list(args.kinds, "--kinds"):
-        model, ckpt = load_model(checkpoint(kind, args.runs, str(device)), device)
+        model, ckpt = load_model(checkpoint(kind, args.runs, str(device), "digits-dvs"), device)
         data = load_dataset(ckpt.data_spec, "datasets", "test")
         grad = "assg" if kind == "snn" else "bptt"
         rows: dict[str, dict[int, float]] = {}

@@ -219,6 +219,17 @@ def _undo(flat: Tensor, change: tuple, kind: str) -> None:
         flat[b] -= 1
 
 
+def _grow_step(obj: Objective, C: torch.Tensor, grown: Grown, budget: int, active: torch.Tensor,
+               loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of a greedy growth: the gradient of `loss` at C, and each sample's budget left;
+    `active` (in place) keeps the samples still classified correctly with budget left."""
+    g, _, z = obj.grad(C, loss)
+    active &= z.argmax(1) == obj.y
+    room = torch.tensor([budget - len(c) for c in grown.changes], device=C.device)
+    active &= room > 0
+    return g, room
+
+
 def event_sparse(obj: Objective, counts: Counts, budget: int) -> list[list[tuple]]:
     """Per sample, the reduced cell changes (cell, +-1) of the greedy attack (module docstring),
     grown up to `budget` events."""
@@ -231,10 +242,7 @@ def event_sparse(obj: Objective, counts: Counts, budget: int) -> list[list[tuple
     it = 0
     while True:
         C = _apply(C0, grown.changes, "cells")
-        g, _, z = obj.grad(C, "margin")
-        active &= z.argmax(1) == obj.y
-        room = torch.tensor([budget - len(c) for c in grown.changes], device=C0.device)
-        active &= room > 0
+        g, room = _grow_step(obj, C, grown, budget, active, "margin")
         if not bool(active.any()):
             break
         g, flat = g.view(B, -1), C.view(B, -1)
@@ -275,10 +283,7 @@ def event_retime(obj: Objective, counts: Counts, budget: int, max_shift: int | N
     it = 0
     while True:
         C = _apply(C0, grown.changes, "moves")
-        g, _, z = obj.grad(C, "ce")
-        active &= z.argmax(1) == obj.y
-        room = torch.tensor([budget - len(c) for c in grown.changes], device=C0.device)
-        active &= room > 0
+        g, room = _grow_step(obj, C, grown, budget, active, "ce")
         if not bool(active.any()):
             break
         can_leave = (left >= 1).view_as(C)  # [B, T, 2, H, W]: an event of its own to move
