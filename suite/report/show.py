@@ -82,6 +82,9 @@ def show_demo(summary, console: Console = CONSOLE) -> None:
     title = (f"demo: {c.data.name}, {c.model.arch} twins (width {c.model.width}, T={c.model.timesteps}, "
              f"{c.optim.epochs} epochs)")
     print_table(console, demo_table(summary.trained, title))
+    print_line(console, "checkpoints:")
+    for kind, result in summary.trained.items():
+        print_line(console, f"  {kind.upper()}: {result.checkpoint}")
     figures = [show_cka(run.result, run.path, f"CKA {label}", console) for label, run in summary.cka.items()]
     figures += [show_attack(run, label, console) for label, run in summary.attacks.items()]
     figures += [show_clean_adv(runs, f"clean vs adv CKA: {label}", console)

@@ -189,17 +189,16 @@ def training_table(metrics: list[dict], title: str) -> Table:
 
 
 def demo_table(trained: dict, title: str) -> Table:
-    """The demo's trained models: kind, data, test accuracy, training time and checkpoint."""
+    """The demo's trained models: kind, data, test accuracy and training time (the checkpoints
+    follow as whole lines, so that a path can be copied from a terminal of any width)."""
     table = Table(title=title)
     table.add_column("model", **VALUE)
     table.add_column("data", **VALUE)
     table.add_column("test acc", justify="right", **VALUE)
     table.add_column("train time", justify="right", **VALUE)
-    table.add_column("checkpoint", **TEXT)
     for kind, result in trained.items():
         data = "digits-dvs" if kind.endswith("dvs") else "digits"
-        table.add_row(kind.upper(), data, f"{result.test_accuracy:.1%}", f"{result.seconds:.1f} s",
-                      escape(str(result.checkpoint)))
+        table.add_row(kind.upper(), data, f"{result.test_accuracy:.1%}", f"{result.seconds:.1f} s")
     return table
 
 

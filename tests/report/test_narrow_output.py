@@ -180,11 +180,12 @@ def fake_demo(monkeypatch, tmp_path):
 
 
 def test_demo_table_keeps_checkpoint_paths(runner, fake_demo):
+    """The table's numbers whole, and each checkpoint path whole on a line of its own."""
     code, out = run(runner, "demo")
     assert code == 0, out
     numbers = [f"{r.test_accuracy:.1%}" for r in fake_demo.trained.values()]
     numbers += [f"{r.seconds:.1f} s" for r in fake_demo.trained.values()]
-    assert_uncut(out, numbers=numbers, cells={"checkpoint": [r.checkpoint for r in fake_demo.trained.values()]})
+    assert_uncut(out, numbers=numbers, whole_paths=[r.checkpoint for r in fake_demo.trained.values()])
 
 
 def test_demo_cka_matrices_print_every_value(runner, fake_demo):
