@@ -291,10 +291,11 @@ def masking_checks(checks: list[Check], transfer: bool = False) -> list[Check]:
             and not (transfer and c.name == "large_eps")]
 
 
-def masking_verdict(checks: list[Check], transfer: bool = False) -> Check:
+def masking_verdict(checks: list[Check], transfer: bool = False, threat: str = "frames") -> Check:
     """The verdict in one sentence: masking suspected (naming the checks that found it), no sign
-    of it (naming the checks that looked), or not tested (saying what would test it). A transfer
-    run tests the source's examples, not the target's gradients: its large_eps is no evidence."""
+    of it (naming the checks that looked), or not tested (saying what would test it under this
+    `threat`). A transfer run tests the source's examples, not the target's gradients: its
+    large_eps is no evidence."""
     relevant = masking_checks(checks, transfer)
     failed = [c.name for c in relevant if not c.passed]
     if failed:
@@ -305,9 +306,11 @@ def masking_verdict(checks: list[Check], transfer: bool = False) -> Check:
     if relevant:
         return Check("masking verdict", True, "no sign of gradient masking in: "
                      + ", ".join(c.name for c in relevant))
+    if threat == "events":
+        return Check("masking verdict", None, "not tested: add a random floor (event-random, "
+                     "event-random-retime) beside the attack")
     return Check("masking verdict", None, "not tested: add square (or autoattack) beside a white-box method, "
-                 "several --attack-surrogate, or --check; under --threat events add a random floor "
-                 "(event-random, event-random-retime) beside the attack")
+                 "several --attack-surrogate, or --check")
 
 
 # ----------------------------------------------------------------------------- large eps

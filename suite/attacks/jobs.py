@@ -72,7 +72,7 @@ def run_attack(model: Path, config: AttackConfig, where: Where, *, source: Path 
         if check:
             checks.append(large_eps_check(target, store, device=dev, source=src))
         transfer = config.grad == "transfer"
-        verdict = masking_verdict(checks, transfer)
+        verdict = masking_verdict(checks, transfer, store.threat)
         store.config["verdict"] = {"masking_suspected": None if verdict.passed is None else not verdict.passed,
                                    "message": verdict.message,
                                    "evidence": [c.name for c in masking_checks(checks, transfer) if not c.passed]}

@@ -272,6 +272,14 @@ def test_verdict_without_evidence_says_not_tested():
     model = tiny_model("ann")
     v = verdict(run_attacks(model, self_labelled(model), small(methods=("apgd-ce",))))
     assert v.passed is None and v.message.startswith("not tested")
+    assert "square" in v.message and "random floor" not in v.message  # what tests it on frames
+
+
+def test_an_untested_verdict_names_what_would_test_it_under_each_threat():
+    """Frames: a gradient-free attack, other surrogates, --check; events: the random floor."""
+    frames, events = masking_verdict([], threat="frames"), masking_verdict([], threat="events")
+    assert frames.passed is None and "square" in frames.message and "event-random" not in frames.message
+    assert events.passed is None and "event-random" in events.message and "square" not in events.message
 
 
 # ------------------------------------------------------------------ reliability
