@@ -49,11 +49,11 @@ from torch import Tensor, nn
 
 from suite.attacks.event_threat import Change, Recording, attack_frames, check_recording
 from suite.data.frames import FrameConfig
+from suite.results.attacks import RETIMING  # budgets count events moved
 
 EVENT_PGD_STEP = 1.0  # events the largest-gradient cell moves per PGD step
 SPARSE_INIT = 10  # SDA's k_init: iteration n changes k_init (n + 1) cells
 EVENT_METHODS = ("event-pgd", "event-sparse", "event-retime", "event-random", "event-random-retime")
-RETIMING = ("event-retime", "event-random-retime")  # budgets count events moved
 RANDOM = ("event-random", "event-random-retime")
 
 

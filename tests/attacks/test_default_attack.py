@@ -70,6 +70,25 @@ def test_only_a_standard_composite_with_square_is_a_number_to_quote(config, quot
         assert note.endswith(("--eps 4/255 (its standard budget)", "--eps 4/255"))
 
 
+def _events(methods):
+    return {"kind": "snn", "checkpoint": "runs/m.pt", "attack": {"methods": list(methods), "threat": "events",
+                                                                "events": [0, 10, 50]}}
+
+
+@pytest.mark.parametrize("methods, says", [
+    (("event-pgd", "event-sparse"), None),
+    (("event-pgd", "event-random"), "finds some of the recordings' weaknesses, not all; for a robust accuracy"),
+    (("event-retime", "event-random-retime"), "weaknesses to retiming, not all (the suite has no stronger"),
+])
+def test_an_event_store_names_the_attacks_to_quote_and_a_retiming_store_its_own_threat(methods, says):
+    """The worst case of event-pgd and event-sparse is the number to quote for events added and
+    removed; a store of retiming alone is an upper bound on a threat of its own."""
+    note = quote_note(_events(methods))
+    assert (note is None) == (says is None)
+    if note:
+        assert says in note and note.endswith("--method event-pgd,event-sparse --events 0,10,50 (the worst case of both)")
+
+
 def test_the_report_page_carries_the_note(runner, tmp_path):
     model = make_checkpoint(tmp_path / "ann.pt", "ann")
     cli(runner, "attack", "--model", model, "--method", "fgsm", "--samples", 8, "--out", tmp_path / "attacks")
