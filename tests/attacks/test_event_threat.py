@@ -194,14 +194,14 @@ def test_a_store_records_events_added_and_removed_and_their_share_of_each_record
     assert row["fraction_mean"] > 0
 
 
-def test_the_greedy_reduction_leaves_no_change_the_flip_does_not_need():
+def test_the_greedy_reduction_leaves_no_change_the_flip_does_not_need(tmp_path):
     """A random linear model of the frames (many cells matter, changes interact), each sample
     labelled as the model sees it clean: every change event-sparse keeps is needed, checked by
     removing each one and seeing the label come back."""
     from suite.attacks.event_methods import _apply
     from suite.data import DataSpec, load_dataset
 
-    data = load_dataset(DataSpec("digits-dvs", size=8, timesteps=2), ".", "test")
+    data = load_dataset(DataSpec("digits-dvs", size=8, timesteps=2), tmp_path, "test")
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 2 * 8 * 8, 10))
     recs = [Recording(*data.source.events(i), data.config) for i in range(12)]
