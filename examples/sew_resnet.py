@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -21,8 +22,10 @@ from torch import nn
 
 def build(width: int = 16, num_classes: int = 10, tau: float = 2.0, blocks: int = 1) -> nn.Module:
     """The network (random weights): stem conv, 3 stages of `blocks` SEW blocks, pool, classifier."""
-    from spikingjelly.activation_based import functional, layer, neuron, surrogate
-    from spikingjelly.activation_based.model import sew_resnet
+    with warnings.catch_warnings():  # spikingjelly 0.0.0.0.14 applies torch.jit.script on import,
+        warnings.simplefilter("ignore", FutureWarning)  # which recent torch marks deprecated
+        from spikingjelly.activation_based import functional, layer, neuron, surrogate
+        from spikingjelly.activation_based.model import sew_resnet
 
     lif = dict(tau=tau, decay_input=False, detach_reset=True, surrogate_function=surrogate.ATan())
 
