@@ -12,6 +12,7 @@ change the TOML values before they are parsed.
 
 Sections (every key optional; a missing one takes the recipe default in `DEFAULTS`, else the
 command's default):
+
     recipe, name, description   which steps run (KINDS), the output's name, one line
     seeds      the training seeds, every model trained once per seed (default 0, 1, 2)
     protocol   "suite", "snncka" or both (the default): how layers are read

@@ -1,6 +1,7 @@
 """CKA results: the `CKAResult` dataclass and its HDF5 form (kind "cka"); written by suite.cka.
 
 File layout (root of the HDF5 file, beside the provenance attributes of suite.results.h5):
+
     cka [La, Lb]       (time comparison: [L, T, T])   CKA values, float64
     hsic_ab [La, Lb]   (time: [L, T, T])              mean unbiased HSIC over minibatches
     hsic_aa [La]       (time: [L, T])                 self-HSIC of model a's entries
@@ -14,6 +15,7 @@ File layout (root of the HDF5 file, beside the provenance attributes of suite.re
                                                       linear-cka and rbf-cka their HSIC (KEY hsic_ab,
                                                       hsic_aa, hsic_bb), the others `value`
     attributes: compare ("models", "layers", "time", "clean-adv", "static-event"), time
+
 The raw HSIC means with n_batches make runs mergeable: sums = mean * n_batches. The optional
 groups came later within schema version 1: files without them read with none.
 """

@@ -1,4 +1,4 @@
-"""PGD step by step against a hand loop written from the rule (README "Attacks", suite.attacks.run):
+"""PGD step by step against a hand loop written from the rule (docs/guide/attacks.md, suite.attacks.run):
 
     x_0 = x  (or x + uniform(-eps, eps), clamped to [0, 1], with a random start)
     x_{k+1} = clamp(x + clamp(x_k + alpha * sign(g_k) - x, -eps, eps), 0, 1),

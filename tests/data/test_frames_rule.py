@@ -1,5 +1,5 @@
 """Frames pinned to the documented rule, with hand-built event streams: a pixel's value is
-min(count, 4) / 4 (README "Data", suite.data.frames), counted per time bin and polarity, after
+min(count, 4) / 4 (docs/guide/data.md, suite.data.frames), counted per time bin and polarity, after
 area resizing. Expected values are typed from that rule (0.25 per event up to 4 events), not
 computed from the module's constants, so a changed clip fails here.
 """

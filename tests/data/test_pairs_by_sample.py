@@ -1,5 +1,5 @@
 """Paired static/event data checked sample by sample against the documented pairing rule
-(README "CKA", suite.data.paired):
+(docs/guide/cka.md "Static vs event", suite.data.paired):
 - `digits` <-> `digits-dvs` by source index: event sample i is the recording of static sample i,
   so each pair's event frames are the simulator's recording of that pair's own image;
 - `caltech101` <-> `ncaltech101` by file name: a pair's image and recording come from files

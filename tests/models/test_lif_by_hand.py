@@ -1,6 +1,6 @@
 """LIF traces worked by hand, with tau != 2 and threshold != 1, on the C kernel and the PyTorch path.
 
-The dynamics (suite.models.neurons, README "Models"): leak beta = 1 - 1/tau, hard reset,
+The dynamics (suite.models.neurons, docs/guide/models.md): leak beta = 1 - 1/tau, hard reset,
 
     u_t = beta u_{t-1} (1 - s_{t-1}) + x_t,    s_t = [u_t > threshold].
 
