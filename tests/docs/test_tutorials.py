@@ -1,5 +1,5 @@
 """Every tutorial's commands run, page after page, in one fresh folder, as a reader would type
-them (slow: about half an hour on 2 cores). The bash and python blocks of each page run in
+them (slow: 25 minutes on 2 cores). The bash and python blocks of each page run in
 order; a command that fails fails its page's test, naming the command and its output.
 
 `SUITE_DOC_TRANSCRIPTS=DIR pytest -m slow tests/docs/test_tutorials.py` also writes what each
