@@ -102,3 +102,10 @@ def test_every_tutorial_shows_what_its_commands_printed():
                     line = text.count("\n", 0, m.start()) + 1
                     missing.append(f"{page.relative_to(ROOT)}:{line}: no text block after this block")
     assert not missing, "\n".join(missing)
+
+
+def test_the_readme_model_file_is_the_example_as_it_is():
+    """The README quotes examples/sew_resnet.toml whole (the tutorial includes the file itself), so
+    the file a reader copies from the front page is the one the tests load."""
+    quoted = [b.text for b in blocks(ROOT / "README.md", ("toml",))]
+    assert quoted == [(ROOT / "examples" / "sew_resnet.toml").read_text(encoding="utf-8")]
