@@ -39,6 +39,7 @@ per budget and sample, the change to realise: counts (added and removed events) 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -54,7 +55,6 @@ from suite.results.attacks import RETIMING  # budgets count events moved
 EVENT_PGD_STEP = 1.0  # events the largest-gradient cell moves per PGD step
 SPARSE_INIT = 10  # SDA's k_init: iteration n changes k_init (n + 1) cells
 EVENT_METHODS = ("event-pgd", "event-sparse", "event-retime", "event-random", "event-random-retime")
-RANDOM = ("event-random", "event-random-retime")
 
 
 @dataclass
@@ -164,12 +164,8 @@ def _apply(C0: Tensor, changes: list[list[tuple]], kind: str) -> Tensor:
     C = C0.clone()
     flat = C.view(C.shape[0], -1)
     for i, items in enumerate(changes):
-        for a, b in items:
-            if kind == "cells":
-                flat[i, a] += b
-            else:
-                flat[i, a] -= 1
-                flat[i, b] += 1
+        for change in items:
+            _shift(flat[i], change, kind, 1)
     return C
 
 
@@ -197,7 +193,7 @@ def reduce_changes(obj: Objective, C0: Tensor, grown: Grown, fooled: Tensor, kin
             trial = base.clone()
             trying = [i for i, (a, k) in enumerate(zip(at, kept)) if a < len(k)]
             for i in trying:
-                _undo(trial[i].view(-1), kept[i][at[i]], kind)
+                _shift(trial[i].view(-1), kept[i][at[i]], kind, -1)
             still = obj.fooled(trial)
             for i in trying:
                 if bool(still[i]):  # not needed: gone (the next change moves into its place)
@@ -209,63 +205,74 @@ def reduce_changes(obj: Objective, C0: Tensor, grown: Grown, fooled: Tensor, kin
     return kept
 
 
-def _undo(flat: Tensor, change: tuple, kind: str) -> None:
-    """Revert one change in a sample's flat counts."""
+def _shift(flat: Tensor, change: tuple, kind: str, sign: int) -> None:
+    """Make (sign 1) or revert (sign -1) one change in a sample's flat counts."""
     a, b = change
     if kind == "cells":
-        flat[a] -= b
+        flat[a] += sign * b
     else:
-        flat[a] += 1
-        flat[b] -= 1
+        flat[a] -= sign
+        flat[b] += sign
 
 
-def _grow_step(obj: Objective, C: torch.Tensor, grown: Grown, budget: int, active: torch.Tensor,
-               loss: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step of a greedy growth: the gradient of `loss` at C, and each sample's budget left;
-    `active` (in place) keeps the samples still classified correctly with budget left."""
-    g, _, z = obj.grad(C, loss)
-    active &= z.argmax(1) == obj.y
-    room = torch.tensor([budget - len(c) for c in grown.changes], device=C.device)
-    active &= room > 0
-    return g, room
+def _grow(obj: Objective, counts: Counts, budget: int, kind: str, loss: str, pick: Callable) -> list[list[tuple]]:
+    """The greedy attacks' loop: each iteration takes the gradient of `loss` at the changes so far,
+    and `pick(g, C, want, active, grown)` appends up to `want[i]` changes to every sample still
+    classified correctly with budget left, returning whether it added any. It stops when no sample
+    is left, or an iteration adds nothing (a gradient that points nowhere new would repeat it);
+    then `reduce_changes`."""
+    C0 = counts.clean
+    B = C0.shape[0]
+    grown = Grown([[] for _ in range(B)], [[] for _ in range(B)])
+    active = torch.ones(B, dtype=torch.bool, device=C0.device)
+    for it in itertools.count():
+        C = _apply(C0, grown.changes, kind)
+        g, _, z = obj.grad(C, loss)
+        active &= z.argmax(1) == obj.y
+        room = torch.tensor([budget - len(c) for c in grown.changes], device=C0.device)
+        active &= room > 0
+        if not bool(active.any()):
+            break
+        want = torch.clamp(room, max=SPARSE_INIT * (it + 1))
+        if not pick(g, C, want, active, grown):
+            break
+    fooled = obj.fooled(_apply(C0, grown.changes, kind))
+    return reduce_changes(obj, C0, grown, fooled, kind)
+
+
+def _best(score: Tensor, want: Tensor, active: Tensor) -> list[tuple[int, int, float]]:
+    """(sample, index, score) of each active sample's `want[i]` highest positive scores [B, N],
+    highest first."""
+    top = score.topk(int(want.max()), dim=1)
+    out = []
+    for i in active.nonzero().flatten().tolist():
+        for v, c in zip(top.values[i, : int(want[i])].tolist(), top.indices[i, : int(want[i])].tolist()):
+            if not v > 0:
+                break
+            out.append((i, c, v))
+    return out
 
 
 def event_sparse(obj: Objective, counts: Counts, budget: int) -> list[list[tuple]]:
     """Per sample, the reduced cell changes (cell, +-1) of the greedy attack (module docstring),
     grown up to `budget` events."""
-    C0 = counts.clean
-    B = C0.shape[0]
-    way = torch.zeros_like(C0).view(B, -1)  # +1 added to, -1 removed from, 0 untouched: a cell changes one way
-    grown = Grown([[] for _ in range(B)], [[] for _ in range(B)])
-    active = torch.ones(B, dtype=torch.bool, device=C0.device)
+    B = counts.clean.shape[0]
+    way = torch.zeros_like(counts.clean).view(B, -1)  # +1 added to, -1 removed from, 0 untouched: a cell changes one way
     low, high = counts.low.view(B, -1), counts.high.view(B, -1)
-    it = 0
-    while True:
-        C = _apply(C0, grown.changes, "cells")
-        g, room = _grow_step(obj, C, grown, budget, active, "margin")
-        if not bool(active.any()):
-            break
+
+    def pick(g: Tensor, C: Tensor, want: Tensor, active: Tensor, grown: Grown) -> bool:
         g, flat = g.view(B, -1), C.view(B, -1)
         add = (g < 0) & (flat + 1 <= high) & (way >= 0)
         rm = (g > 0) & (flat - 1 >= low) & (way <= 0)
-        score = torch.where(add | rm, g.abs(), torch.zeros_like(g))
-        want = torch.clamp(room, max=SPARSE_INIT * (it + 1))
-        top = score.topk(int(want.max()), dim=1)
-        for i in range(B):
-            if not bool(active[i]):
-                continue
-            for v, c in zip(top.values[i, : int(want[i])].tolist(), top.indices[i, : int(want[i])].tolist()):
-                if v <= 0:
-                    break
-                sign = 1 if bool(add[i, c]) else -1
-                grown.changes[i].append((c, sign))
-                grown.scores[i].append(v)
-                way[i, c] = sign
-        if not any(bool(active[i]) and grown.changes[i] for i in range(B)):
-            break
-        it += 1
-    fooled = obj.fooled(_apply(C0, grown.changes, "cells"))
-    return reduce_changes(obj, C0, grown, fooled, "cells")
+        chosen = _best(torch.where(add | rm, g.abs(), torch.zeros_like(g)), want, active)
+        for i, c, v in chosen:
+            sign = 1 if bool(add[i, c]) else -1
+            grown.changes[i].append((c, sign))
+            grown.scores[i].append(v)
+            way[i, c] = sign
+        return bool(chosen)
+
+    return _grow(obj, counts, budget, "cells", "margin", pick)
 
 
 def event_retime(obj: Objective, counts: Counts, budget: int, max_shift: int | None) -> list[list[tuple]]:
@@ -275,46 +282,36 @@ def event_retime(obj: Objective, counts: Counts, budget: int, max_shift: int | N
     B, T = C0.shape[0], C0.shape[1]
     D = T - 1 if max_shift is None else max_shift
     line = C0[0, 0].numel()  # cells per time bin: 2 H W
-    grown = Grown([[] for _ in range(B)], [[] for _ in range(B)])
-    active = torch.ones(B, dtype=torch.bool, device=C0.device)
     shift = torch.arange(T, device=C0.device)
     allowed = ((shift[None, :] - shift[:, None]).abs() <= D) & (shift[None, :] != shift[:, None])  # [from, to]
     left = (C0 - counts.low).view(B, -1).clone()  # the events each cell has that may move (each moves once)
-    it = 0
-    while True:
-        C = _apply(C0, grown.changes, "moves")
-        g, room = _grow_step(obj, C, grown, budget, active, "ce")
-        if not bool(active.any()):
-            break
+
+    def pick(g: Tensor, C: Tensor, want: Tensor, active: Tensor, grown: Grown) -> bool:
         can_leave = (left >= 1).view_as(C)  # [B, T, 2, H, W]: an event of its own to move
         can_come = (C + 1 <= counts.high) & counts.addable[:, :, None, None, None]
         gain = g[:, None] - g[:, :, None]  # [B, from, to, 2, H, W]: g_to - g_from
         ok = allowed[None, :, :, None, None, None] & can_leave[:, :, None] & can_come[:, None]
         gain = torch.where(ok, gain, torch.full_like(gain, -float("inf")))
         best, target = gain.max(dim=2)  # [B, from, 2, H, W]
-        want = torch.clamp(room, max=SPARSE_INIT * (it + 1))
-        top = best.view(B, -1).topk(int(want.max()), dim=1)
-        moved = False
-        for i in range(B):
-            if not bool(active[i]):
-                continue
-            for v, c in zip(top.values[i, : int(want[i])].tolist(), top.indices[i, : int(want[i])].tolist()):
-                if not v > 0:
-                    break
-                src_bin, rest = divmod(c, line)
-                dst = int(target.view(B, -1)[i, c]) * line + rest
-                grown.changes[i].append((c, dst))
-                left[i, c] -= 1
-                grown.scores[i].append(v)
-                moved = True
-        if not moved:
-            break
-        it += 1
-    fooled = obj.fooled(_apply(C0, grown.changes, "moves"))
-    return reduce_changes(obj, C0, grown, fooled, "moves")
+        chosen = _best(best.view(B, -1), want, active)
+        for i, c, v in chosen:
+            rest = c % line
+            grown.changes[i].append((c, int(target.view(B, -1)[i, c]) * line + rest))
+            grown.scores[i].append(v)
+            left[i, c] -= 1
+        return bool(chosen)
+
+    return _grow(obj, counts, budget, "moves", "ce", pick)
 
 
 # ----------------------------------------------------------------------------- random floors
+def _draw_removable(removable: np.ndarray, rng: np.random.Generator) -> int:
+    """A random removable event's flat cell (each event equally likely), taken out of `removable`."""
+    k = int(rng.choice(removable.size, p=removable / removable.sum()))
+    removable[k] -= 1
+    return k
+
+
 def event_random(r: Recording, budget: int, rng: np.random.Generator) -> list[tuple[int, int]]:
     """`budget` random changes of one recording, in order, each (flat cell, +1 or -1): an event
     added to a random cell of a bin with room (probability 1/2), or a random removable event
@@ -326,9 +323,7 @@ def event_random(r: Recording, budget: int, rng: np.random.Generator) -> list[tu
         if len(cells) and (rng.random() < 0.5 or removable.sum() == 0):
             changes.append((int(cells[int(rng.integers(len(cells)))]), 1))
         elif removable.sum() > 0:
-            k = int(rng.choice(removable.size, p=removable / removable.sum()))
-            removable[k] -= 1
-            changes.append((k, -1))
+            changes.append((_draw_removable(removable, rng), -1))
     return changes
 
 
@@ -341,9 +336,7 @@ def event_random_retime(r: Recording, budget: int, max_shift: int | None, rng: n
     removable = r.removable.astype(np.int64).ravel().copy()
     moves = []
     while len(moves) < budget and removable.sum() > 0:
-        k = int(rng.choice(removable.size, p=removable / removable.sum()))
-        removable[k] -= 1
-        b, p, y, x = np.unravel_index(k, r.removable.shape)
+        b, p, y, x = np.unravel_index(_draw_removable(removable, rng), r.removable.shape)
         targets = [t for t in range(max(0, b - D), min(T, b + D + 1)) if t != b and r.addable[t]]
         if targets:
             moves.append((b, targets[int(rng.integers(len(targets)))], p, y, x))

@@ -91,6 +91,38 @@ def test_the_minimal_change_to_a_one_pixel_decision_is_found_exactly(method):
         assert len(added) == 2 and all(100 <= t < 200 for t in added["t"])  # in bin 1 (w = 100)
 
 
+class Saturating(nn.Module):
+    """Class 1 reads the cell of `Pixel` through a clamp at 0.2, below the 0.3 it would need: one
+    event (0.25) there and the gradient is zero everywhere, with the label still standing."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        v = x[:, 1, 0, 2, 3].clamp(max=0.2) * self.w
+        return torch.stack([torch.full_like(v, 0.3), v], dim=1)
+
+
+def test_the_greedy_attack_stops_when_the_gradient_points_nowhere_new():
+    """After its first change the gradient vanishes while the sample stays correct: the growth
+    must stop (it once repeated the same empty iteration for ever), and the sample stays robust."""
+    import signal
+
+    def hung(*_):
+        raise TimeoutError("event-sparse did not stop")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)  # the attack takes well under a second
+    try:
+        store = attack(Saturating(), "event-sparse", events=(0, 10))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert [e.robust_acc for e in store.for_method("event-sparse")] == [1.0, 1.0]
+    assert store.entry("event-sparse", 10).linf.tolist() == [1.0, 1.0, 1.0]  # the one change made, not reduced
+
+
 class Bin(nn.Module):
     """Class 1 once bin `b` holds 3 events at (0, 0), polarity 1 (a frame value above 0.6)."""
 
