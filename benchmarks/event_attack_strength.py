@@ -31,6 +31,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for benchmarks/
 from benchmarks.attack_strength import checkpoint, machine_options, start  # noqa: E402
 from suite.attacks import AttackConfig, run_attacks  # noqa: E402
+from suite.attacks.event_checks import FLOOR as ATTACK_FLOOR  # noqa: E402
+from suite.attacks.event_methods import EVENT_METHODS as ATTACKS  # noqa: E402
 from suite.attacks.event_methods import Counts, Objective, project_l0  # noqa: E402
 from suite.attacks.event_run import recordings  # noqa: E402
 from suite.attacks.gradients import attack_model  # noqa: E402
@@ -38,9 +40,7 @@ from suite.checkpoint import load_model  # noqa: E402
 from suite.data import load_dataset  # noqa: E402
 from suite.values import parse_ints, parse_list  # noqa: E402
 
-ATTACKS = ("event-pgd", "event-sparse", "event-retime", "event-random", "event-random-retime")
-FLOOR = {"event-pgd": "event-random", "event-sparse": "event-random", "event-retime": "event-random-retime",
-         "rounded continuous PGD": "event-random"}
+FLOOR = {**ATTACK_FLOOR, "rounded continuous PGD": "event-random"}  # each row's random floor
 
 
 def continuous_pgd(model, data, n: int, budgets: list[int], steps: int, grad: str, batch: int) -> dict[int, float]:

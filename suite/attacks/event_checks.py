@@ -28,6 +28,12 @@ def _check(kind: str, passed: bool, message: str, of: str | None = None) -> tupl
     return kind, passed, message, of
 
 
+def _shared_budgets(store: AttackStore, a: str, b: str) -> list[float]:
+    """The non-zero budgets at which both `a` and `b` ran, in `a`'s order."""
+    return [e.eps for e in store.for_method(a)
+            if e.eps > 0 and any(abs(f.eps - e.eps) < SAME for f in store.for_method(b))]
+
+
 def event_checks(store: AttackStore) -> list[tuple]:
     n = store.n_samples
     correct = lambda e: round(e.robust_acc * n)  # noqa: E731
@@ -35,8 +41,7 @@ def event_checks(store: AttackStore) -> list[tuple]:
     for attack, floor in FLOOR.items():
         if attack not in store.methods or floor not in store.methods:
             continue
-        pairs = [(e, store.entry(floor, e.eps)) for e in store.for_method(attack)
-                 if e.eps > 0 and any(abs(f.eps - e.eps) < SAME for f in store.for_method(floor))]
+        pairs = [(store.entry(attack, k), store.entry(floor, k)) for k in _shared_budgets(store, attack, floor)]
         if not pairs:
             continue
         lost = [(a, f) for a, f in pairs if correct(a) >= correct(f) and correct(f) > 0]
@@ -48,8 +53,7 @@ def event_checks(store: AttackStore) -> list[tuple]:
             f"{format_eps(a.eps, 'events')}: {a.robust_acc:.1%} vs {f.robust_acc:.1%}" for a, f in pairs) + ")",
             of=attack))
     if {"event-sparse", "event-pgd"} <= set(store.methods):
-        shared = [e.eps for e in store.for_method("event-sparse") if e.eps > 0
-                  and any(abs(p.eps - e.eps) < SAME for p in store.for_method("event-pgd"))]
+        shared = _shared_budgets(store, "event-sparse", "event-pgd")
         if shared:
             sparse, pgd = store.entry("event-sparse", shared[-1]), store.entry("event-pgd", shared[-1])
             both = ((sparse.pred != store.labels) & (pgd.pred != store.labels) & (store.clean_pred == store.labels))

@@ -55,13 +55,18 @@ def bins_of(t: np.ndarray, t0: int, w: int, timesteps: int) -> np.ndarray:
 
 def counts_of(events: np.ndarray, sensor: tuple[int, int], timesteps: int) -> np.ndarray:
     """Counts [T, 2, H, W] int64 of sorted events, binned as Tonic's ToFrame(n_time_bins=T) bins them."""
-    width, height = sensor
-    counts = np.zeros((timesteps, 2, height, width), dtype=np.int64)
     t0, w = time_windows(events["t"], timesteps)
     b = bins_of(events["t"], t0, w, timesteps)
-    keep = b >= 0
-    np.add.at(counts, (b[keep], events["p"][keep].astype(int), events["y"][keep].astype(int),
-                       events["x"][keep].astype(int)), 1)
+    return _count(events, b, b >= 0, sensor, timesteps)
+
+
+def _count(events: np.ndarray, bins: np.ndarray, mask: np.ndarray, sensor: tuple[int, int],
+           timesteps: int) -> np.ndarray:
+    """Counts [T, 2, H, W] int64 of the events where `mask` holds, in their `bins`."""
+    width, height = sensor
+    counts = np.zeros((timesteps, 2, height, width), dtype=np.int64)
+    np.add.at(counts, (bins[mask], events["p"][mask].astype(int), events["y"][mask].astype(int),
+                       events["x"][mask].astype(int)), 1)
     return counts
 
 
@@ -84,13 +89,10 @@ class Recording:
         self.t0, self.w = time_windows(ev["t"], T)
         self.t_last = int(ev["t"][-1]) if len(ev) else 0
         self.bins = bins_of(ev["t"], self.t0, self.w, T)
-        self.counts = counts_of(ev, self.sensor, T)
+        self.counts = _count(ev, self.bins, self.bins >= 0, self.sensor, T)
         kept_ends = (ev["t"] == self.t0) | (ev["t"] == self.t_last)
         self.removable_event = (self.bins >= 0) & ~kept_ends
-        self.removable = np.zeros_like(self.counts)
-        r = self.removable_event
-        np.add.at(self.removable, (self.bins[r], ev["p"][r].astype(int), ev["y"][r].astype(int),
-                                   ev["x"][r].astype(int)), 1)
+        self.removable = _count(ev, self.bins, self.removable_event, self.sensor, T)
         starts = self.t0 + np.arange(T) * self.w
         ends = np.minimum(starts + self.w, self.t_last + 1)
         self.windows = np.stack([starts, ends], axis=1)  # [T, 2]: [start, end) inside the span
