@@ -16,9 +16,7 @@ from pathlib import Path
 from suite.experiments.intervals import Interval, verdict
 from suite.experiments.measures import MEASURES, Values, fmt
 from suite.experiments.recipe import FindingSpec
-from suite.results.experiment import Finding, bound
-
-DEFAULT = ("suite", "linear-cka")  # the protocol and measure a verdict rests on
+from suite.results.experiment import MAIN_ESTIMATE, Finding, bound
 
 
 @dataclass
@@ -95,13 +93,13 @@ def make_finding(spec: FindingSpec, estimates: list[Estimate], seeds: tuple[int,
     """The finding: `words` (what tells it apart from the spec's other findings, "T=2"), the
     default estimate's numbers, interval and reference points, then d under the other measures
     and protocol, the claim, and the verdict with its flags."""
-    main = next(e for e in estimates if (e.protocol, e.measure) == DEFAULT)
+    main = next(e for e in estimates if (e.protocol, e.measure) == MAIN_ESTIMATE)
     per_seed = ", ".join(f"{fmt(d, True)}" for d in main.interval.per_seed)
     what = f"{words + ': ' if words else ''}{MEASURES[spec.measure].describe(main.values)}"
     head = (f"{what}: {_d(main, spec.margin)} over seeds {', '.join(map(str, seeds))} "
             f"(per seed {per_seed}; {main.interval.how}){_reference(main)}")
-    same_protocol = [e for e in estimates if e.protocol == DEFAULT[0] and e is not main]
-    others = [e for e in estimates if e.protocol != DEFAULT[0] and e.measure == DEFAULT[1]]
+    same_protocol = [e for e in estimates if e.protocol == MAIN_ESTIMATE[0] and e is not main]
+    others = [e for e in estimates if e.protocol != MAIN_ESTIMATE[0] and e.measure == MAIN_ESTIMATE[1]]
     parts = [head]
     if same_protocol:
         parts.append("under " + ", ".join(f"{e.measure} {_d(e, spec.margin)}" for e in same_protocol))

@@ -23,7 +23,7 @@ from suite.report import figures as F
 from suite.report.collect import Collection
 from suite.results.attacks import StoreSummary, at_budget, clean_adv_stem, robustness_notes
 from suite.results.cka import CKAResult
-from suite.results.experiment import Experiment, Finding, bound
+from suite.results.experiment import MAIN_ESTIMATE, Experiment, Finding, bound
 
 Cell = str | float | None  # str: shown as is; float: a CKA value (coloured); None: undefined
 
@@ -364,9 +364,6 @@ def _lead(sentence: str, verdict: str) -> str:
     """The sentence up to its closing verdict word, which the terminal and the page colour:
     a finding's sentence names the paper's source and ends with ": <verdict>"."""
     return sentence[:-len(verdict)] if sentence.endswith(": " + verdict) else sentence + ": "
-
-
-MAIN_ESTIMATE = ("suite", "linear-cka")  # the protocol and measure a verdict rests on (suite.experiments)
 
 
 def _interval(e: dict, margin: float | None) -> tuple[str, str]:

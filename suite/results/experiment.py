@@ -56,6 +56,9 @@ def experiment_filename(name: str) -> str:
     return f"experiment-{name}.json"
 
 
+MAIN_ESTIMATE = ("suite", "linear-cka")  # the protocol and measure a finding's verdict rests on
+
+
 @dataclass
 class Finding:
     """One finding: the sentence printed, the numbers it quotes and how its verdict was decided."""
