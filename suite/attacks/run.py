@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from suite import distributed
 from suite.attacks.gradients import check_source, describe_gradient, is_snn
 from suite.attacks.composite import craft_composite, member_budget, member_seed
+from suite.attacks.event_run import attack_events, change_dict, change_of, events_array, events_tensor
 from suite.attacks.event_run import recordings as event_recordings
 from suite.attacks.methods import METHODS, Budget, batch_seed, budgets, check_classes, craft
 from suite.attacks.plan import Attack, Attackers, describe_attack
@@ -62,8 +63,6 @@ class BatchResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain tensors, lists and strings (what `torch.load(weights_only=True)` reads back)."""
-        from suite.attacks.event_run import change_dict, events_tensor
-
         return {"labels": self.labels, "clean_pred": self.clean_pred, "clean": self.clean,
                 "recordings": None if self.recordings is None else [events_tensor(r) for r in self.recordings],
                 "sensors": self.sensors,
@@ -74,8 +73,6 @@ class BatchResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "BatchResult":
-        from suite.attacks.event_run import change_of, events_array
-
         b = cls(labels=d["labels"], clean_pred=d["clean_pred"], clean=d["clean"],
                 recordings=None if d.get("recordings") is None else [events_array(r) for r in d["recordings"]],
                 sensors=d.get("sensors"))
@@ -131,8 +128,6 @@ def _attack_batch(attackers: Attackers, x: Tensor, y: Tensor, start: int, runs: 
     result = BatchResult(labels=y.cpu(), clean_pred=predict(model, x).cpu(),
                          clean=x.cpu() if config.keep_clean else None)
     if recs is not None:
-        from suite.attacks.event_run import attack_events
-
         result.recordings, result.sensors = [r.events for r in recs], [list(r.sensor) for r in recs]
         attack_events(attackers, recs, y, start, runs, step, result)
         return result
