@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from suite.attacks.event_methods import craft_events
-from suite.attacks.event_threat import Change, Recording
+from suite.attacks.event_threat import Change, Recording, check_time_binned
 from suite.attacks.methods import batch_seed
 from suite.data.events import EVENT_DTYPE
 from suite.errors import SuiteError
@@ -21,12 +21,20 @@ from suite.errors import SuiteError
 FIELDS = ("x", "y", "t", "p")
 
 
-def recordings(dataset: Dataset, indices: range) -> list[Recording]:
-    """The clean recordings of samples `indices` of an event dataset read from its recordings."""
+def event_source(dataset: Dataset) -> tuple[Any, Any]:
+    """The dataset's reader of recordings and its frame config; SuiteError for data without them,
+    or with frames the threat model cannot attack."""
     source, config = getattr(dataset, "source", None), getattr(dataset, "config", None)
     if source is None or config is None or not callable(getattr(source, "events", None)):
         raise SuiteError("--threat events needs event data read from its recordings (an event dataset of "
                          "`suite data list`); this dataset gives frames only")
+    check_time_binned(config)
+    return source, config
+
+
+def recordings(dataset: Dataset, indices: range) -> list[Recording]:
+    """The clean recordings of samples `indices` of an event dataset read from its recordings."""
+    source, config = event_source(dataset)
     return [Recording(*source.events(i), config) for i in indices]
 
 

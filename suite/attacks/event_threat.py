@@ -70,6 +70,13 @@ def _count(events: np.ndarray, bins: np.ndarray, mask: np.ndarray, sensor: tuple
     return counts
 
 
+def check_time_binned(config: FrameConfig) -> None:
+    """Only time-binned frames can be attacked as event streams (module docstring)."""
+    if config.by_count:
+        raise SuiteError("the event threat model needs time-binned frames: binning by event count moves "
+                         "every bin when an event is added or removed")
+
+
 @dataclass
 class Recording:
     """One clean recording and what the threat model lets an attack do to it."""
@@ -79,9 +86,7 @@ class Recording:
     config: FrameConfig
 
     def __post_init__(self) -> None:
-        if self.config.by_count:
-            raise SuiteError("the event threat model needs time-binned frames: binning by event count moves "
-                             "every bin when an event is added or removed")
+        check_time_binned(self.config)
         ev = self.events
         if len(ev) and np.any(np.diff(ev["t"]) < 0):
             self.events = ev = ev[np.argsort(ev["t"], kind="stable")]

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from suite import distributed
 from suite.attacks.gradients import check_source, describe_gradient, is_snn
 from suite.attacks.composite import craft_composite, member_budget, member_seed
-from suite.attacks.event_run import attack_events, change_dict, change_of, events_array, events_tensor
+from suite.attacks.event_run import attack_events, change_dict, change_of, event_source, events_array, events_tensor
 from suite.attacks.event_run import recordings as event_recordings
 from suite.attacks.methods import METHODS, Budget, batch_seed, budgets, check_classes, craft
 from suite.attacks.plan import Attack, Attackers, describe_attack
@@ -224,6 +224,8 @@ def run_attacks(model: nn.Module, dataset: Dataset, config: AttackConfig,
     attacks = attackers.attacks
     runs = [(a, e) for a in attacks for e in config.budgets]
     store_config = _store_config(model, source, config, attacks, n, n_classes, device, meta)
+    if config.threat == "events":
+        event_source(dataset)  # data without recordings is refused before anything is written
     saved = None
     if partial is not None:  # where and how a run is spread does not change its batches
         identity = {k: v for k, v in store_config.items()

@@ -284,9 +284,19 @@ def test_bad_event_options_are_one_error_line(runner, tmp_path, args, needle):
     model = make_checkpoint(tmp_path / "m.pt", "snn")  # a static model
     code, out = cli(runner, "attack", "--model", model, *args, "--samples", 4, "--out", tmp_path / "attacks")
     assert_one_line_error(code, out, needle)
-    assert not (tmp_path / "attacks").exists() or not list((tmp_path / "attacks").glob("*.h5"))
+    written = list((tmp_path / "attacks").rglob("*")) if (tmp_path / "attacks").exists() else []
+    assert not written, f"nothing is written, not even a partial run's folder: {written}"
 
 
-def test_frames_binned_by_event_count_are_refused_for_event_attacks():
+def test_frames_binned_by_event_count_are_refused_for_event_attacks(tmp_path):
+    """By the recording, and by the attack before it writes anything (not even a partial run)."""
+    from suite.attacks.resume import Partial
+
+    by_count = FrameConfig.of(4, 4, "count-clip")
     with pytest.raises(SuiteError, match="the event threat model needs time-binned frames"):
-        Recording(OneRecordings().events(0)[0], (4, 4), FrameConfig.of(4, 4, "count-clip"))
+        Recording(OneRecordings().events(0)[0], (4, 4), by_count)
+    data = EventFrames(OneRecordings(), by_count, cache_dir=None)
+    with pytest.raises(SuiteError, match="the event threat model needs time-binned frames"):
+        run_attacks(Pixel(), data, AttackConfig(methods=("event-pgd",), threat="events", events=(0, 2), samples=None,
+                                                batch_size=3), partial=Partial(tmp_path / "s.partial", False))
+    assert not list(tmp_path.iterdir())
